@@ -1,0 +1,38 @@
+"""The experiment registry: one module per paper experiment, each registering itself here.
+
+The CLI, ``reproduce``, docs and benchmarks all read this one list.
+"""
+
+from __future__ import annotations
+
+from .base import Experiment, ExperimentConfig, with_overrides
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    if experiment.name in REGISTRY:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; ValueError listing the known names otherwise."""
+    _load_all()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    return REGISTRY[name]
+
+
+def names() -> list[str]:
+    _load_all()
+    return list(REGISTRY)
+
+
+def _load_all() -> None:
+    # importing a module registers its experiments; the order here is the order of `list`
+    from . import parity  # noqa: F401
+
+
+__all__ = ["Experiment", "ExperimentConfig", "REGISTRY", "get", "names", "register", "with_overrides"]

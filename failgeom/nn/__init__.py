@@ -1,0 +1,17 @@
+"""Network parts with hand-written gradients over a leading replica axis (ARCHITECTURE.md).
+
+Nothing here knows a paper section: experiments compose these parts.
+"""
+
+from . import losses, optim
+from .conv import Conv1D, Conv2D, MaxPool2D
+from .gradcheck import check_layer, check_loss, check_per_example, numerical_gradient
+from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sequential, Sigmoid, shared, truncated_normal
+from .optim import PAPER_ADAM, SGD, Adam, PreconditionedSGD
+
+__all__ = [
+    "Adam", "Conv1D", "Conv2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
+    "PreconditionedSGD", "ReLU", "Reshape", "SGD", "Sequential", "Sigmoid", "check_layer",
+    "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
+    "truncated_normal",
+]

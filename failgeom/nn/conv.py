@@ -1,0 +1,184 @@
+"""Convolutions as GEMM over strided windows, and 2x2 max-pooling, with hand-written gradients.
+
+Layout is channels-last: a 1-D signal is ``(R, B, L, C)``, an image ``(R, B, H, W, C)``. Windows
+are taken as strided views (no Python loop over examples or channels); the backward scatters
+the window gradients back with one slice-add per kernel tap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._util import as_dtype, check_positive_int, replica_generators
+from .layers import Layer, _check_init, _init_weight
+
+
+class Conv1D(Layer):
+    """'valid' 1-D convolution (cross-correlation, as in deep-learning frameworks).
+
+    ``y[t, o] = sum_{k, c} x[t + k, c] K[k, c, o] + b[o]``; kernel ``(R, K, C_in, C_out)``.
+    With one channel and ``K = 3`` this is the 3-tap filter of the paper's Sec. 4.1.2.
+    """
+
+    has_params = True
+
+    def __init__(self, n_out: int, width: int, bias: bool = True, init: str = "truncated_normal"):
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.width = check_positive_int(width, "width")
+        self.bias = bool(bias)
+        self.init_method = _check_init(init)
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        dtype = as_dtype(dtype)
+        rngs = replica_generators(rng, R)
+        if len(in_shape) != 2:
+            raise ValueError(f"Conv1D expects examples of shape (L, C), got {tuple(in_shape)}")
+        L, C = in_shape
+        if L < self.width:
+            raise ValueError(f"Conv1D width {self.width} exceeds the signal length {L}")
+        shape = (self.width, C, self.n_out)
+        params = {"W": _init_weight(self.init_method, rngs, shape, self.width * C, dtype)}
+        if self.bias:
+            params["b"] = np.zeros((R, self.n_out), dtype=dtype)
+        return params, (L - self.width + 1, self.n_out)
+
+    def forward(self, params, x):
+        W = params["W"]
+        R, K, C, O = W.shape
+        B, L = x.shape[1], x.shape[2]
+        Lo = L - K + 1
+        # (R, B, Lo, C, K) view -> (R, B*Lo, K*C) matrix with k-major columns
+        cols = sliding_window_view(x, K, axis=2).swapaxes(-1, -2).reshape(R, B * Lo, K * C)
+        y = np.matmul(cols, W.reshape(R, K * C, O))
+        if "b" in params:
+            y += params["b"][:, None, :]
+        return y.reshape(R, B, Lo, O), (x.shape, cols)
+
+    def backward(self, params, cache, dy, need_dx=True):
+        (x_shape, cols), W = cache, params["W"]
+        R, K, C, O = W.shape
+        dy2 = dy.reshape(R, -1, O)
+        grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
+        if "b" in params:
+            grads["b"] = dy2.sum(axis=1)
+        if not need_dx:
+            return None, grads
+        dcols = np.matmul(dy2, W.reshape(R, K * C, O).swapaxes(1, 2))
+        dcols = dcols.reshape(R, x_shape[1], dy.shape[2], K, C)
+        dx = np.zeros(x_shape, dtype=dy.dtype)
+        Lo = dy.shape[2]
+        for k in range(K):  # one slice-add per tap
+            dx[:, :, k:k + Lo] += dcols[:, :, :, k]
+        return dx, grads
+
+    def per_example_grads(self, params, cache, dy):
+        (x_shape, cols), W = cache, params["W"]
+        R, K, C, O = W.shape
+        B = x_shape[1]
+        cols4 = cols.reshape(R, B, -1, K * C)
+        dy4 = dy.reshape(R, B, -1, O)
+        grads = {"W": np.matmul(cols4.swapaxes(2, 3), dy4).reshape((R, B) + W.shape[1:])}
+        if "b" in params:
+            grads["b"] = dy4.sum(axis=2)
+        return grads
+
+
+class Conv2D(Layer):
+    """'same' 2-D convolution with an odd square kernel and many channels.
+
+    Kernel ``(R, k, k, C_in, C_out)``; input ``(R, B, H, W, C_in)`` is zero-padded by ``k // 2``
+    on each side, so the output is ``(R, B, H, W, C_out)`` (TensorFlow's 'SAME' for odd k).
+    """
+
+    has_params = True
+
+    def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal"):
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.size = check_positive_int(size, "size")
+        if self.size % 2 != 1:
+            raise ValueError(f"size must be odd for 'same' padding, got {size}")
+        self.bias = bool(bias)
+        self.init_method = _check_init(init)
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        dtype = as_dtype(dtype)
+        rngs = replica_generators(rng, R)
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv2D expects examples of shape (H, W, C), got {tuple(in_shape)}")
+        H, Wd, C = in_shape
+        k = self.size
+        params = {"W": _init_weight(self.init_method, rngs, (k, k, C, self.n_out), k * k * C, dtype)}
+        if self.bias:
+            params["b"] = np.zeros((R, self.n_out), dtype=dtype)
+        return params, (H, Wd, self.n_out)
+
+    def forward(self, params, x):
+        W = params["W"]
+        R, k, _, C, O = W.shape
+        B, H, Wd = x.shape[1:4]
+        p = k // 2
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p), (0, 0)))
+        # (R, B, H, W, C, k, k) view -> (R, B*H*W, k*k*C) with (ky, kx, c) column order
+        win = sliding_window_view(xp, (k, k), axis=(2, 3))
+        cols = win.transpose(0, 1, 2, 3, 5, 6, 4).reshape(R, B * H * Wd, k * k * C)
+        y = np.matmul(cols, W.reshape(R, k * k * C, O))
+        if "b" in params:
+            y += params["b"][:, None, :]
+        return y.reshape(R, B, H, Wd, O), (x.shape, cols)
+
+    def backward(self, params, cache, dy, need_dx=True):
+        (x_shape, cols), W = cache, params["W"]
+        R, k, _, C, O = W.shape
+        _, B, H, Wd, _ = x_shape
+        dy2 = dy.reshape(R, -1, O)
+        grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
+        if "b" in params:
+            grads["b"] = dy2.sum(axis=1)
+        if not need_dx:
+            return None, grads
+        dcols = np.matmul(dy2, W.reshape(R, k * k * C, O).swapaxes(1, 2))
+        dcols = dcols.reshape(R, B, H, Wd, k, k, C)
+        p = k // 2
+        dxp = np.zeros((R, B, H + 2 * p, Wd + 2 * p, C), dtype=dy.dtype)
+        for i in range(k):  # one slice-add per kernel tap
+            for j in range(k):
+                dxp[:, :, i:i + H, j:j + Wd] += dcols[:, :, :, :, i, j]
+        return dxp[:, :, p:p + H, p:p + Wd], grads
+
+    def per_example_grads(self, params, cache, dy):
+        (x_shape, cols), W = cache, params["W"]
+        R, B = x_shape[:2]
+        O = W.shape[-1]
+        cols4 = cols.reshape(R, B, -1, cols.shape[-1])
+        dy4 = dy.reshape(R, B, -1, O)
+        grads = {"W": np.matmul(cols4.swapaxes(2, 3), dy4).reshape((R, B) + W.shape[1:])}
+        if "b" in params:
+            grads["b"] = dy4.sum(axis=2)
+        return grads
+
+
+class MaxPool2D(Layer):
+    """2x2 max-pooling with stride 2 (height and width must be even); ties go to the first max."""
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        check_positive_int(R, "R")
+        if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
+            raise ValueError(f"MaxPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
+        H, Wd, C = in_shape
+        return {}, (H // 2, Wd // 2, C)
+
+    def forward(self, params, x):
+        R, B, H, Wd, C = x.shape
+        blocks = x.reshape(R, B, H // 2, 2, Wd // 2, 2, C).transpose(0, 1, 2, 4, 6, 3, 5)
+        blocks = blocks.reshape(R, B, H // 2, Wd // 2, C, 4)
+        idx = np.argmax(blocks, axis=-1)[..., None]
+        y = np.take_along_axis(blocks, idx, axis=-1)[..., 0]
+        return y, (x.shape, idx)
+
+    def backward(self, params, cache, dy, need_dx=True):
+        (R, B, H, Wd, C), idx = cache
+        dblocks = np.zeros((R, B, H // 2, Wd // 2, C, 4), dtype=dy.dtype)
+        np.put_along_axis(dblocks, idx, dy[..., None], axis=-1)
+        dx = dblocks.reshape(R, B, H // 2, Wd // 2, C, 2, 2).transpose(0, 1, 2, 5, 3, 6, 4)
+        return dx.reshape(R, B, H, Wd, C), {}

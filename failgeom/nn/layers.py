@@ -1,0 +1,263 @@
+"""Dense, activation, reshape layers and the sequential container, with hand-written gradients.
+
+Every layer is a stateless description with three pure functions over explicit state
+(ARCHITECTURE.md, in the spirit of ``jax.example_libraries.stax``)::
+
+    init(rng, R, in_shape, dtype) -> (params, out_shape)
+    forward(params, x)            -> (y, cache)
+    backward(params, cache, dy)   -> (dx, grads)          # grads mirrors params
+
+Arrays carry a leading replica axis R and then the batch axis B: ``x`` is ``(R, B, *in_shape)``.
+A minibatch shared by all replicas is passed as :func:`shared` ``(x, R)``, a broadcast view that
+costs no copy. Each backward sits right below its forward.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import numpy as np
+
+from ._util import as_dtype, check_positive_int, replica_generators
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul``, with an outer product (inner size 1) done as a broadcast multiply, which
+    NumPy's matmul runs several times slower."""
+    if a.shape[-1] == 1:
+        return a * b
+    return np.matmul(a, b)
+
+
+def shared(x, R: int) -> np.ndarray:
+    """View a minibatch ``(B, *shape)`` as ``(R, B, *shape)`` for R replicas, without copying."""
+    x = np.asarray(x)
+    return np.broadcast_to(x, (check_positive_int(R, "R"),) + x.shape)
+
+
+def truncated_normal(rngs, shape, std: float, dtype=np.float32) -> np.ndarray:
+    """Normal(0, std^2) draws re-drawn until within 2 std, one stack entry per replica generator.
+
+    This is the initialiser of the paper's original code (TensorFlow's ``truncated_normal``).
+    Returns an array of shape ``(len(rngs), *shape)``.
+    """
+    out = np.empty((len(rngs),) + tuple(shape), dtype=np.float64)
+    for r, rng in enumerate(rngs):  # init only: one draw per replica stream
+        z = rng.standard_normal(shape)
+        bad = np.abs(z) > 2.0
+        while bad.any():
+            z[bad] = rng.standard_normal(int(bad.sum()))
+            bad = np.abs(z) > 2.0
+        out[r] = z
+    return (out * std).astype(dtype)
+
+
+class Layer(abc.ABC):
+    """Base class: by default a layer with no parameters whose output shape is its input shape."""
+
+    #: whether the layer has trainable parameters (and hence per-example gradients)
+    has_params = False
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        check_positive_int(R, "R")
+        return {}, tuple(in_shape)
+
+    @abc.abstractmethod
+    def forward(self, params, x):
+        """Return ``(y, cache)``."""
+
+    @abc.abstractmethod
+    def backward(self, params, cache, dy, need_dx=True):
+        """Return ``(dx, grads)``, grads mirroring params; ``dx`` is None when not
+        ``need_dx`` (the first layer of a model needs no input gradient)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+INITS = ("truncated_normal", "zeros")
+
+
+def _check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    return init
+
+
+def _init_weight(init: str, rngs, shape, fan_in: int, dtype):
+    if _check_init(init) == "zeros":
+        return np.zeros((len(rngs),) + tuple(shape), dtype=dtype)
+    return truncated_normal(rngs, shape, 1.0 / math.sqrt(fan_in), dtype)
+
+
+class Dense(Layer):
+    """Affine map ``y = x W + b`` over the last axis; W is ``(R, d_in, d_out)``, b is ``(R, d_out)``.
+
+    Parameters
+    ----------
+    n_out : int
+        Output width.
+    bias : bool
+        Whether to add a bias (initialised to zero).
+    init : {"truncated_normal", "zeros"}
+        Weight initialisation: truncated normal with std ``1/sqrt(d_in)`` as the original code,
+        or zeros (the PWL regressions of Sec. 4 start at 0).
+    """
+
+    has_params = True
+
+    def __init__(self, n_out: int, bias: bool = True, init: str = "truncated_normal"):
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.bias = bool(bias)
+        self.init_method = _check_init(init)
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        dtype = as_dtype(dtype)
+        rngs = replica_generators(rng, R)
+        in_shape = tuple(in_shape)
+        d_in = in_shape[-1]
+        params = {"W": _init_weight(self.init_method, rngs, (d_in, self.n_out), d_in, dtype)}
+        if self.bias:
+            params["b"] = np.zeros((len(rngs), self.n_out), dtype=dtype)
+        return params, in_shape[:-1] + (self.n_out,)
+
+    def forward(self, params, x):
+        W = params["W"]
+        R = W.shape[0]
+        x3 = x.reshape(R, -1, x.shape[-1]) if x.ndim != 3 else x
+        y = np.matmul(x3, W)
+        if "b" in params:
+            y += params["b"][:, None, :]
+        return y.reshape(x.shape[:-1] + (W.shape[-1],)), x
+
+    def backward(self, params, cache, dy, need_dx=True):
+        x, W = cache, params["W"]
+        R = W.shape[0]
+        x3 = x.reshape(R, -1, x.shape[-1])
+        dy3 = dy.reshape(R, -1, dy.shape[-1])
+        grads = {"W": np.matmul(np.swapaxes(x3, 1, 2), dy3)}
+        if "b" in params:
+            grads["b"] = dy3.sum(axis=1)
+        if not need_dx:
+            return None, grads
+        return matmul(dy3, np.swapaxes(W, 1, 2)).reshape(x.shape), grads
+
+    def per_example_grads(self, params, cache, dy):
+        """Gradients of each example's own term: W ``(R, B, d_in, d_out)``, b ``(R, B, d_out)``."""
+        x = cache
+        R, B = dy.shape[:2]
+        x4 = x.reshape(R, B, -1, x.shape[-1])
+        dy4 = dy.reshape(R, B, -1, dy.shape[-1])
+        grads = {"W": np.matmul(np.swapaxes(x4, 2, 3), dy4)}
+        if "b" in params:
+            grads["b"] = dy4.sum(axis=2)
+        return grads
+
+
+class ReLU(Layer):
+    """Rectified linear unit ``max(x, 0)``; the gradient at 0 is taken as 0."""
+
+    def forward(self, params, x):
+        mask = x > 0
+        return x * mask, mask
+
+    def backward(self, params, cache, dy, need_dx=True):
+        return dy * cache, {}
+
+
+class Sigmoid(Layer):
+    """Logistic function ``1 / (1 + exp(-x))``, evaluated without overflow."""
+
+    def forward(self, params, x):
+        # exp of a non-positive number never overflows
+        e = np.exp(-np.abs(x))
+        y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        return y, y
+
+    def backward(self, params, cache, dy, need_dx=True):
+        y = cache
+        return dy * y * (1.0 - y), {}
+
+
+class Reshape(Layer):
+    """Reshape each example to ``shape`` (the replica and batch axes are kept)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(int(s) for s in shape)
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        check_positive_int(R, "R")
+        if math.prod(in_shape) != math.prod(self.shape):
+            raise ValueError(f"cannot reshape examples of shape {tuple(in_shape)} to {self.shape}")
+        return {}, self.shape
+
+    def forward(self, params, x):
+        return x.reshape(x.shape[:2] + self.shape), x.shape
+
+    def backward(self, params, cache, dy, need_dx=True):
+        return dy.reshape(cache), {}
+
+
+class Flatten(Layer):
+    """Flatten each example to one axis."""
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        check_positive_int(R, "R")
+        return {}, (math.prod(in_shape),)
+
+    def forward(self, params, x):
+        return x.reshape(x.shape[:2] + (-1,)), x.shape
+
+    def backward(self, params, cache, dy, need_dx=True):
+        return dy.reshape(cache), {}
+
+
+class Sequential(Layer):
+    """Composition of layers; params, caches and grads are lists with one entry per layer."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
+            raise TypeError("layers must be a non-empty sequence of failgeom.nn layers")
+
+    @property
+    def has_params(self):
+        return any(layer.has_params for layer in self.layers)
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        rngs = replica_generators(rng, R)
+        # one child stream per layer and replica: adding a layer never shifts another's init
+        per_layer = [[g.spawn(1)[0] for g in rngs] for _ in self.layers]
+        params, shape = [], tuple(in_shape)
+        for layer, layer_rngs in zip(self.layers, per_layer):
+            p, shape = layer.init(layer_rngs, R, shape, dtype)
+            params.append(p)
+        return params, shape
+
+    def forward(self, params, x):
+        caches = []
+        for layer, p in zip(self.layers, params):
+            x, cache = layer.forward(p, x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, params, cache, dy, need_dx=True):
+        grads = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, grads[i] = self.layers[i].backward(params[i], cache[i], dy, need_dx=need_dx or i > 0)
+        return dy, grads
+
+    def per_example_grads(self, params, cache, dy, layer: int):
+        """Per-example gradients of layer ``layer`` (index into ``layers``).
+
+        ``dy`` must be the gradient of the *sum* of the per-example losses (``reduction="sum"``
+        or ``"none"`` in :mod:`failgeom.nn.losses`), so each example's slice is the gradient of
+        that example's own loss.
+        """
+        if not 0 <= layer < len(self.layers) or not self.layers[layer].has_params:
+            raise ValueError(f"layer must index a layer with parameters, got {layer}")
+        for i in range(len(self.layers) - 1, layer, -1):
+            dy, _ = self.layers[i].backward(params[i], cache[i], dy)
+        return self.layers[layer].per_example_grads(params[layer], cache[layer], dy)

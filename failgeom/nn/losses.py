@@ -1,0 +1,103 @@
+"""Losses over a replica axis: each returns ``(value, d value / d out)``.
+
+``out`` is ``(R, B, ...)``; a target may carry the replica axis or be shared, ``(B, ...)``, and is
+broadcast. ``reduction`` is ``"mean"`` over the batch (value ``(R,)``, the training loss),
+``"sum"`` (value ``(R,)``) or ``"none"`` (value ``(R, B)``); with ``"sum"`` and ``"none"`` the
+gradient's slice for example i is the gradient of example i's own loss, which is what
+per-example gradients need.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(per_example: np.ndarray, grad: np.ndarray, reduction: str):
+    if reduction == "mean":
+        B = per_example.shape[1]
+        return per_example.mean(axis=1), grad / np.asarray(B, dtype=grad.dtype)
+    if reduction == "sum":
+        return per_example.sum(axis=1), grad
+    if reduction == "none":
+        return per_example, grad
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_out(out, min_ndim: int = 2) -> np.ndarray:
+    out = np.asarray(out)
+    if out.ndim < min_ndim:
+        raise ValueError(f"out must have shape (R, B, ...), got {out.shape}")
+    return out
+
+
+def hinge(score, y, reduction: str = "mean"):
+    """Hinge loss ``max(0, 1 - y * score)`` with labels ``y`` in {-1, +1} (paper Sec. 2.1, 3.1).
+
+    ``score`` is ``(R, B)`` or ``(R, B, 1)``; ``y`` broadcasts against it. The subgradient at the
+    hinge point is taken as 0.
+    """
+    score = _check_out(score)
+    margin = 1.0 - y * score
+    active = margin > 0
+    per = np.where(active, margin, 0).astype(score.dtype, copy=False)
+    grad = np.where(active, -y, 0).astype(score.dtype, copy=False)
+    per = per.reshape(per.shape[:2] + (-1,)).sum(axis=2) if per.ndim > 2 else per
+    return _reduce(per, grad, reduction)
+
+
+def squared(out, target, reduction: str = "mean", coef: float = 1.0):
+    """Squared error ``coef * sum_coords (out - target)^2`` per example.
+
+    ``coef=1`` is the PWL regression loss of Sec. 4 (``mean_batch sum_coords``); ``coef=0.5`` is
+    Theorem 1's square loss ``0.5 (yhat - y)^2``.
+    """
+    out = _check_out(out)
+    diff = out - target
+    per = coef * (diff * diff)
+    per = per.reshape(per.shape[:2] + (-1,)).sum(axis=2) if per.ndim > 2 else per
+    grad = (2.0 * coef) * diff
+    return _reduce(per, grad.astype(out.dtype, copy=False), reduction)
+
+
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis``, shifted by the max so that it never overflows."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
+    """Cross-entropy of ``softmax(logits)`` against integer class ``labels``.
+
+    ``logits`` is ``(R, B, K)``; ``labels`` is ``(R, B)`` or ``(B,)`` with values in ``0..K-1``.
+    """
+    logits = _check_out(logits, 3)
+    R, B, K = logits.shape
+    labels = np.broadcast_to(np.asarray(labels), (R, B))
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= K):
+        raise ValueError(f"labels must lie in 0..{K - 1}")
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logsum = np.log(np.exp(z).sum(axis=-1))
+    picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
+    per = logsum - picked
+    grad = np.exp(z - logsum[..., None])
+    np.put_along_axis(grad, labels[..., None], np.take_along_axis(grad, labels[..., None], -1) - 1, -1)
+    return _reduce(per.astype(logits.dtype, copy=False), grad.astype(logits.dtype, copy=False), reduction)
+
+
+def expected_negative_gain(logits, z, reduction: str = "mean"):
+    """Negative expected gain ``-z^T softmax(logits)`` (the stocks objective, paper Sec. 3.2).
+
+    ``logits`` is ``(R, B, K)``; ``z`` (gains) broadcasts against it. With ``z = e_y`` this is the
+    decomposition estimator's loss ``-e_y^T N_w(x)``.
+    """
+    logits = _check_out(logits, 3)
+    p = softmax(logits)
+    pz = p * z
+    gain = pz.sum(axis=-1)
+    grad = -(pz - p * gain[..., None])
+    return _reduce((-gain).astype(logits.dtype, copy=False), grad.astype(logits.dtype, copy=False), reduction)

@@ -1,0 +1,1 @@
+"""Data generators and targets for the paper's experiments."""

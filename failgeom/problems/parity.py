@@ -1,0 +1,48 @@
+"""Random parities on the cube (paper Sec. 2.1): ``x`` uniform on {±1}^d, ``y = prod_{i in v*} x_i``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn._util import as_dtype, check_positive_int
+
+
+def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
+    """One target subset ``v*`` per replica generator, as a boolean array ``(R, d)``.
+
+    With ``subset_size=None`` each coordinate is included with probability 1/2 (the original
+    code's default); otherwise exactly ``subset_size`` coordinates, uniformly.
+    """
+    d = check_positive_int(d, "d")
+    if subset_size is not None and not 0 <= subset_size <= d:
+        raise ValueError(f"subset_size must lie in 0..{d}, got {subset_size}")
+    out = np.zeros((len(rngs), d), dtype=bool)
+    for r, rng in enumerate(rngs):  # set-up only: one draw per replica stream
+        if subset_size is None:
+            out[r] = rng.random(d) < 0.5
+        else:
+            out[r, rng.choice(d, size=subset_size, replace=False)] = True
+    return out
+
+
+def parity_labels(bits: np.ndarray, subsets: np.ndarray) -> np.ndarray:
+    """``(-1)^(number of ones of bits inside the subset)`` for bits ``(R, B, d)`` in {0, 1}."""
+    count = np.bitwise_and(bits, subsets[:, None, :]).sum(axis=-1, dtype=np.int32)
+    return 1 - 2 * (count & 1)
+
+
+def sample_parity(rng: np.random.Generator, subsets: np.ndarray, batch: int, dtype=np.float32):
+    """A fresh minibatch for every replica: ``x`` ``(R, B, d)`` in {±1} and ``y`` ``(R, B, 1)``.
+
+    Coordinate value -1 encodes bit 1, so ``y = prod_{i in v*} x_i``. Drawn from random bytes
+    (one bit per coordinate), which is several times faster than drawing floats.
+    """
+    R, d = subsets.shape
+    batch = check_positive_int(batch, "batch")
+    dtype = as_dtype(dtype)
+    n = R * batch * d
+    raw = np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8)
+    bits = np.unpackbits(raw, count=n).reshape(R, batch, d)
+    x = (1 - 2 * bits.astype(np.int8)).astype(dtype)
+    y = parity_labels(bits, subsets).astype(dtype)[..., None]
+    return x, y
