@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 
 EXIT_BAD_INPUT = 2
@@ -62,22 +64,25 @@ def _config(experiment, preset: str, seeds, dtype, sets):
     return with_overrides(config, overrides, experiment.name)
 
 
-def _summary(result) -> str:
-    parts = []
-    for key, value in result.metrics.items():
-        if isinstance(value, dict) and "final_accuracy_mean" in value:
-            parts.append(f"{key}: {value['final_accuracy_mean']:.3f} ± {value['final_accuracy_std']:.3f}")
-    text = "; ".join(parts)
-    return f"{result.experiment} ({result.preset}): {text}" if text else result.experiment
+def _summary(experiment, result) -> str:
+    return f"{result.experiment} ({result.preset}): {experiment.summary(result)}"
 
 
-def run_experiment(experiment, config, seed: int, out: Path, preset: str, plot: bool, progress) -> Path:
+def run_experiment(experiment, config, seed: int, out: Path, preset: str, plot: bool, progress,
+                   resume: bool = False) -> Path:
     """Run one experiment and write ``out/<name>/result.json`` (and ``figure.png``)."""
     from .results import atomic_savefig, check_writable
 
     folder = check_writable(out / experiment.name)
     start = time.perf_counter()
-    result = experiment.run(config, seed, progress, preset=preset)
+    extra = {}
+    if experiment.resumable:
+        extra = {"checkpoint_dir": folder / "checkpoint", "resume": resume}
+    elif resume:
+        raise UsageError(f"{experiment.name} does not checkpoint; run it without --resume")
+    # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = experiment.run(config, seed, progress, preset=preset, **extra)
     result.timing["wall_s"] = time.perf_counter() - start
     if plot:
         from . import plotting
@@ -104,11 +109,11 @@ def cmd_run(args) -> int:
     experiment = get(args.name)
     config = _config(experiment, args.preset, args.seeds, args.dtype, args.set)
     folder = run_experiment(experiment, config, args.seed, Path(args.out), args.preset,
-                            not args.no_plot, _progress_factory(args.quiet))
+                            not args.no_plot, _progress_factory(args.quiet), args.resume)
     if not args.quiet:
         from .results import Result
 
-        print(_summary(Result.load(folder)))
+        print(_summary(experiment, Result.load(folder)))
         print(f"wrote {folder / 'result.json'}" + ("" if args.no_plot else f" and {folder / 'figure.png'}"))
     return 0
 
@@ -132,7 +137,7 @@ def cmd_reproduce(args) -> int:
         lines += [f"## {experiment.name}", "", f"{experiment.description}.", "",
                   f"- result: [{experiment.name}/result.json]({experiment.name}/result.json)",
                   f"- wall time: {result.timing.get('wall_s', float('nan')):.1f} s",
-                  f"- summary: {_summary(result)}", "",
+                  f"- summary: {_summary(experiment, result)}", "",
                   f"![{experiment.name}]({experiment.name}/figure.png)", ""]
     atomic_write_text(out / "index.md", "\n".join(lines))
     if not args.quiet:
@@ -165,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true")
     run.add_argument("--quiet", action="store_true")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    run.add_argument("--resume", action="store_true", help="continue a checkpointed run")
 
     rep = sub.add_parser("reproduce", help="run every experiment and write an index")
     rep.add_argument("--preset", default="quick", choices=["quick", "paper"])

@@ -79,12 +79,20 @@ def _jsonable(obj):
     return obj
 
 
+def _file_mode() -> int:
+    # mkstemp creates 0600 files; a result should get the usual mode, 0666 less the umask
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -100,9 +108,10 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_savefig(fig, path, **kwargs) -> None:
-    """``fig.savefig`` to a temporary file, then rename over ``path``."""
+    """``fig.savefig`` (tight bounding box by default) to memory, then an atomic write to ``path``."""
     import io
 
+    kwargs.setdefault("bbox_inches", "tight")
     buf = io.BytesIO()
     fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
     atomic_write_bytes(path, buf.getvalue())

@@ -26,13 +26,19 @@ def get(name: str) -> Experiment:
 
 
 def names() -> list[str]:
+    """Registered names, ordered by failure family, then name."""
     _load_all()
-    return list(REGISTRY)
+    return sorted(REGISTRY, key=lambda n: (REGISTRY[n].family, n))
 
 
 def _load_all() -> None:
-    # importing a module registers its experiments; the order here is the order of `list`
-    from . import parity  # noqa: F401
+    # every module of this package registers its experiments when imported
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 __all__ = ["Experiment", "ExperimentConfig", "REGISTRY", "get", "names", "register", "with_overrides"]

@@ -106,14 +106,24 @@ def with_overrides(config: ExperimentConfig, overrides: dict[str, str], name: st
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its name, one-line description, presets and functions."""
+    """A registered experiment: its name, one-line description, presets and functions.
+
+    ``run(config, seed, progress, preset=...) -> Result``; a ``resumable`` experiment's run also
+    takes ``checkpoint_dir`` (a folder it owns) and ``resume`` (continue from the checkpoint
+    there). ``summary(result) -> str`` is the one-line outcome the CLI prints. ``family`` is the
+    failure family (1 non-informative gradients, 2 decomposition vs end-to-end, 3 architecture
+    and conditioning, 4 flat activations) and orders ``failgeom list``.
+    """
 
     name: str
     description: str
     presets: dict[str, ExperimentConfig]
     run: Callable
     figure: Callable
+    summary: Callable
+    family: int
     paper_ref: str = ""
+    resumable: bool = False
 
     def config(self, preset: str = "quick", **changes) -> ExperimentConfig:
         if preset not in self.presets:

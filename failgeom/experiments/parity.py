@@ -129,8 +129,17 @@ def figure(result: Result):
     return fig
 
 
+def summary(result: Result) -> str:
+    """Final accuracy per d, mean ± std over the replicas."""
+    return "; ".join(
+        f"{key}: accuracy {m['final_accuracy_mean']:.3f} ± {m['final_accuracy_std']:.3f}"
+        for key, m in result.metrics.items()
+    )
+
+
 EXPERIMENT = register(Experiment(
     name="parity",
     description="random parities: small d is learned, d = 30 stays at chance (Sec. 2.1, Fig. 1)",
-    presets=PRESETS, run=run, figure=figure, paper_ref="Sec. 2.1, Figure 1",
+    presets=PRESETS, run=run, figure=figure, summary=summary, family=1,
+    paper_ref="Sec. 2.1, Figure 1",
 ))

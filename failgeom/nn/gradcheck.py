@@ -33,12 +33,17 @@ def numerical_gradient(fn, array: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def relative_error(analytic, numeric) -> float:
-    """``||a - n|| / max(||a||, ||n||)`` (0 when both vanish)."""
+def relative_error(analytic, numeric, floor: float = 1e-3) -> float:
+    """``||a - n|| / max(||a||, ||n||, floor)``.
+
+    The floor keeps a gradient that is exactly zero (where finite differences return rounding
+    noise of order ``eps |f| / h``, about 1e-10) from reading as a 100% error; below it the
+    comparison is absolute, at 1e-3 times the tolerance.
+    """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
-    scale = max(np.linalg.norm(a), np.linalg.norm(n))
-    return 0.0 if scale == 0.0 else float(np.linalg.norm(a - n) / scale)
+    scale = max(np.linalg.norm(a), np.linalg.norm(n), floor)
+    return float(np.linalg.norm(a - n) / scale)
 
 
 @dataclass

@@ -41,7 +41,7 @@ def hinge(score, y, reduction: str = "mean"):
     score = _check_out(score)
     margin = 1.0 - y * score
     active = margin > 0
-    per = np.where(active, margin, 0).astype(score.dtype, copy=False)
+    per = np.maximum(margin, 0).astype(score.dtype, copy=False)  # propagates NaN
     grad = np.where(active, -y, 0).astype(score.dtype, copy=False)
     per = per.reshape(per.shape[:2] + (-1,)).sum(axis=2) if per.ndim > 2 else per
     return _reduce(per, grad, reduction)
