@@ -1,0 +1,81 @@
+"""Gradient descent on linear regression and the condition number (paper Appendix A.5).
+
+Realizable regression ``min_w 0.5 E (w^T x - w*^T x)^2`` with ``C = E[x x^T] = V D V^T``
+(``D_11 >= ... >= D_nn > 0``), GD from ``w_0 = 0``: ``w* - w_{t+1} = (I - eta C)^{t+1} w*``, so
+
+    ||w* - w_{t+1}||^2 = sum_j ((1 - eta D_jj)^{t+1} v*_j)^2,   v* = V^T w*.
+
+Upper bound: with ``eta = 1/D_11``, ``t + 1 >= (D_11/D_nn) log(||w*|| / eps)`` gives error at
+most eps. Lower bound: if ``v*_n = 1``, ``eta <= 1/D_11`` and ``t + 1 < 0.5 D_11/D_nn`` then
+``||w* - w_{t+1}|| >= 0.5``, because ``(1 - eta D_nn)^{t+1} >= 1 - (t+1) D_nn / D_11``. The
+printed paper has the ratio upside down (``0.5 D_nn / D_11``, which is below 1 and so never
+satisfied by any t >= 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validate import nonnegative_int, positive_float
+
+
+def _spd(C) -> np.ndarray:
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"C must be a square matrix, got shape {C.shape}")
+    if not np.allclose(C, C.T, rtol=1e-12, atol=0):
+        raise ValueError("C must be symmetric")
+    return C
+
+
+def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
+    """``||w* - w_s||^2`` for ``s = 0..t`` by running gradient descent step by step.
+
+    The step is ``w <- w - eta C (w - w*)``, the exact gradient of ``0.5 E (w^T x - w*^T x)^2``.
+    """
+    C = _spd(C)
+    w_star = np.asarray(w_star, dtype=np.float64)
+    if w_star.shape != (C.shape[0],):
+        raise ValueError(f"w_star must have shape ({C.shape[0]},), got {w_star.shape}")
+    eta = positive_float(eta, "eta")
+    t = nonnegative_int(t, "t")
+    w = np.zeros_like(w_star)
+    out = np.empty(t + 1)
+    for s in range(t + 1):
+        diff = w_star - w
+        out[s] = diff @ diff
+        w = w - eta * (C @ (w - w_star))
+    return out
+
+
+def gd_regression_error_formula(D, v_star, eta: float, t) -> np.ndarray:
+    """Appendix A.5's ``sum_j ((1 - eta D_jj)^t v*_j)^2`` for each t in ``t`` (array-like)."""
+    D = np.asarray(D, dtype=np.float64)
+    v_star = np.asarray(v_star, dtype=np.float64)
+    if D.shape != v_star.shape or D.ndim != 1:
+        raise ValueError(f"D and v_star must be 1-D of the same length, got {D.shape}, {v_star.shape}")
+    eta = positive_float(eta, "eta")
+    ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    if np.any(ts < 0):
+        raise ValueError("t must be non-negative")
+    factors = (1.0 - eta * D)[None, :] ** ts[:, None]
+    return np.sum((factors * v_star[None, :]) ** 2, axis=1)
+
+
+def gd_iterations_sufficient(D11: float, Dnn: float, w_norm: float, eps: float) -> float:
+    """A.5's upper bound: ``t + 1 >= (D_11 / D_nn) log(||w*|| / eps)`` suffices (``eta = 1/D_11``)."""
+    D11, Dnn = positive_float(D11, "D11"), positive_float(Dnn, "Dnn")
+    w_norm, eps = positive_float(w_norm, "w_norm"), positive_float(eps, "eps")
+    return (D11 / Dnn) * max(math.log(w_norm / eps), 0.0)
+
+
+def gd_iterations_lower_bound(D11: float, Dnn: float) -> float:
+    """A.5's lower bound (corrected): while ``t + 1 < 0.5 D_11 / D_nn`` the error is >= 0.5."""
+    return 0.5 * positive_float(D11, "D11") / positive_float(Dnn, "Dnn")
+
+
+def printed_lower_bound(D11: float, Dnn: float) -> float:
+    """The lower bound as printed, ``0.5 D_nn / D_11`` (<= 0.5: vacuous, see module docstring)."""
+    return 0.5 * positive_float(Dnn, "Dnn") / positive_float(D11, "D11")

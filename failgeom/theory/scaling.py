@@ -1,0 +1,116 @@
+"""Power-law fits for the scaling laws the paper states (Theorem 3, Appendix A.6, Theorem 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class ExponentFit:
+    """Least-squares fit of ``log value = log prefactor + exponent * log n``.
+
+    Attributes
+    ----------
+    exponent : float
+        Fitted slope on log-log axes.
+    stderr : float
+        Standard error of the slope (from the residuals; 0 for an exact power law).
+    ci95 : tuple of float
+        95% interval for the slope (Student t with ``len(ns) - 2`` degrees of freedom).
+    local_slopes : ndarray
+        Slopes between consecutive points, ``diff(log value) / diff(log n)``: a drift in these
+        shows that the growth is not a single power over the range.
+    prefactor : float
+        ``exp(intercept)``.
+    ns, values : ndarray
+        The data fitted.
+    """
+
+    exponent: float
+    stderr: float
+    ci95: tuple[float, float]
+    local_slopes: np.ndarray
+    prefactor: float
+    ns: np.ndarray
+    values: np.ndarray
+
+    def __str__(self) -> str:
+        lo, hi = self.ci95
+        slopes = ", ".join(f"{s:.3f}" for s in self.local_slopes)
+        return f"exponent {self.exponent:.4f} [{lo:.4f}, {hi:.4f}] (local slopes {slopes})"
+
+
+def fit_exponent(ns, values) -> ExponentFit:
+    """Fit ``values ~ prefactor * ns**exponent`` by least squares on log-log axes.
+
+    Parameters
+    ----------
+    ns : array_like of positive numbers, at least 3 distinct
+        The sizes.
+    values : array_like of positive numbers, same length
+        The measured quantity.
+
+    Returns
+    -------
+    ExponentFit
+    """
+    ns = np.asarray(ns, dtype=np.float64).ravel()
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if ns.shape != values.shape:
+        raise ValueError(f"ns and values must have the same length, got {ns.size} and {values.size}")
+    if ns.size < 3:
+        raise ValueError(f"ns must hold at least 3 points for an interval, got {ns.size}")
+    if not (np.all(np.isfinite(ns)) and np.all(ns > 0)):
+        raise ValueError("ns must be positive and finite")
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        raise ValueError("values must be positive and finite")
+    if np.unique(ns).size < 2:
+        raise ValueError("ns must hold at least 2 distinct sizes")
+    order = np.argsort(ns, kind="stable")
+    ns, values = ns[order], values[order]
+    x, y = np.log(ns), np.log(values)
+    xm = x - x.mean()
+    sxx = float(xm @ xm)
+    slope = float(xm @ (y - y.mean())) / sxx
+    intercept = float(y.mean() - slope * x.mean())
+    resid = y - (intercept + slope * x)
+    dof = ns.size - 2
+    stderr = float(np.sqrt((resid @ resid) / dof / sxx))
+    half = float(stats.t.ppf(0.975, dof)) * stderr
+    dx = np.diff(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = np.where(dx > 0, np.diff(y) / np.where(dx > 0, dx, 1.0), np.nan)
+    return ExponentFit(
+        exponent=slope,
+        stderr=stderr,
+        ci95=(slope - half, slope + half),
+        local_slopes=local,
+        prefactor=float(np.exp(intercept)),
+        ns=ns,
+        values=values,
+    )
+
+
+def fit_exponential_rate(xs, values) -> ExponentFit:
+    """Fit ``values ~ prefactor * exp(rate * xs)`` (least squares of log value on x).
+
+    Used for the exponential decays of Theorems 1 and 2. Returns an :class:`ExponentFit` whose
+    ``exponent`` is the rate per unit of x and whose ``local_slopes`` are
+    ``diff(log value) / diff(x)``.
+    """
+    xs = np.asarray(xs, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(xs)):
+        raise ValueError("xs must be finite")
+    fit = fit_exponent(np.exp(xs - xs.min()), values)
+    return ExponentFit(
+        exponent=fit.exponent,
+        stderr=fit.stderr,
+        ci95=fit.ci95,
+        local_slopes=fit.local_slopes,
+        prefactor=fit.prefactor * float(np.exp(-fit.exponent * xs.min())),
+        ns=np.sort(xs),
+        values=fit.values,
+    )

@@ -1,0 +1,164 @@
+"""The convolutional formulation of Sec. 4.1.2-4.1.3 and its conditioning (Appendix A.6).
+
+A 3-tap filter regresses on the windows ``(f[t-1], f[t], f[t+1])`` of a curve; ``F`` stacks
+them as rows. Appendix A.6: the condition number of ``C = E[F^T F]`` grows like n^3, while
+regressing on ``F C^{-1/2}`` has condition number 1 (Sec. 4.1.3).
+
+Boundary convention (it matters): ``padding="valid"`` keeps the ``n - 2`` windows that lie inside
+the curve (``t = 1..n-2``); ``padding="zero"`` keeps all ``n`` windows with ``f[-1] = f[n] = 0``
+(TensorFlow's ``'SAME'``). The left zero is exact (the curve vanishes left of its first kink),
+but ``f[n] = 0`` is not, and that last window alone makes the second-difference direction carry
+energy of order ``n^2``: with zero padding the condition number grows only like ``n^2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import choice, positive_int
+
+PADDINGS = ("valid", "zero")
+DISTRIBUTIONS = ("paper", "pm1")
+
+
+def window_matrix(f, padding: str = "valid") -> np.ndarray:
+    """Stack the windows ``(f[t-1], f[t], f[t+1])`` of curves as rows (Sec. 4.1.2).
+
+    Parameters
+    ----------
+    f : array_like, shape (..., n)
+        Curves sampled at ``x = 0..n-1``.
+    padding : {"valid", "zero"}
+        ``"valid"``: rows ``t = 1..n-2`` (requires n >= 3). ``"zero"``: rows ``t = 0..n-1`` with
+        ``f[-1] = f[n] = 0``.
+
+    Returns
+    -------
+    ndarray, shape (..., n - 2, 3) or (..., n, 3)
+    """
+    f = np.asarray(f)
+    padding = choice(padding, "padding", PADDINGS)
+    if f.ndim < 1:
+        raise ValueError("f must have at least one axis (the curve), got a scalar")
+    n = f.shape[-1]
+    if padding == "zero":
+        pad = [(0, 0)] * (f.ndim - 1) + [(1, 1)]
+        f = np.pad(f, pad)
+    elif n < 3:
+        raise ValueError(f"f must have at least 3 points for valid windows, got {n}")
+    return np.stack([f[..., :-2], f[..., 1:-1], f[..., 2:]], axis=-1)
+
+
+def _prefix(m: int, delta: int) -> int:
+    """``sum_{i<m} G[i, i+delta]`` for ``G = W W^T``, exactly (Python integers).
+
+    ``G[i, i+delta] = sum_{u=1}^{i+1} u (u + delta) = S2(i+1) + delta S1(i+1)``, and summing the
+    Faulhaber polynomials over i gives ``m (m+1)^2 (m+2) / 12 + delta m (m+1) (m+2) / 6``.
+    """
+    if m <= 0:
+        return 0
+    return m * (m + 1) ** 2 * (m + 2) // 12 + delta * m * (m + 1) * (m + 2) // 6
+
+
+def window_gram_integer(n: int, padding: str = "valid") -> list[list[int]]:
+    """``sum_t G[t+a-1, t+b-1]`` for ``G = W W^T`` over the windows kept: exact integers.
+
+    ``E[F^T F] = lam`` times this when ``E[p p^T] = lam I``.
+    """
+    n = positive_int(n, "n")
+    padding = choice(padding, "padding", PADDINGS)
+    t_lo, t_hi = (1, n - 2) if padding == "valid" else (0, n - 1)
+    if padding == "valid" and n < 3:
+        raise ValueError(f"n must be at least 3 for valid windows, got {n}")
+    M = [[0] * 3 for _ in range(3)]
+    for a in range(3):
+        for b in range(a, 3):
+            delta = b - a
+            lo = max(t_lo + a - 1, 0)
+            hi = min(t_hi + a - 1, n - 1 - delta)
+            M[a][b] = M[b][a] = _prefix(hi + 1, delta) - _prefix(lo, delta) if hi >= lo else 0
+    return M
+
+
+def kink_second_moment(n: int, k: int = 3, distribution: str = "paper") -> float:
+    """``lam`` with ``E[p p^T] = lam I`` for the paper's curve distribution (Sec. 4.1).
+
+    ``k`` kinks uniform without replacement in ``{0..n-1}`` and iid zero-mean coefficients:
+    cross terms vanish, so ``lam = k E[a^2] / n`` with ``E[a^2] = 1/3`` for ``a ~ U[-1, 1]``
+    (``"paper"``) and 1 for ``a = +-1`` (``"pm1"``).
+    """
+    n, k = positive_int(n, "n"), positive_int(k, "k")
+    distribution = choice(distribution, "distribution", DISTRIBUTIONS)
+    if k > n:
+        raise ValueError(f"k must be at most n={n} (kinks without replacement), got {k}")
+    second = 1.0 / 3.0 if distribution == "paper" else 1.0
+    return k * second / n
+
+
+def window_covariance(n: int, k: int = 3, distribution: str = "paper", padding: str = "valid") -> np.ndarray:
+    """Exact ``C = E[F^T F]`` (3 x 3) for the paper's PWL curve distribution (Appendix A.6).
+
+    ``E[f f^T] = lam W W^T`` (see :func:`kink_second_moment`), so ``C`` is ``lam`` times the
+    integer matrix of :func:`window_gram_integer`; no sampling.
+
+    Returns
+    -------
+    ndarray of shape (3, 3), float64
+        Entries are rounded to float64 once; near-singular for large n (use
+        :func:`window_condition_number` for the condition number, which is exact).
+    """
+    lam = kink_second_moment(n, k, distribution)
+    return lam * np.array(window_gram_integer(n, padding), dtype=np.float64)
+
+
+def window_condition_number(n: int, padding: str = "valid") -> float:
+    """Condition number of ``C = E[F^T F]`` (Appendix A.6), from exact integers.
+
+    The scale ``lam`` cancels, so the result is the same for every isotropic kink distribution
+    (``"paper"``, ``"pm1"``). The 3x3 eigenvalues are computed with mpmath at enough digits to
+    survive the ``n^3`` cancellation.
+    """
+    import mpmath
+
+    M = window_gram_integer(n, padding)
+    with mpmath.workdps(40 + 2 * len(str(max(max(r) for r in M)))):
+        e = mpmath.eigsy(mpmath.matrix(M), eigvals_only=True)
+        return float(max(e) / min(e))
+
+
+def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
+    """``C_hat = mean over curves of F^T F`` from sampled curves ``f`` of shape (count, n)."""
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"f must have shape (count, n), got {f.shape}")
+    F = window_matrix(f, padding)
+    return np.einsum("cta,ctb->ab", F, F) / f.shape[0]
+
+
+def inverse_sqrt(C) -> np.ndarray:
+    """``C^{-1/2}`` of a symmetric positive definite matrix (the Sec. 4.1.3 preconditioner)."""
+    C = np.asarray(C, dtype=np.float64)
+    evals, evecs = np.linalg.eigh(C)
+    if evals[0] <= 0:
+        raise ValueError(f"C must be positive definite, smallest eigenvalue {evals[0]:.3g}")
+    return (evecs / np.sqrt(evals)) @ evecs.T
+
+
+def preconditioned_condition_number(C_hat, C) -> float:
+    """Condition number of ``E[(F C_hat^{-1/2})^T (F C_hat^{-1/2})] = C_hat^{-1/2} C C_hat^{-1/2}``.
+
+    ``C_hat`` is the estimate used to precondition (Sec. 4.1.3), ``C`` the covariance the
+    preconditioned regression actually sees (exact, or from fresh curves). Equals 1 when
+    ``C_hat = C``.
+    """
+    P = inverse_sqrt(C_hat)
+    A = P @ np.asarray(C, dtype=np.float64) @ P
+    evals = np.linalg.eigvalsh(0.5 * (A + A.T))
+    return float(evals[-1] / evals[0])
+
+
+__all__ = [
+    "PADDINGS", "empirical_window_covariance", "inverse_sqrt", "kink_second_moment",
+    "preconditioned_condition_number", "window_condition_number", "window_covariance",
+    "window_gram_integer", "window_matrix",
+]

@@ -1,0 +1,171 @@
+"""Sec. 3.3 (stocks), Appendix A.5 (GD on regression), A.7 (forward-only), fit_exponent."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import failgeom.theory as T
+
+EPS = np.finfo(np.float64).eps
+
+
+# ---- fit_exponent -------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=20)
+@given(a=st.floats(-3, 5), c=st.floats(1e-3, 1e3), k=st.integers(3, 12))
+def test_fit_exponent_recovers_exact_power_law(a, c, k):
+    ns = np.geomspace(10, 1e5, k)
+    fit = T.fit_exponent(ns, c * ns**a)
+    assert fit.exponent == pytest.approx(a, abs=1e-9)
+    assert fit.prefactor == pytest.approx(c, rel=1e-8)
+    assert_allclose(fit.local_slopes, a, atol=1e-9)
+    assert fit.ci95[0] <= a + 1e-9 and fit.ci95[1] >= a - 1e-9
+
+
+def test_fit_exponent_interval_covers_noisy_truth():
+    rng = np.random.default_rng(0)
+    ns = np.geomspace(10, 1e4, 30)
+    hits = 0
+    for _ in range(200):
+        vals = 2.0 * ns**1.5 * np.exp(0.1 * rng.standard_normal(ns.size))
+        lo, hi = T.fit_exponent(ns, vals).ci95
+        hits += lo <= 1.5 <= hi
+    assert 180 <= hits <= 200  # nominal 95%: 190 expected, binomial sd ~3
+
+
+@pytest.mark.parametrize("ns, vals, msg", [
+    ([1, 2], [1, 2], "at least 3"),
+    ([1, 2, 3], [1, 0, 2], "values must be positive"),
+    ([1, -2, 3], [1, 1, 2], "ns must be positive"),
+    ([1, 2, 3], [1, 2], "same length"),
+])
+def test_fit_exponent_validates(ns, vals, msg):
+    with pytest.raises(ValueError, match=msg):
+        T.fit_exponent(ns, vals)
+
+
+def test_fit_exponential_rate():
+    xs = np.arange(1.0, 8.0)
+    fit = T.fit_exponential_rate(xs, 3.0 * np.exp(-0.7 * xs))
+    assert fit.exponent == pytest.approx(-0.7, abs=1e-10)
+    assert fit.prefactor == pytest.approx(3.0, rel=1e-9)
+
+
+# ---- Sec. 3.3 stocks ------------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=10)
+@given(k=st.integers(2, 300), d=st.integers(1, 50), bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_stocks_ratio_is_k_at_zero(k, d, bias, seed):
+    labels = np.random.default_rng(seed).integers(0, k, size=d)
+    m = T.stocks_second_moments(np.zeros((d, k)), np.zeros(k) if bias else None, labels)
+    assert m.ratio == pytest.approx(k, rel=1e-12)
+    # nu^2 >= 0 up to rounding (it is exactly 0 for the decomposition estimator when d = 1)
+    assert m.nu2_end_to_end >= m.nu2_decomposition >= -8 * EPS * m.decomposition
+
+
+@settings(deadline=None, max_examples=5)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(2, 12), bias=st.booleans())
+def test_stocks_moments_match_monte_carlo(seed, k, bias):
+    rng = np.random.default_rng(seed)
+    d = 20
+    W = rng.standard_normal((d, k))
+    b = rng.standard_normal(k) if bias else None
+    labels = rng.integers(0, k, size=d)
+    exact = T.stocks_second_moments(W, b, labels)
+    for est, target in (("end_to_end", exact.end_to_end), ("decomposition", exact.decomposition)):
+        g = T.stocks_gradient_norms(W, b, labels, rng, 100000, est)
+        assert abs(g.mean() - target) <= 5 * g.std(ddof=1) / math.sqrt(g.size)
+
+
+def test_stocks_mean_gradient_matches_brute_force():
+    # ||grad L||^2 against a dense per-input Jacobian computation.
+    rng = np.random.default_rng(0)
+    d, k = 6, 4
+    W, b = rng.standard_normal((d, k)), rng.standard_normal(k)
+    labels = rng.integers(0, k, size=d)
+    gW, gb = np.zeros((d, k)), np.zeros(k)
+    for a in range(d):
+        z = W[a] + b
+        N = np.exp(z - z.max())
+        N /= N.sum()
+        J = np.diag(N) - np.outer(N, N)
+        gW[a] -= J[labels[a]] / d
+        gb -= J[labels[a]] / d
+    exact = T.stocks_second_moments(W, b, labels)
+    assert exact.grad_norm_sq == pytest.approx(np.sum(gW**2) + np.sum(gb**2), rel=1e-12)
+
+
+def test_ghadimi_lan():
+    assert T.ghadimi_lan_iterations(2.0, 0.1) == pytest.approx(200.0)
+    with pytest.raises(ValueError, match="eps"):
+        T.ghadimi_lan_iterations(1.0, 0.0)
+
+
+# ---- Appendix A.5 ---------------------------------------------------------------------------
+
+
+def _problem(seed, n, cond):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    D = np.geomspace(cond, 1.0, n)
+    return (Q * D) @ Q.T, D, Q, rng
+
+
+@settings(deadline=None, max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 15), cond=st.floats(1.0, 1e4), scale=st.floats(0.1, 1.0))
+def test_a5_trajectory_formula(seed, n, cond, scale):
+    C, D, Q, rng = _problem(seed, n, cond)
+    w_star = rng.standard_normal(n)
+    eta = scale / D[0]
+    run = T.gd_regression_errors(C, w_star, eta, 60)
+    formula = T.gd_regression_error_formula(D, Q.T @ w_star, eta, np.arange(61))
+    assert_allclose(run, formula, rtol=0, atol=1e3 * n * EPS * cond * (w_star @ w_star))
+
+
+@settings(deadline=None, max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), cond=st.floats(2.0, 1e4), eps=st.floats(1e-6, 0.5))
+def test_a5_upper_bound(seed, cond, eps):
+    _, D, _, rng = _problem(seed, 10, cond)
+    v = rng.standard_normal(10)
+    t1 = math.ceil(T.gd_iterations_sufficient(D[0], D[-1], float(np.linalg.norm(v)), eps))
+    assert math.sqrt(T.gd_regression_error_formula(D, v, 1.0 / D[0], t1)[0]) <= eps * (1 + 1e-9)
+
+
+@settings(deadline=None, max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), cond=st.floats(4.0, 1e5), eta_scale=st.floats(0.01, 1.0))
+def test_a5_lower_bound_corrected(seed, cond, eta_scale):
+    # v*_n = 1, eta <= 1/D11, t+1 < 0.5 D11/Dnn  =>  error >= 0.5.
+    _, D, _, rng = _problem(seed, 10, cond)
+    v = 0.5 * rng.standard_normal(10)
+    v[-1] = 1.0
+    t1 = math.ceil(T.gd_iterations_lower_bound(D[0], D[-1])) - 1
+    assert math.sqrt(T.gd_regression_error_formula(D, v, eta_scale / D[0], t1)[0]) >= 0.5
+    assert T.printed_lower_bound(D[0], D[-1]) < 1  # the printed version admits no t >= 0
+
+
+# ---- Appendix A.7 ---------------------------------------------------------------------------
+
+
+def test_a7_formulas():
+    T_ = T.forward_only_iterations(2.0, 1.5, 3.0, 0.1)
+    assert T_ == pytest.approx(16 * 1.5**4 * 9 / 0.01)
+    assert T.forward_only_step_size(T_, 2.0) == pytest.approx(1 / math.sqrt(T_ * 4))
+    with pytest.raises(ValueError, match="eps must be a positive"):
+        T.forward_only_iterations(1, 1, 1, -1)
+
+
+@settings(deadline=None, max_examples=3)
+@given(seed=st.integers(0, 2**32 - 1), c=st.floats(0.5, 2.0), L=st.floats(0.5, 3.0))
+def test_a7_forward_only_reaches_eps(seed, c, L):
+    # A.7: after T steps (here T = 100) the iterate's squared error is at most eps, every replica.
+    eps = 0.1 * c * c * L
+    errors, steps, T_ = T.forward_only_run(5, c, 1.0, L, eps, 16, seed, test_size=512)
+    assert steps[-1] == T_ == 100
+    assert errors[:, -1].max() <= eps
+    assert errors[:, -1].mean() < 0.5 * errors[:, 0].mean()  # it learned
