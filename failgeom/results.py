@@ -161,5 +161,6 @@ def environment() -> dict:
         "blas": _blas(),
         "cpu": _cpu(),
         "cpu_count": os.cpu_count(),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -2,8 +2,12 @@
 
 import os
 
-import matplotlib
-from hypothesis import HealthCheck, settings
+# as the CLI does (failgeom/cli.py): one BLAS thread, before NumPy is first imported
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import matplotlib  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 matplotlib.use("Agg")
 

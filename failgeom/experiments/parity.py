@@ -101,6 +101,12 @@ def run(config: ParityConfig, seed: int = 0, progress=null_progress, preset: str
             "final_accuracy": final.tolist(),
             "max_accuracy_over_run": float(acc[1:].max()),
             "max_abs_deviation_from_chance": float(np.abs(acc[1:] - 0.5).max()),
+            # the seed mean at each evaluation: its sampling noise at chance is 0.5/sqrt(500 R)
+            "max_abs_deviation_of_seed_mean_from_chance": float(np.abs(acc[1:].mean(axis=1) - 0.5).max()),
+            "steps_to_accuracy_0.95": [
+                int(c.steps[1:][np.argmax(col >= 0.95)]) if (col >= 0.95).any() else None
+                for col in acc[1:].T
+            ],
             "subset_sizes": subsets.sum(axis=1).tolist(),
         }
     timing["total_s"] = sum(timing.values())
