@@ -66,21 +66,32 @@ class Adam:
         self.t = 0
         self._m: list[np.ndarray] | None = None
         self._v: list[np.ndarray] | None = None
+        self._buffers: list[np.ndarray] = []
 
     def step(self, params, grads):
         ps, gs = _pairs(params, grads)
         if self._m is None:
             self._m = [np.zeros_like(p) for p in ps]
             self._v = [np.zeros_like(p) for p in ps]
+        if len(self._buffers) != len(ps):
+            self._buffers = [(np.empty_like(p), np.empty_like(p)) for p in ps]
         self.t += 1
         scale = math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
-        for p, g, m, v in zip(ps, gs, self._m, self._v):
+        # in place through two scratch buffers per parameter: no temporaries of the weights'
+        # size, which matters for the 2e7-weight stocks model
+        for p, g, m, v, (step, denom) in zip(ps, gs, self._m, self._v, self._buffers):
+            np.multiply(g, 1.0 - self.beta1, out=step)
             m *= self.beta1
-            m += (1.0 - self.beta1) * g
+            m += step
+            np.multiply(g, g, out=step)
+            step *= 1.0 - self.beta2
             v *= self.beta2
-            v += (1.0 - self.beta2) * (g * g)
-            lr = per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * scale
-            p -= lr * m / (np.sqrt(v) + self.eps)
+            v += step
+            np.multiply(per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * scale, m, out=step)
+            np.sqrt(v, out=denom)
+            denom += self.eps
+            step /= denom
+            p -= step
 
     def state_dict(self) -> dict:
         """The moments and step count, for checkpoints."""
