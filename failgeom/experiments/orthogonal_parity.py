@@ -19,15 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import nn
-from ..problems.parity import random_subsets, sample_parity
 from ..results import Result
 from ..theory.orthogonal import LOSSES, parity_gradient_variance
 from ..theory.scaling import fit_exponential_rate
-from ..training import null_progress, seed_streams, train
+from ..training import null_progress, seed_streams
 from . import register
 from .base import Experiment, ExperimentConfig
-from .parity import accuracy, parity_network
+from .parity import parity_network, train_parity
 
 
 @dataclass(frozen=True)
@@ -112,30 +110,20 @@ def fit_decay(dims, values):
 def training_run(config: ParityVarianceConfig, d: int, seed: int, progress=null_progress):
     """Train the parity network (hinge loss, SGD, fresh samples) and record, every
     ``train_eval_every`` steps, the exact variance over all parities at the current weights."""
-    R = config.replicas
-    init_ss, target_ss, data_ss, eval_ss = seed_streams(seed, 7, 3, d).spawn(4)
-    subsets = random_subsets([np.random.default_rng(s) for s in target_ss.spawn(R)], d)
-    model = parity_network(d, config.width_factor)
-    params, _ = model.init([np.random.default_rng(s) for s in init_ss.spawn(R)], R, (d,), config.dtype)
-    data_rng, eval_rng = np.random.default_rng(data_ss), np.random.default_rng(eval_ss)
 
-    def sample():
-        return sample_parity(data_rng, subsets, config.batch, config.dtype)
-
-    def evaluate(p):
-        x, y = sample_parity(eval_rng, subsets, config.eval_size, config.dtype)
-        score, _ = model.forward(p, x)
-        metrics = {"accuracy": accuracy(score, y)}
-        w = theory_weights(p)
+    def variances(p):
+        metrics, w = {}, theory_weights(p)
         for loss in config.losses:
-            var, bound = parity_gradient_variance(d, w, loss)
-            metrics[f"variance_{loss}"] = var
-            metrics["bound"] = bound
+            metrics[f"variance_{loss}"], metrics["bound"] = parity_gradient_variance(d, w, loss)
         return metrics
 
-    return train(model, params, nn.losses.hinge, nn.SGD(config.lr), sample, config.train_steps,
-                 eval_every=config.train_eval_every, evaluate=evaluate, progress=progress,
-                 desc=f"parity-variance training d={d}")
+    curves, _ = train_parity(d, seed_streams(seed, 7, 3, d), replicas=config.replicas,
+                             steps=config.train_steps, batch=config.batch, lr=config.lr,
+                             eval_every=config.train_eval_every, eval_size=config.eval_size,
+                             width_factor=config.width_factor, dtype=config.dtype,
+                             extra_metrics=variances, progress=progress,
+                             desc=f"parity-variance training d={d}")
+    return curves
 
 
 def run(config: ParityVarianceConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:

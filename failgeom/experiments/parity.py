@@ -58,28 +58,47 @@ def accuracy(score: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mean(y * score > 0, axis=(1, 2))
 
 
-def run_dimension(config: ParityConfig, d: int, seed: int, progress=null_progress):
-    """Train ``config.replicas`` networks on parities in dimension d; returns (Curves, subsets)."""
-    R = config.replicas
-    init_ss, target_ss, data_ss, eval_ss = seed_streams(seed, d).spawn(4)
-    subsets = random_subsets([np.random.default_rng(s) for s in target_ss.spawn(R)], d, config.subset_size)
-    model = parity_network(d, config.width_factor)
-    params, _ = model.init([np.random.default_rng(s) for s in init_ss.spawn(R)], R, (d,), config.dtype)
+def train_parity(d: int, streams: np.random.SeedSequence, *, replicas: int, steps: int, batch: int,
+                 lr: float, eval_every: int, eval_size: int, width_factor: int = 10,
+                 subset_size: int | None = None, dtype="float32", extra_metrics=None,
+                 progress=null_progress, desc: str = ""):
+    """Train ``replicas`` parity networks in dimension d with hinge loss and SGD (Sec. 2.1).
+
+    ``streams`` feeds, through four children, the initial weights and the target subsets (one
+    stream per replica each), the training minibatches and the evaluation samples.
+    ``extra_metrics(params) -> dict`` adds per-replica metrics at each evaluation. Returns
+    ``(Curves, subsets)``.
+    """
+    R = replicas
+    init_ss, target_ss, data_ss, eval_ss = streams.spawn(4)
+    subsets = random_subsets([np.random.default_rng(s) for s in target_ss.spawn(R)], d, subset_size)
+    model = parity_network(d, width_factor)
+    params, _ = model.init([np.random.default_rng(s) for s in init_ss.spawn(R)], R, (d,), dtype)
     data_rng, eval_rng = np.random.default_rng(data_ss), np.random.default_rng(eval_ss)
 
     def sample():
-        return sample_parity(data_rng, subsets, config.batch, config.dtype)
+        return sample_parity(data_rng, subsets, batch, dtype)
 
     def evaluate(p):
-        x, y = sample_parity(eval_rng, subsets, config.eval_size, config.dtype)
+        x, y = sample_parity(eval_rng, subsets, eval_size, dtype)
         score, _ = model.forward(p, x)
         loss, _ = nn.losses.hinge(score, y)
-        return {"accuracy": accuracy(score, y), "eval_loss": loss}
+        metrics = {"accuracy": accuracy(score, y), "eval_loss": loss}
+        if extra_metrics is not None:
+            metrics.update(extra_metrics(p))
+        return metrics
 
-    curves = train(model, params, nn.losses.hinge, nn.SGD(config.lr), sample, config.steps,
-                   eval_every=config.eval_every, evaluate=evaluate, progress=progress,
-                   desc=f"parity d={d}")
+    curves = train(model, params, nn.losses.hinge, nn.SGD(lr), sample, steps, eval_every=eval_every,
+                   evaluate=evaluate, progress=progress, desc=desc or f"parity d={d}")
     return curves, subsets
+
+
+def run_dimension(config: ParityConfig, d: int, seed: int, progress=null_progress):
+    """Train ``config.replicas`` networks on parities in dimension d; returns (Curves, subsets)."""
+    return train_parity(d, seed_streams(seed, d), replicas=config.replicas, steps=config.steps,
+                        batch=config.batch, lr=config.lr, eval_every=config.eval_every,
+                        eval_size=config.eval_size, width_factor=config.width_factor,
+                        subset_size=config.subset_size, dtype=config.dtype, progress=progress)
 
 
 def run(config: ParityConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
