@@ -128,7 +128,7 @@ def test_decomposition_beats_end_to_end_for_large_k():
 
     d = 200 with batch 20 keeps the paper's rate of 0.1 visits per input row per step. Without
     the bias: with it, at this small d the decomposition run slows down after a fast start and
-    end-to-end overtakes it (reported in docs/stocks-section.md); the paper-scale claim with the
+    end-to-end overtakes it (reported in docs/e2e-vs-decomposition.md, Stocks); the paper-scale claim with the
     bias is the slow test below.
     """
     config = _tiny(ks=(5, 200), d=200, batch=20, steps=200, eval_every=50, moment_every=200, bias=False)

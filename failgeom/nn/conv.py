@@ -1,8 +1,10 @@
 """Convolutions as GEMM over strided windows, and 2x2 max-pooling, with hand-written gradients.
 
 Layout is channels-last: a 1-D signal is ``(R, B, L, C)``, an image ``(R, B, H, W, C)``. Windows
-are taken as strided views (no Python loop over examples or channels); the backward scatters
-the window gradients back with one slice-add per kernel tap.
+are taken as strided views and copied once into a GEMM operand (im2col; no Python loop over
+examples or channels). Conv1D's backward scatters the window gradients back with one slice-add
+per tap; Conv2D's input gradient is itself a 'same' correlation (of ``dy`` with the flipped,
+channel-transposed kernel), so it is one more GEMM over windows.
 """
 
 from __future__ import annotations
@@ -117,11 +119,7 @@ class Conv2D(Layer):
         W = params["W"]
         R, k, _, C, O = W.shape
         B, H, Wd = x.shape[1:4]
-        p = k // 2
-        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p), (0, 0)))
-        # (R, B, H, W, C, k, k) view -> (R, B*H*W, k*k*C) with (ky, kx, c) column order
-        win = sliding_window_view(xp, (k, k), axis=(2, 3))
-        cols = win.transpose(0, 1, 2, 3, 5, 6, 4).reshape(R, B * H * Wd, k * k * C)
+        cols = _same_windows(x, k)
         y = np.matmul(cols, W.reshape(R, k * k * C, O))
         if "b" in params:
             y += params["b"][:, None, :]
@@ -130,21 +128,18 @@ class Conv2D(Layer):
     def backward(self, params, cache, dy, need_dx=True):
         (x_shape, cols), W = cache, params["W"]
         R, k, _, C, O = W.shape
-        _, B, H, Wd, _ = x_shape
         dy2 = dy.reshape(R, -1, O)
         grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
         if "b" in params:
             grads["b"] = dy2.sum(axis=1)
         if not need_dx:
             return None, grads
-        dcols = np.matmul(dy2, W.reshape(R, k * k * C, O).swapaxes(1, 2))
-        dcols = dcols.reshape(R, B, H, Wd, k, k, C)
-        p = k // 2
-        dxp = np.zeros((R, B, H + 2 * p, Wd + 2 * p, C), dtype=dy.dtype)
-        for i in range(k):  # one slice-add per kernel tap
-            for j in range(k):
-                dxp[:, :, i:i + H, j:j + Wd] += dcols[:, :, :, :, i, j]
-        return dxp[:, :, p:p + H, p:p + Wd], grads
+        # the input gradient of a 'same' correlation is the 'same' correlation of dy with the
+        # kernel flipped in space and transposed in channels: one more GEMM over windows of dy,
+        # instead of a (B*H*W, k*k*C) column gradient scattered back tap by tap
+        flipped = W[:, ::-1, ::-1].swapaxes(3, 4).reshape(R, k * k * O, C)
+        dx = np.matmul(_same_windows(dy, k), flipped)
+        return dx.reshape(x_shape), grads
 
     def per_example_grads(self, params, cache, dy):
         (x_shape, cols), W = cache, params["W"]
@@ -158,6 +153,17 @@ class Conv2D(Layer):
         return grads
 
 
+def _same_windows(x: np.ndarray, k: int) -> np.ndarray:
+    """The k x k windows of ``x`` ``(R, B, H, W, C)`` zero-padded by ``k // 2``, as the matrix
+    ``(R, B*H*W, k*k*C)`` with ``(ky, kx, c)`` column order (im2col by one strided copy)."""
+    R, B, H, Wd, C = x.shape
+    p = k // 2
+    xp = np.zeros((R, B, H + 2 * p, Wd + 2 * p, C), dtype=x.dtype)
+    xp[:, :, p:p + H, p:p + Wd] = x
+    win = sliding_window_view(xp, (k, k), axis=(2, 3))  # (R, B, H, W, C, k, k) view
+    return win.transpose(0, 1, 2, 3, 5, 6, 4).reshape(R, B * H * Wd, k * k * C)
+
+
 class MaxPool2D(Layer):
     """2x2 max-pooling with stride 2 (height and width must be even); ties go to the first max."""
 
@@ -169,16 +175,19 @@ class MaxPool2D(Layer):
         return {}, (H // 2, Wd // 2, C)
 
     def forward(self, params, x):
-        R, B, H, Wd, C = x.shape
-        blocks = x.reshape(R, B, H // 2, 2, Wd // 2, 2, C).transpose(0, 1, 2, 4, 6, 3, 5)
-        blocks = blocks.reshape(R, B, H // 2, Wd // 2, C, 4)
-        idx = np.argmax(blocks, axis=-1)[..., None]
-        y = np.take_along_axis(blocks, idx, axis=-1)[..., 0]
+        # the four corners of every 2x2 block as strided views; max of pairs, then of the pairs
+        a, b = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
+        c, d = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+        top, bottom = np.maximum(a, b), np.maximum(c, d)
+        y = np.maximum(top, bottom)
+        # index 0..3 of the first maximum in the order a, b, c, d (ties go to the first)
+        idx = np.where(bottom > top, 2 + (d > c), (b > a).astype(np.int8)).astype(np.int8)
         return y, (x.shape, idx)
 
     def backward(self, params, cache, dy, need_dx=True):
-        (R, B, H, Wd, C), idx = cache
-        dblocks = np.zeros((R, B, H // 2, Wd // 2, C, 4), dtype=dy.dtype)
-        np.put_along_axis(dblocks, idx, dy[..., None], axis=-1)
-        dx = dblocks.reshape(R, B, H // 2, Wd // 2, C, 2, 2).transpose(0, 1, 2, 5, 3, 6, 4)
-        return dx.reshape(R, B, H, Wd, C), {}
+        shape, idx = cache
+        dx = np.empty(shape, dtype=dy.dtype)
+        zero = np.zeros((), dtype=dy.dtype)
+        for q, (r, s) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # four corners, not pixels
+            np.copyto(dx[:, :, r::2, s::2], np.where(idx == q, dy, zero))
+        return dx, {}

@@ -1,0 +1,144 @@
+"""Binary line images and their k-tuples (paper Sec. 3.1, Figure 2).
+
+One image is 28x28, zero except for a straight line: angle ``theta ~ U[0, pi)``, length
+``l ~ U[5, 23]``, centre ``~ U[0, 28)^2``. As in the authors' original code, the line is the set
+of points ``centre ± unit(theta) * j`` for ``j = 0 .. floor(l/2) - 1``, each truncated (towards
+zero) to integer pixel coordinates and kept when it falls inside the image. The image label is
+``+1`` when ``theta < pi/2`` and ``-1`` otherwise. A k-tuple holds k independent images and is
+labelled by the product (parity) of their labels.
+
+Coordinates: the first point coordinate, ``cx + j cos(theta)``, is the pixel column; the second,
+``cy + j sin(theta)``, is the pixel row. Shown with the row axis pointing up (``origin="lower"``),
+a label ``+1`` line rises to the right.
+
+Everything is vectorized over images: no Python loop over images or points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..nn._util import as_dtype, check_positive_int
+
+#: image side, in pixels
+SIZE = 28
+#: the line length is drawn uniformly in ``[MIN_LENGTH, SIZE - MIN_LENGTH]``
+MIN_LENGTH = 5.0
+#: the largest number of steps ``floor(l/2)`` a line can take from its centre
+MAX_HALF = int((SIZE - MIN_LENGTH) // 2)
+
+
+@dataclass(frozen=True)
+class LineParams:
+    """The random parameters of a batch of lines, each an array over the images."""
+
+    theta: np.ndarray
+    length: np.ndarray
+    centre: np.ndarray  # (..., 2): (cx, cy)
+
+
+def sample_line_params(rng: np.random.Generator, shape) -> LineParams:
+    """Draw ``theta``, ``length`` and ``centre`` for images of batch shape ``shape`` (Sec. 3.1)."""
+    shape = _check_shape(shape)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    theta = rng.uniform(0.0, np.pi, shape)
+    length = rng.uniform(MIN_LENGTH, SIZE - MIN_LENGTH, shape)
+    centre = rng.uniform(0.0, SIZE, shape + (2,))
+    return LineParams(theta, length, centre)
+
+
+def line_pixels(params: LineParams):
+    """Pixel coordinates of every line point and whether it is drawn.
+
+    Returns
+    -------
+    col, row : int arrays of shape ``(..., 2, MAX_HALF)``
+        Truncated coordinates of ``centre + s * unit(theta) * j`` for ``s`` in (+1, -1) and
+        ``j = 0 .. MAX_HALF - 1``.
+    drawn : bool array of the same shape
+        ``j < floor(l/2)`` and the point lies inside the image.
+    """
+    theta = np.asarray(params.theta, dtype=np.float64)
+    length = np.asarray(params.length, dtype=np.float64)
+    centre = np.asarray(params.centre, dtype=np.float64)
+    j = np.arange(MAX_HALF, dtype=np.float64)
+    sign = np.array([1.0, -1.0])[:, None]
+    step = sign * j  # (2, MAX_HALF)
+    # trunc, not floor: the original code casts to int, which rounds towards zero
+    col = np.trunc(centre[..., 0, None, None] + np.cos(theta)[..., None, None] * step).astype(np.int64)
+    row = np.trunc(centre[..., 1, None, None] + np.sin(theta)[..., None, None] * step).astype(np.int64)
+    half = np.floor(length / 2.0).astype(np.int64)
+    drawn = (j < half[..., None, None]) & (col >= 0) & (col < SIZE) & (row >= 0) & (row < SIZE)
+    return col, row, drawn
+
+
+def render_lines(params: LineParams, dtype=np.float32) -> np.ndarray:
+    """Rasterise lines to binary images of shape ``(..., 28, 28)`` (index ``[row, col]``)."""
+    dtype = as_dtype(dtype)
+    col, row, drawn = line_pixels(params)
+    batch_shape = np.shape(params.theta)
+    n = int(np.prod(batch_shape, dtype=np.int64))
+    images = np.zeros(n * SIZE * SIZE, dtype=dtype)
+    image_index = np.arange(n, dtype=np.int64).reshape(batch_shape + (1, 1))
+    flat = (image_index * SIZE + row) * SIZE + col
+    images[flat[drawn]] = 1  # repeated pixels just write 1 again
+    return images.reshape(batch_shape + (SIZE, SIZE))
+
+
+def line_labels(theta) -> np.ndarray:
+    """Per-image label ``+1`` if ``theta < pi/2`` else ``-1`` (int8)."""
+    return np.where(np.asarray(theta) < np.pi / 2, 1, -1).astype(np.int8)
+
+
+def sample_line_images(rng: np.random.Generator, shape, dtype=np.float32):
+    """Fresh line images of batch shape ``shape`` and their labels.
+
+    Returns
+    -------
+    images : array ``(*shape, 28, 28)`` of 0/1 in ``dtype``
+    labels : int8 array ``shape`` in {-1, +1}
+    """
+    params = sample_line_params(rng, shape)
+    return render_lines(params, dtype), line_labels(params.theta)
+
+
+def tuple_labels(image_labels) -> np.ndarray:
+    """Product of the k image labels along the last axis (the tuple's parity label)."""
+    return np.prod(np.asarray(image_labels, dtype=np.int8), axis=-1, dtype=np.int8)
+
+
+def sample_tuples(rng: np.random.Generator, shape, k: int, dtype=np.float32):
+    """k-tuples of independent line images (Sec. 3.1).
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    shape : tuple of int
+        Batch shape, e.g. ``(R, B)``.
+    k : int
+        Images per tuple.
+
+    Returns
+    -------
+    images : array ``(*shape, k, 28, 28)``
+    image_labels : int8 array ``(*shape, k)``
+    labels : int8 array ``shape``, the product of the image labels
+    """
+    k = check_positive_int(k, "k")
+    images, image_labels = sample_line_images(rng, _check_shape(shape) + (k,), dtype)
+    return images, image_labels, tuple_labels(image_labels)
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    for s in shape:
+        check_positive_int(s, "shape entries")
+    return shape
