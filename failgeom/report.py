@@ -1,0 +1,757 @@
+"""``failgeom reproduce``: run every registered experiment and ``failgeom verify``, write one report.
+
+The report (``DIR/report.md`` and a self-contained ``DIR/report.html`` with the figures embedded)
+has one section per failure family of the paper (Shalev-Shwartz, Shamir, Shammah 2017): the
+paper's claim in one sentence, each experiment's figure, its measured scalar metrics next to
+what the paper states, PASS/FAIL of the related ``failgeom verify`` rows, and the environment
+(versions, BLAS, CPU, date, wall time per experiment). ``DIR/index.md`` lists the result files.
+
+Experiments are independent, so ``jobs > 1`` runs them in separate processes (``spawn``
+context); each worker writes its own ``DIR/<name>/`` folder atomically (``figure.png`` first,
+then ``result.json``). A reproduction started again skips every experiment whose
+``result.json`` and ``figure.png`` exist, load, and were made with the same config, preset, seed
+and schema version, so an interrupted run resumes where it stopped.
+
+The paper's statements live in :data:`FAMILY_CLAIMS` and :data:`PAPER_STATEMENTS` (taken from
+the reference notes of each section); an experiment without an entry shows its description.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .results import DEFAULT_OUT, SCHEMA_VERSION, Result, atomic_write_text, check_writable, environment
+
+PRESETS = ("quick", "paper")
+
+FAMILY_TITLES = {
+    1: "Non-informative gradients",
+    2: "Decomposition vs end-to-end",
+    3: "Architecture and conditioning",
+    4: "Flat activations",
+}
+
+#: The paper's claim for each failure family, one sentence each (paper Secs. 2-5).
+FAMILY_CLAIMS = {
+    1: "For a large class of orthogonal targets, such as parities and linear-periodic functions, "
+       "the gradient barely depends on the target (Theorem 1: its variance over the class is at most "
+       "G(w)^2/|H|), so gradient-based methods cannot find it (Sec. 2).",
+    2: "When a problem is a composition of simpler ones, end-to-end training can fail where training "
+       "with the intermediate labels of the decomposition succeeds, because the signal-to-noise ratio "
+       "of the end-to-end gradient collapses as the number of parts k grows (Sec. 3).",
+    3: "Even a convex, realizable regression is slow when the architecture makes it ill-conditioned: "
+       "for piecewise-linear curves a fully connected layer faces a condition number of at least "
+       "n^3.5, a convolution about n^3, and a convolution with explicit conditioning about 1 (Sec. 4).",
+    4: "With a flat, piecewise-constant activation the gradient vanishes almost everywhere, so smooth "
+       "approximations and end-to-end networks are slow or imprecise while the forward-only "
+       "(Isotron/GLMtron) update learns accurately and cheaply (Sec. 5).",
+}
+
+#: What the paper states for each experiment, one sentence each (paper-notes.md, by section).
+PAPER_STATEMENTS = {
+    # Sec. 2
+    "parity": "With a width-10d ReLU network, the hinge loss and SGD, random parities are learned "
+              "for d = 5 and 10, while for d = 30 the accuracy stays at chance (0.5) for all 50,000 "
+              "iterations (Sec. 2.1, Fig. 1).",
+    "parity-variance": "Over all 2^d parities the variance of the gradient is at most G(w)^2/2^d "
+                       "(Theorem 1), so it decays exponentially with d.",
+    "linear-periodic-landscape": "F(w) = E(cos(w^T x) - cos([2,2]^T x))^2 has no local minima or "
+                                 "saddle points but is extremely flat away from the optimum, so "
+                                 "gradient methods, especially stochastic ones, fail (talk, Sec. 2).",
+    "linear-periodic-variance": "For targets psi(v^T x) with ||v|| = r and psi periodic, the "
+                                "gradient variance is O(exp(-Omega(d)) + exp(-Omega(r))) "
+                                "(Theorem 2).",
+    # Sec. 3
+    "tuple-lines": "Decomposition reaches high accuracy quickly for every k = 1..4, while end-to-end "
+                   "training works only for small k and stays at chance for k >= 3 (Sec. 3.1, Fig. 3).",
+    "tuple-lines-snr": "At random initialisation the end-to-end gradient's SNR falls fast with k and "
+                       "is below float32 precision for k >= 3, while the decomposition SNR does not "
+                       "depend on k (Sec. 3.1, Fig. 5).",
+    "stocks": "Near initialisation the end-to-end estimator's second moment is about k times the "
+              "decomposition estimator's, so end-to-end training is much slower and for large k "
+              "does not close the gap in reasonable time (Secs. 3.2-3.3, Fig. 4).",
+    # Sec. 4
+    "pwl-fc": "One fully connected n x n layer learns slowly and is inaccurate at the kinks, as "
+              "cond(W^T W) is Omega(n^3.5) (Sec. 4.1.1, Theorem 3, Fig. 6).",
+    "pwl-conv": "A 3-tap convolution does better but is still slow, as the condition number of its "
+                "window covariance C is Theta(n^3) (Sec. 4.1.2, Appendix A.6, Fig. 6).",
+    "pwl-conv-precond": "Conditioning the convolution with C^(-1/2) brings the condition number to "
+                        "about 1, so SGD finds the filter in order log(1/eps) iterations, "
+                        "independent of n (Sec. 4.1.3, Fig. 6).",
+    "pwl-autoencoder": "A deeper network, an autoencoder with a 2k-dimensional code, fails to capture "
+                       "the kinks (Sec. 4.1.4, Fig. 6).",
+    "pwl-scaling": "The iterations gradient descent needs grow with the condition number (Theorem 3, "
+                   "Appendix A.5): about n^3 for the convolution, independent of n once conditioned.",
+    # Sec. 5
+    "flat-smooth": "Replacing the step function by a sum of sigmoids makes learning possible but "
+                   "slow, sometimes failing, and sensitive to the bias initialisation "
+                   "(Sec. 5.2, Fig. 7).",
+    "flat-e2e": "An end-to-end ReLU network regressing the target is reasonable but imprecise at the "
+                "discontinuities (Sec. 5.3, Fig. 7).",
+    "flat-multiclass": "A softmax classifier over the steps gives blurry class boundaries and a "
+                       "higher sample complexity (Sec. 5.4, Fig. 7).",
+    "flat-forward-only": "The forward-only update, which backpropagates through u as if it were the "
+                         "identity (Isotron/GLMtron), gives the best accuracy and is the cheapest at "
+                         "train and test time (Sec. 5.5, Fig. 7).",
+    "flat-forward-only-convergence": "For an L-Lipschitz non-decreasing u, T = c^4 B^4 L^2/eps^2 "
+                                     "forward-only steps with eta = sqrt(1/(T c^2)) give expected "
+                                     "squared error at most eps (Appendix A.7).",
+}
+
+#: ``failgeom verify`` rows belong to a family by the prefix of their id (failgeom/verify.py).
+VERIFY_PREFIXES = {
+    1: ("thm1.", "lemma3.", "thm2."),
+    2: ("sec3.",),
+    3: ("lemma1.", "lemma2.", "thm3.", "a5.", "a6."),
+    4: ("a7.",),
+}
+
+#: at most this many metric rows per experiment in the report (the rest stay in result.json)
+MAX_METRIC_ROWS = 16
+#: lists of at most this many numbers are shown inline; longer ones (per-replica values) are not
+MAX_INLINE_LIST = 4
+
+RESULT_FILE, FIGURE_FILE = "result.json", "figure.png"
+
+
+def family_of_check(check_id: str) -> int | None:
+    """The failure family of a ``failgeom verify`` row, from its id prefix (None if unknown)."""
+    for family, prefixes in VERIFY_PREFIXES.items():
+        if check_id.startswith(prefixes):
+            return family
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# the plan: which experiments, with which configs; everything is checked before anything runs
+
+
+@dataclass
+class Outcome:
+    """What happened to one experiment in this reproduction."""
+
+    name: str
+    status: str  # "ran", "skipped" or "failed"
+    result: Result | None = None
+    error: str = ""
+    reason: str = ""  # why an earlier result was not reused
+
+
+@dataclass
+class Plan:
+    preset: str
+    out: Path
+    seed: int
+    jobs: int
+    experiments: list  # Experiment specs, in registry order
+    configs: dict  # name -> ExperimentConfig
+    outcomes: dict = field(default_factory=dict)
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int = 1, seed: int = 0,
+              configs=None) -> Plan:
+    """Check every argument and build the configs; raise ValueError/TypeError on bad input.
+
+    Parameters
+    ----------
+    preset : {"quick", "paper"}
+    out : path-like
+        Output folder; created if needed and checked to be writable (last, so that a typo in
+        another argument leaves the disk untouched).
+    only : list of str or None
+        Experiment names to run (default: every registered experiment).
+    jobs : int
+        Number of worker processes, at least 1.
+    seed : int
+        Base seed, non-negative.
+    configs : dict or callable, optional
+        ``{name: config}`` or ``f(experiment, preset) -> config``; default
+        ``experiment.config(preset)``.
+    """
+    from .experiments import get, names
+
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    jobs = _positive_int(jobs, "--jobs")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
+    selected = list(dict.fromkeys(only)) if only else names()
+    experiments = [get(name) for name in selected]  # unknown names raise ValueError here
+    order = names()
+    experiments.sort(key=lambda e: order.index(e.name))
+    built = {}
+    for e in experiments:
+        if callable(configs):
+            built[e.name] = configs(e, preset)
+        elif configs is not None and e.name in configs:
+            built[e.name] = configs[e.name].validate()
+        else:
+            built[e.name] = e.config(preset)
+    out = check_writable(Path(out))
+    return Plan(preset, out, seed, jobs, experiments, built)
+
+
+def _config_json(config) -> dict:
+    # the form result.json stores: tuples become lists, exactly as Result.to_json writes them
+    return json.loads(json.dumps(config.to_dict()))
+
+
+def reusable(folder: Path, config, preset: str, seed: int) -> tuple[Result | None, str]:
+    """An earlier complete result in ``folder`` for the same config, preset, seed and schema.
+
+    Returns ``(result, "")`` when it can be reused, ``(None, reason)`` otherwise.
+    """
+    folder = Path(folder)
+    if not (folder / RESULT_FILE).is_file():
+        return None, "no result.json"
+    if not (folder / FIGURE_FILE).is_file():
+        return None, "no figure.png"
+    try:
+        result = Result.load(folder)
+    except (OSError, ValueError, TypeError) as exc:  # truncated, foreign or old-schema file
+        return None, f"result.json does not load ({exc})"
+    if result.schema_version != SCHEMA_VERSION:
+        return None, f"schema version {result.schema_version} is not {SCHEMA_VERSION}"
+    if result.preset != preset:
+        return None, f"made with preset {result.preset!r}"
+    if (result.seeds or {}).get("seed") != seed:
+        return None, f"made with seed {(result.seeds or {}).get('seed')!r}"
+    if result.config != _config_json(config):
+        changed = sorted(k for k in set(result.config) | set(_config_json(config))
+                         if result.config.get(k) != _config_json(config).get(k))
+        return None, f"config changed ({', '.join(changed)})"
+    return result, ""
+
+
+# --------------------------------------------------------------------------------------------
+# running: in this process (jobs == 1) or one experiment per worker process
+
+
+def _run_one(name: str, config, seed: int, out: str, preset: str, progress=None) -> str:
+    """Run one experiment, writing ``out/<name>/`` (a worker's whole job); returns the folder."""
+    from .cli import run_experiment
+    from .experiments import get
+    from .training import null_progress
+
+    experiment = get(name)
+    progress = progress or null_progress
+    # a resumable experiment interrupted in an earlier reproduce continues from its checkpoint;
+    # a checkpoint of another config or seed is refused by the experiment, then it starts over
+    if experiment.resumable and (Path(out) / name / "checkpoint").exists():
+        try:
+            return str(run_experiment(experiment, config, seed, Path(out), preset, True, progress, resume=True))
+        except ValueError as exc:
+            if "checkpoint" not in str(exc):
+                raise
+    return str(run_experiment(experiment, config, seed, Path(out), preset, True, progress))
+
+
+def _run_verify(quick: bool, prefixes: tuple[str, ...] | None = None):
+    """``failgeom verify`` rows: all of them, or those whose id starts with one of ``prefixes``."""
+    from . import verify
+
+    if prefixes is None:
+        return verify.run_checks(quick=quick)
+    rows = [row for p in prefixes for row in verify.run_checks(quick=quick, only=p)]
+    order = {c.id: i for i, c in enumerate(verify.CHECKS)}
+    return sorted(rows, key=lambda row: order.get(row.id, len(order)))
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _worker_threads(jobs: int) -> dict:
+    # jobs workers share the cores: one BLAS pool per worker sized to its share, so that the
+    # workers do not oversubscribe the machine (variables the user set are left alone)
+    share = str(max(1, (os.cpu_count() or 1) // jobs))
+    return {var: share for var in _THREAD_VARS if var not in os.environ}
+
+
+class _Env:
+    """Set environment variables for the duration of a ``with`` block (inherited by workers)."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def __enter__(self):
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc):
+        for var in self.values:
+            os.environ.pop(var, None)
+
+
+def _previous_wall(folder: Path) -> float:
+    """Wall seconds of whatever result is in ``folder`` (any config), +inf if none loads."""
+    try:
+        wall = Result.load(folder).timing.get("wall_s")
+        return float(wall) if isinstance(wall, (int, float)) else math.inf
+    except (OSError, ValueError, TypeError):
+        return math.inf
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+
+
+def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int = 1, seed: int = 0,
+              quiet: bool = False, progress=None, *, configs=None, verify=True) -> int:
+    """Run the experiments and ``failgeom verify``, then write the report; returns an exit status.
+
+    Parameters
+    ----------
+    preset, out, only, jobs, seed, configs
+        See :func:`make_plan`; bad values raise ValueError/TypeError before anything runs.
+    quiet : bool
+        No progress lines on stderr and no summary on stdout.
+    progress : callable, optional
+        ``progress(total, desc)`` bar factory for experiments run in this process (``jobs == 1``).
+    verify : bool or callable
+        Run the verify rows of the selected families (``verify.run_checks`` with
+        ``quick = preset == "quick"``), skip them (False), or ``verify(quick) -> rows``.
+
+    Returns
+    -------
+    int
+        0 when every experiment produced a result, 1 when one failed (its section says why).
+        A FAIL row of ``verify`` is reported, not turned into an exit status (``failgeom
+        verify`` is the gate for claims).
+    """
+    start_all = time.perf_counter()
+    plan = make_plan(preset, out, only, jobs, seed, configs)
+    say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    todo = []
+    for e in plan.experiments:
+        result, reason = reusable(plan.out / e.name, plan.configs[e.name], preset, seed)
+        if result is not None:
+            plan.outcomes[e.name] = Outcome(e.name, "skipped", result)
+            say(f"skipping {e.name}: complete result for the same config, preset and seed in "
+                f"{plan.out / e.name}")
+        else:
+            todo.append(e)
+            plan.outcomes[e.name] = Outcome(e.name, "pending", reason=reason)
+    # longest first keeps the workers busy to the end: the wall time of an earlier (stale) result
+    # is the estimate; experiments never run here go first, in registry order
+    todo.sort(key=lambda e: -_previous_wall(plan.out / e.name))
+
+    families = sorted({e.family for e in plan.experiments})
+    all_families = only is None or not only
+    prefixes = None if all_families else tuple(p for f in families for p in VERIFY_PREFIXES.get(f, ()))
+    quick = preset == "quick"
+    verify_fn = None
+    if verify is True and prefixes != ():
+        verify_fn = functools.partial(_run_verify, prefixes=prefixes)  # picklable for a worker
+    elif callable(verify):
+        verify_fn = verify
+    verify_rows, verify_error, verify_seconds = None, "", 0.0
+
+    def finish(name: str, folder=None, exc=None):
+        outcome = plan.outcomes[name]
+        if exc is not None:
+            outcome.status, outcome.error = "failed", _error_text(exc)
+            say(f"failed {name}: {outcome.error}")
+            return
+        outcome.status, outcome.result = "ran", Result.load(folder)
+        say(f"done {name} in {outcome.result.timing.get('wall_s', float('nan')):.1f} s")
+
+    if plan.jobs == 1:
+        for e in todo:
+            say(f"running {e.name} ...")
+            try:
+                finish(e.name, _run_one(e.name, plan.configs[e.name], seed, str(plan.out), preset, progress))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one broken experiment does not stop the others
+                finish(e.name, exc=exc)
+        if verify_fn is not None:
+            say("running failgeom verify ...")
+            t0 = time.perf_counter()
+            try:
+                verify_rows = verify_fn(quick)
+            except Exception as exc:
+                verify_error = _error_text(exc)
+            verify_seconds = time.perf_counter() - t0
+    else:
+        verify_rows, verify_error, verify_seconds = _run_parallel(plan, todo, verify_fn, quick, finish, say)
+
+    total = time.perf_counter() - start_all
+    write_report(plan, verify_rows, verify_error, verify_seconds, total)
+    failed = [n for n, o in plan.outcomes.items() if o.status == "failed"]
+    if not quiet:
+        skipped = [n for n, o in plan.outcomes.items() if o.status == "skipped"]
+        if skipped:
+            print(f"skipped {len(skipped)} complete result(s): {', '.join(skipped)}")
+        if failed:
+            print(f"FAILED: {', '.join(failed)} (see the report)")
+        print(f"wrote {plan.out / 'report.md'}, {plan.out / 'report.html'} and {plan.out / 'index.md'} "
+              f"in {total:.0f} s")
+    return 1 if failed else 0
+
+
+def _run_parallel(plan: Plan, todo, verify_fn, quick: bool, finish, say):
+    """Run ``todo`` (and verify) on ``plan.jobs`` spawned worker processes."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    verify_rows, verify_error, verify_seconds = None, "", 0.0
+    if not todo and verify_fn is None:
+        return verify_rows, verify_error, verify_seconds
+    context = multiprocessing.get_context("spawn")
+    workers = min(plan.jobs, len(todo) + (verify_fn is not None))
+    with _Env(_worker_threads(plan.jobs)), cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {}
+        t0 = time.perf_counter()
+        say(f"running {len(todo)} experiment(s){' and failgeom verify' if verify_fn else ''} on "
+            f"{workers} worker processes ...")
+        if verify_fn is not None:
+            futures[pool.submit(verify_fn, quick)] = None
+        for e in todo:
+            futures[pool.submit(_run_one, e.name, plan.configs[e.name], plan.seed, str(plan.out),
+                                plan.preset)] = e.name
+        try:
+            for future in cf.as_completed(futures):
+                name = futures[future]
+                try:
+                    value = future.result()
+                except Exception as exc:
+                    if name is None:
+                        verify_error = _error_text(exc)
+                    else:
+                        finish(name, exc=exc)
+                    continue
+                if name is None:
+                    verify_rows, verify_seconds = value, time.perf_counter() - t0
+                    say(f"done failgeom verify in {verify_seconds:.1f} s")
+                else:
+                    finish(name, value)
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
+    return verify_rows, verify_error, verify_seconds
+
+
+# --------------------------------------------------------------------------------------------
+# the report
+
+
+def flatten_metrics(metrics: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """``[(key path, value)]`` of the scalar metrics, nested keys joined by " / ".
+
+    Numbers, booleans, short strings and lists of at most :data:`MAX_INLINE_LIST` numbers are
+    kept; longer lists (per-replica values, curves) are left to result.json.
+    """
+    rows = []
+    for key, value in (metrics or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += flatten_metrics(value, f"{path} / ")
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            if not isinstance(value, str) or len(value) <= 80:
+                rows.append((path, value))
+        elif isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_INLINE_LIST \
+                and all(v is None or isinstance(v, (int, float)) for v in value):
+            rows.append((path, list(value)))
+    return rows
+
+
+def select_metrics(rows: list[tuple[str, object]], cap: int = MAX_METRIC_ROWS) -> list[tuple[str, object]]:
+    """At most ``cap`` of the flattened metrics, spread over the top-level groups (e.g. one per
+    k or d) so that each is represented, single numbers before short lists; original order."""
+    if len(rows) <= cap:
+        return rows
+    groups: dict[str, list[int]] = {}
+    for i, (key, value) in enumerate(rows):
+        groups.setdefault(key.split(" / ", 1)[0], []).append(i)
+    queues = [sorted(idx, key=lambda i: isinstance(rows[i][1], list)) for idx in groups.values()]
+    chosen: list[int] = []
+    while len(chosen) < cap:
+        for q in queues:
+            if q and len(chosen) < cap:
+                chosen.append(q.pop(0))
+    return [rows[i] for i in sorted(chosen)]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
+
+
+def _esc(text: str) -> str:
+    """Plain text for a Markdown paragraph or table cell (no emphasis, links or cell breaks)."""
+    text = str(text).translate(_MD_SPECIAL).replace("\n", " ")
+    return re.sub(r"<(?=[A-Za-z/!])", "&lt;", text)  # "<x,v>" is math, not an HTML tag
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span (no escapes apply inside one)."""
+    return "`" + str(text).replace("`", "'").replace("|", "/").replace("\n", " ") + "`"
+
+
+def _anchor(family: int) -> str:
+    return f"family-{family}"
+
+
+def _figure_src(out: Path, name: str, embed: bool) -> str | None:
+    path = out / name / FIGURE_FILE
+    if not path.is_file():
+        return None
+    if not embed:
+        return f"{name}/{FIGURE_FILE}"
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _verdict(rows) -> str:
+    if rows is None:
+        return "not run"
+    if not rows:
+        return "no rows"
+    n_pass = sum(r.passed for r in rows)
+    return f"{n_pass}/{len(rows)} PASS" + ("" if n_pass == len(rows) else f", {len(rows) - n_pass} FAIL")
+
+
+def _wall(outcome: Outcome) -> str:
+    if outcome.result is None:
+        return "-"
+    wall = outcome.result.timing.get("wall_s")
+    return f"{wall:.1f} s" if isinstance(wall, (int, float)) else "n/a"
+
+
+def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: float, total: float,
+                    embed: bool = False) -> str:
+    """The report as Markdown; ``embed`` puts the figures in as data URIs (for the HTML)."""
+    env = environment()
+    outcomes = plan.outcomes
+    counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("ran", "skipped", "failed")}
+    by_family: dict[int, list] = {}
+    for e in plan.experiments:
+        by_family.setdefault(e.family, []).append(e)
+    rows_by_family: dict = {}
+    for row in verify_rows or []:
+        rows_by_family.setdefault(family_of_check(row.id), []).append(row)
+
+    lines = [
+        '# Reproduction of "Failures of Gradient-Based Deep Learning"',
+        "",
+        f"Shalev-Shwartz, Shamir, Shammah, ICML 2017 (arXiv 1703.07950), reproduced by failgeom "
+        f"{env['failgeom']} with the `{plan.preset}` preset and seed {plan.seed}: "
+        f"{len(outcomes)} experiments ({counts['ran']} ran, {counts['skipped']} reused from an "
+        f"earlier run, {counts['failed']} failed); `failgeom verify`"
+        f"{' --quick' if plan.preset == 'quick' else ''}: {_verdict(verify_rows)}"
+        f"{' (error: ' + _esc(verify_error) + ')' if verify_error else ''}. "
+        f"Written {env['date']} in {total:.0f} s.",
+        "",
+    ]
+    if plan.preset == "quick":
+        lines += ["The quick preset runs smaller sizes and shorter runs than the paper: it shows the "
+                  "paper's qualitative result, not its exact numbers (`--preset paper` uses the "
+                  "paper's hyperparameters).", ""]
+    lines += ["| family | the paper's claim | experiments | verify |", "| --- | --- | --- | --- |"]
+    for family in sorted(by_family):
+        title = FAMILY_TITLES.get(family, f"Family {family}")
+        names = ", ".join(f"`{e.name}`" for e in by_family[family])
+        lines.append(f"| [{family}. {_esc(title)}](#{_anchor(family)}) | {_esc(FAMILY_CLAIMS.get(family, ''))} "
+                     f"| {names} | {_verdict(rows_by_family.get(family) if verify_rows is not None else None)} |")
+    lines.append("")
+
+    for family in sorted(by_family):
+        lines += _family_section(plan, family, by_family[family], rows_by_family.get(family),
+                                 verify_rows is not None, embed)
+    other = rows_by_family.get(None)
+    if other:
+        lines += ["## Other verify rows", "", *_verify_table(other), ""]
+    lines += _environment_section(plan, env, verify_seconds, total)
+    return "\n".join(lines) + "\n"
+
+
+def _family_section(plan: Plan, family: int, experiments, verify_rows, verify_ran: bool, embed: bool):
+    title = FAMILY_TITLES.get(family, f"Family {family}")
+    lines = [f'<a id="{_anchor(family)}"></a>', "", f"## {family}. {_esc(title)}", ""]
+    if family in FAMILY_CLAIMS:
+        lines += [f"**The paper's claim.** {_esc(FAMILY_CLAIMS[family])}", ""]
+    lines += ["| experiment | the paper states | measured | wall time |", "| --- | --- | --- | --- |"]
+    for e in experiments:
+        o = plan.outcomes[e.name]
+        lines.append(f"| `{e.name}` | {_esc(PAPER_STATEMENTS.get(e.name, e.description))} "
+                     f"| {_esc(_measured(e, o))} | {_wall(o)} |")
+    lines.append("")
+    for e in experiments:
+        lines += _experiment_section(plan, e, embed)
+    lines += [f"### Verify rows for family {family}", ""]
+    if not verify_ran:
+        lines += ["`failgeom verify` was not run for this report.", ""]
+    elif not verify_rows:
+        lines += ["No `failgeom verify` row belongs to this family.", ""]
+    else:
+        lines += [*_verify_table(verify_rows), ""]
+    return lines
+
+
+def _measured(experiment, outcome: Outcome) -> str:
+    if outcome.status == "failed":
+        return f"FAILED: {outcome.error}"
+    if outcome.result is None:
+        return "not run"
+    try:
+        return experiment.summary(outcome.result)
+    except Exception as exc:  # a summary that breaks on an old result should not lose the report
+        return f"(summary unavailable: {_error_text(exc)})"
+
+
+def _experiment_section(plan: Plan, e, embed: bool):
+    o = plan.outcomes[e.name]
+    ref = f" ({_esc(e.paper_ref)})" if e.paper_ref else ""
+    lines = [f"### {e.name}", "", f"*{_esc(e.description)}*{ref}", ""]
+    lines += [f"**The paper states:** {_esc(PAPER_STATEMENTS.get(e.name, e.description))}", ""]
+    if o.status == "failed":
+        return lines + [f"**FAILED:** {_esc(o.error)}", ""]
+    lines += [f"**Measured:** {_esc(_measured(e, o))}", ""]
+    src = _figure_src(plan.out, e.name, embed)
+    if src is not None:
+        lines += [f"![{e.name}: reproduced figure]({src})", ""]
+    metrics = flatten_metrics(o.result.metrics if o.result else {})
+    if metrics:
+        lines += ["| metric | measured |", "| --- | --- |"]
+        lines += [f"| {_code(k)} | {_esc(_fmt(v))} |" for k, v in select_metrics(metrics)]
+        lines.append("")
+        if len(metrics) > MAX_METRIC_ROWS:
+            lines += [f"({len(metrics) - MAX_METRIC_ROWS} more scalar metrics in "
+                      f"`{e.name}/{RESULT_FILE}`.)", ""]
+    where = f"`{e.name}/{RESULT_FILE}`" if embed else f"[{e.name}/{RESULT_FILE}]({e.name}/{RESULT_FILE})"
+    note = " (reused: complete result of an earlier run with the same config and seed)" if o.status == "skipped" else ""
+    lines += [f"Full result: {where}{note}; command: `failgeom run {e.name} --preset {plan.preset}"
+              f"{'' if plan.seed == 0 else f' --seed {plan.seed}'}`.", ""]
+    return lines
+
+
+def _verify_table(rows):
+    lines = ["| id | claim (paper) | value | criterion | result |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        value = _fmt(r.value)
+        if r.interval is not None:
+            value += f" [{_fmt(r.interval[0])}, {_fmt(r.interval[1])}]"
+        lines.append(f"| `{r.id}` | {_esc(r.statement)} | {_esc(value)} | {_esc(r.criterion)} "
+                     f"| **{'PASS' if r.passed else 'FAIL'}** |")
+    return lines
+
+
+def _environment_section(plan: Plan, env: dict, verify_seconds: float, total: float):
+    lines = ["## Environment", "", "| | |", "| --- | --- |"]
+    for key in ("failgeom", "numpy", "python", "blas", "blas_threads", "cpu", "cpu_count", "platform", "date"):
+        if key in env:
+            lines.append(f"| {key} | {_esc(env[key])} |")
+    lines.append(f"| worker processes | {plan.jobs} |")
+    lines.append(f"| wall time of this reproduction | {total:.1f} s |")
+    lines.append(f"| wall time of failgeom verify | {verify_seconds:.1f} s |")
+    lines += ["", "Wall time per experiment (from each result's timing; a reused result keeps the "
+              "time and date of the run that made it):", "",
+              "| experiment | status | wall time | result date | numpy | BLAS | BLAS threads |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in plan.experiments:
+        o = plan.outcomes[e.name]
+        renv = o.result.environment if o.result else {}
+        status = {"ran": "ran", "skipped": "reused", "failed": "FAILED"}.get(o.status, o.status)
+        lines.append(f"| `{e.name}` | {status} | {_wall(o)} | {_esc(renv.get('date', '-'))} "
+                     f"| {_esc(renv.get('numpy', '-'))} | {_esc(renv.get('blas', '-'))} "
+                     f"| {_esc(renv.get('blas_threads', '-'))} |")
+    skipped = [n for n, o in plan.outcomes.items() if o.status == "skipped"]
+    lines.append("")
+    if skipped:
+        lines += [f"Reused without running again ({len(skipped)}): "
+                  + ", ".join(f"`{n}`" for n in skipped)
+                  + ". Delete a folder to run that experiment again.", ""]
+    rerun = [(n, o.reason) for n, o in plan.outcomes.items()
+             if o.status in ("ran", "failed") and o.reason and o.reason != "no result.json"]
+    if rerun:
+        lines += ["Run again although a folder existed: "
+                  + "; ".join(f"`{n}` ({_esc(reason)})" for n, reason in rerun) + ".", ""]
+    return lines
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 72em;
+       margin: 2em auto; padding: 0 1.5em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; text-align: left; }
+th { background: #f3f3f3; }
+img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
+code { background: #f5f5f5; padding: 0 0.2em; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+"""
+
+
+def render_html(markdown_text: str, title: str = "failgeom reproduction") -> str:
+    """A standalone HTML page from the report's Markdown (Python-Markdown, ``tables`` extension)."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables"], output_format="html")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"{body}\n</body>\n</html>\n")
+
+
+def render_index(plan: Plan) -> str:
+    """``index.md``: one entry per experiment with its result, figure and summary."""
+    lines = [f"# failgeom reproduction ({plan.preset} preset)", "",
+             "The full report: [report.md](report.md), [report.html](report.html).", ""]
+    for e in plan.experiments:
+        o = plan.outcomes[e.name]
+        lines += [f"## {e.name}", "", f"{e.description}.", ""]
+        if o.status == "failed":
+            lines += [f"- FAILED: {o.error}", ""]
+            continue
+        lines += [f"- result: [{e.name}/{RESULT_FILE}]({e.name}/{RESULT_FILE})",
+                  f"- wall time: {_wall(o)}" + (" (reused)" if o.status == "skipped" else ""),
+                  f"- summary: {_measured(e, o)}", "",
+                  f"![{e.name}]({e.name}/{FIGURE_FILE})", ""]
+    return "\n".join(lines)
+
+
+def write_report(plan: Plan, verify_rows, verify_error: str = "", verify_seconds: float = 0.0,
+                 total: float = 0.0) -> None:
+    """Write ``report.md``, ``report.html``, ``index.md`` (and ``verify.json``) into ``plan.out``."""
+    text = render_markdown(plan, verify_rows, verify_error, verify_seconds, total)
+    atomic_write_text(plan.out / "report.md", text)
+    embedded = render_markdown(plan, verify_rows, verify_error, verify_seconds, total, embed=True)
+    atomic_write_text(plan.out / "report.html", render_html(embedded))
+    atomic_write_text(plan.out / "index.md", render_index(plan))
+    if verify_rows is not None:
+        from . import verify
+
+        atomic_write_text(plan.out / "verify.json", verify.to_json(verify_rows) + "\n")
+
+
+__all__ = ["FAMILY_CLAIMS", "FAMILY_TITLES", "PAPER_STATEMENTS", "VERIFY_PREFIXES", "family_of_check",
+           "flatten_metrics", "make_plan", "select_metrics", "render_html", "render_markdown", "reproduce", "reusable",
+           "write_report"]
