@@ -5,6 +5,8 @@ Target (issue 2): one replica-step at most 0.4x the time of ../shared/bench/torc
 0.5x the R = 1 time. ``track_us_per_replica_step`` reports the second number directly.
 """
 
+import os
+
 import numpy as np
 
 from failgeom import nn
@@ -57,7 +59,9 @@ class TorchReference:
         except ImportError:
             raise NotImplementedError("torch is not installed")  # asv: skip
         torch.manual_seed(0)
-        torch.set_num_threads(max(1, torch.get_num_threads()))
+        # torch's own default (one thread per core), not the one-BLAS-thread setting that
+        # failgeom.runtime puts in OMP_NUM_THREADS: the reference runs as a torch user runs it
+        torch.set_num_threads(os.cpu_count() or 1)
         d = 8 if smoke() else 30
         self.torch = torch
         self.model = torch.nn.Sequential(torch.nn.Linear(d, 10 * d), torch.nn.ReLU(), torch.nn.Linear(10 * d, 1))

@@ -9,11 +9,19 @@ import numpy as np
 import failgeom.theory as T
 from failgeom.problems.pwl import sample_pwl_curves
 
+from .common import smoke
+
+#: sizes used when FAILGEOM_BENCH_SMOKE=1 (read at import; the runner reloads in smoke mode)
+SMOKE = {"n": [10**3, 2 * 10**3], "d": [8], "cond_ns": (100, 1000), "win_ns": (100, 300, 1000)}
+FULL = {"n": [10**3, 2 * 10**3, 10**4, 10**5, 10**6], "d": [10, 11, 12, 13, 14, 15, 16],
+        "cond_ns": (10**3, 10**6), "win_ns": (10**2, 10**6)}
+SIZES = SMOKE if smoke() else FULL
+
 
 class ConditionNumber:
     """cond(W^T W) (Theorem 3): matrix-free "structured" vs numpy SVD of W ("dense")."""
 
-    params = ([10**3, 2 * 10**3, 10**4, 10**5, 10**6], ["structured", "dense"])
+    params = (SIZES["n"], ["structured", "dense"])
     param_names = ["n", "method"]
     timeout = 300
 
@@ -31,7 +39,7 @@ class ConditionNumber:
 class ParityGradientVariance:
     """Exact Var over all 2^d parities (Theorem 1) for the paper's width-10d network."""
 
-    params = ([10, 11, 12, 13, 14, 15, 16], ["square", "hinge"])
+    params = (SIZES["d"], ["square", "hinge"])
     param_names = ["d", "loss"]
     timeout = 300
 
@@ -57,9 +65,9 @@ class ScalingExponents:
     timeout = 300
 
     def setup(self):
-        self.ns = np.geomspace(10**3, 10**6, 7).round().astype(int)
+        self.ns = np.geomspace(*SIZES["cond_ns"], 3 if smoke() else 7).round().astype(int)
         self.cond = np.array([T.condition_number(int(n), "structured") for n in self.ns])
-        self.win_ns = np.geomspace(10**2, 10**6, 9).round().astype(int)
+        self.win_ns = np.geomspace(SIZES["win_ns"][0], SIZES["win_ns"][-1], 3 if smoke() else 9).round().astype(int)
         self.win = np.array([T.window_condition_number(int(n)) for n in self.win_ns])
 
     def track_cond_exponent(self):
@@ -86,7 +94,7 @@ class ScalingExponents:
     track_window_cond_exponent.unit = "exponent"
 
     def track_preconditioned_cond(self):
-        f, _ = sample_pwl_curves(np.random.default_rng(0), 10**4, 100)
+        f, _ = sample_pwl_curves(np.random.default_rng(0), 2000 if smoke() else 10**4, 100)
         return T.preconditioned_condition_number(T.empirical_window_covariance(f), T.window_covariance(100))
 
     track_preconditioned_cond.unit = "condition number"

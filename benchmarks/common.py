@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
+from failgeom.runtime import configure
+
+# what the failgeom command runs with: one BLAS thread and a malloc that keeps freed memory
+# (failgeom.runtime); set OPENBLAS_NUM_THREADS before running to measure another setting
+configure()
+
+import numpy as np  # noqa: E402
 
 
 def smoke() -> bool:

@@ -8,17 +8,15 @@ succeeded, and results are written atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-# failgeom's work is many small matrix products, where a multi-threaded BLAS loses time to thread
-# hand-offs (parity step: 400 us with 2 OpenBLAS threads vs 250 us with 1) and collapses when the
-# machine is shared. One BLAS thread per process unless the user says otherwise; `reproduce
-# --jobs N` runs experiments in parallel processes instead. Effective only before NumPy loads.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from .runtime import configure
+
+# one BLAS thread (before NumPy loads) and a malloc that keeps freed memory: see failgeom.runtime;
+# `reproduce --jobs N` runs experiments in parallel processes instead of BLAS threads
+configure()
 
 import numpy as np  # noqa: E402
 

@@ -2,9 +2,10 @@
 
 import os
 
-# as the CLI does (failgeom/cli.py): one BLAS thread, before NumPy is first imported
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from failgeom.runtime import configure
+
+# as the CLI does: one BLAS thread (before NumPy is first imported) and a malloc that keeps memory
+configure()
 
 import matplotlib  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
