@@ -357,7 +357,8 @@ class AutoencoderLearner(Learner):
         return f
 
     def kinks(self, out):
-        raise NotImplementedError("the autoencoder reconstructs f directly")
+        # not a missing feature: this learner has no kink vector p to return
+        raise TypeError("the autoencoder has no kink vector: it reconstructs f directly")
 
     def reconstruct(self, out):
         return out.astype(np.float64)
