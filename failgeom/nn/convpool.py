@@ -1,0 +1,323 @@
+"""A 'same' convolution fused with 2x2 max-pooling, computed in cache-sized chunks of the batch.
+
+:class:`ConvPool2D` computes ``maxpool2x2(conv_same(x, K) + b)``, the block the paper's Sec. 3.1
+network uses twice, with the same parameters as :class:`~failgeom.nn.Conv2D` (``W (R, k, k, C,
+O)``, ``b (R, O)``). It takes and returns channels-last examples ``(R, B, H, W, C)``, but works
+on chunks of ``chunk`` images laid out batch-innermost, ``(H, W, C, n)``, where every step is a
+GEMM with many columns and nothing as large as an im2col matrix of the whole batch is ever
+built. Its output is a batch-innermost array returned as a ``(R, B, H/2, W/2, O)`` view, so a
+second ConvPool2D reads it without a transpose (and ``Flatten`` + ``Dense`` read it as a
+Fortran-ordered matrix, also without a copy).
+
+Two kernels compute the convolution, chosen by ``method``:
+
+- ``"direct"``: one GEMM ``K^T (O, k^2 C) @ cols (k^2 C, 4 n H W / 4)`` whose columns are
+  gathered in pooling order (the four corners of every 2x2 block in four contiguous blocks), so
+  the max-pool reads contiguous memory. Best for few input channels (the first convolution).
+- ``"fourier"``: the channel mixing per frequency of :class:`~failgeom.nn.fourier.
+  FourierCorrelation`, about a third of the direct work at 16 channels in and out.
+
+The pool keeps three boolean masks per output (which pair won, and which element of each pair),
+so ties go to the first maximum in the order (0,0), (0,1), (1,0), (1,1), as in
+:class:`~failgeom.nn.MaxPool2D`. The bias is added after pooling (it commutes with the max).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ._util import as_dtype, check_positive_int, replica_generators
+from .fourier import FourierCorrelation
+from .conv import check_init_std, kernel_init
+from .layers import Layer, _check_init
+
+METHODS = ("auto", "direct", "fourier")
+
+
+class ConvPool2D(Layer):
+    """'same' 2-D convolution (odd square kernel, bias) followed by 2x2 max-pooling, stride 2.
+
+    Parameters
+    ----------
+    n_out : int
+        Output channels O.
+    size : int
+        Odd kernel size k; the input is zero-padded by ``k // 2``.
+    bias : bool
+        Add a per-channel bias (initialised to zero).
+    init : {"truncated_normal", "zeros"}
+        Kernel initialisation, as :class:`~failgeom.nn.Conv2D`.
+    init_std : float, optional
+        Standard deviation of the truncated normal; default ``1/sqrt(k^2 C)`` (fan-in).
+    method : {"auto", "direct", "fourier"}
+        Convolution kernel; "auto" takes "fourier" from 4 input channels on, else "direct".
+    chunk : int
+        Images per chunk (the numbers do not depend on it, up to the float summation order of the
+        kernel gradient).
+    workers : int
+        Threads that process chunks in parallel; use with one BLAS thread. The numbers do not
+        depend on it.
+
+    Input ``(R, B, H, W, C)`` with even H and W; output ``(R, B, H/2, W/2, O)``.
+    """
+
+    has_params = True
+
+    def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal",
+                 init_std: float | None = None, method: str = "auto", chunk: int = 64,
+                 workers: int = 1):
+        self.n_out = check_positive_int(n_out, "n_out")
+        self.size = check_positive_int(size, "size")
+        if self.size % 2 != 1:
+            raise ValueError(f"size must be odd for 'same' padding, got {size}")
+        self.bias = bool(bias)
+        self.init_method = _check_init(init)
+        self.init_std = check_init_std(init_std)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.chunk = check_positive_int(chunk, "chunk")
+        self.workers = check_positive_int(workers, "workers")
+        self._kernels: dict = {}
+
+    def __repr__(self) -> str:
+        return (f"ConvPool2D(n_out={self.n_out}, size={self.size}, bias={self.bias}, "
+                f"init={self.init_method!r}, init_std={self.init_std!r}, method={self.method!r}, "
+                f"chunk={self.chunk}, workers={self.workers})")
+
+    def init(self, rng, R, in_shape, dtype=np.float32):
+        dtype = as_dtype(dtype)
+        rngs = replica_generators(rng, R)
+        if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
+            raise ValueError(f"ConvPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
+        H, Wd, C = in_shape
+        k = self.size
+        params = {"W": kernel_init(self.init_method, self.init_std, rngs, (k, k, C, self.n_out), dtype)}
+        if self.bias:
+            params["b"] = np.zeros((R, self.n_out), dtype=dtype)
+        return params, (H // 2, Wd // 2, self.n_out)
+
+    def _kernel(self, H, Wd, C, dtype):
+        method = self.method if self.method != "auto" else ("fourier" if C >= 4 else "direct")
+        key = (method, H, Wd, self.size, np.dtype(dtype).str)
+        if key not in self._kernels:
+            cls = _FourierKernel if method == "fourier" else _DirectKernel
+            self._kernels[key] = cls(H, Wd, self.size, dtype)
+        return self._kernels[key]
+
+    def forward(self, params, x):
+        K = params["W"]
+        R, k, _, C, O = K.shape
+        if x.ndim != 5 or x.shape[0] != R or x.shape[4] != C or x.shape[2] % 2 or x.shape[3] % 2:
+            raise ValueError(f"ConvPool2D expects input (R={R}, B, H, W, C={C}) with even H and W, "
+                             f"got {x.shape}")
+        B, H, Wd = x.shape[1:4]
+        kernel = self._kernel(H, Wd, C, K.dtype)
+        out = np.empty((R, H // 2, Wd // 2, O, B), dtype=K.dtype)
+        preps = [kernel.prepare(K[r]) for r in range(R)]
+
+        def chunk_forward(r, lo):
+            xc = x[r, lo:lo + self.chunk].transpose(1, 2, 3, 0)          # (H, W, C, n) view
+            state, corners = kernel.forward(preps[r], xc)
+            return state, pool_forward(corners, out[r, ..., lo:lo + self.chunk])
+
+        states = self._map(chunk_forward, R, B)
+        if "b" in params:
+            out += params["b"][:, None, None, :, None]
+        return out.transpose(0, 4, 1, 2, 3), (x, kernel, preps, states)
+
+    def backward(self, params, cache, dy, need_dx=True):
+        x, kernel, preps, states = cache
+        K = params["W"]
+        R, k, _, C, O = K.shape
+        B, H, Wd = x.shape[1:4]
+        dyt = dy.transpose(0, 2, 3, 4, 1)                                  # (R, H/2, W/2, O, B)
+        dx = np.empty((R, H, Wd, C, B), dtype=K.dtype) if need_dx else None
+        n_chunks = len(range(0, B, self.chunk))
+
+        def chunk_backward(r, lo):
+            state, masks = states[r * n_chunks + lo // self.chunk]
+            dp = np.ascontiguousarray(dyt[r, ..., lo:lo + self.chunk])
+            dfull, corners = kernel.output_buffer(dp.shape[-1], O)
+            pool_backward(dp, masks, corners)
+            part, dxc = kernel.backward(preps[r], state, dfull, need_dx)
+            if need_dx:
+                dx[r, ..., lo:lo + self.chunk] = dxc
+            return part
+
+        parts = self._map(chunk_backward, R, B)
+        grads = {"W": np.empty_like(K)}
+        for r in range(R):  # summed in chunk order, whatever the number of workers
+            acc = parts[r * n_chunks]
+            for part in parts[r * n_chunks + 1:(r + 1) * n_chunks]:
+                acc = acc + part
+            grads["W"][r] = kernel.kernel_grad(acc, C, O)
+        if "b" in params:
+            grads["b"] = dyt.sum(axis=(1, 2, 4))
+        return (dx.transpose(0, 4, 1, 2, 3) if need_dx else None), grads
+
+    def _map(self, fn, R, B):
+        """``[fn(r, lo) for r, lo in chunks]`` over replicas and chunks, in that order, on
+        ``workers`` threads (NumPy and BLAS release the GIL)."""
+        tasks = [(r, lo) for r in range(R) for lo in range(0, B, self.chunk)]
+        if self.workers == 1 or len(tasks) == 1:
+            return [fn(r, lo) for r, lo in tasks]
+        return list(_executor(self.workers).map(lambda task: fn(*task), tasks))
+
+    def per_example_grads(self, params, cache, dy):
+        """Per-example gradients ``W (R, B, k, k, C, O)``, ``b (R, B, O)``, one example at a
+        time through the same forward and backward (a reference path, not a fast one)."""
+        x = cache[0]
+        R, B = dy.shape[:2]
+        out = {key: np.empty((R, B) + p.shape[1:], dtype=p.dtype) for key, p in params.items()}
+        for b in range(B):
+            _, c = self.forward(params, x[:, b:b + 1])
+            _, g = self.backward(params, c, dy[:, b:b + 1], need_dx=False)
+            for key in out:
+                out[key][:, b] = g[key]
+        return out
+
+
+_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    if workers not in _EXECUTORS:
+        _EXECUTORS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="failgeom-conv")
+    return _EXECUTORS[workers]
+
+
+# --------------------------------------------------------------------------------------------
+# 2x2 max-pool on four corner blocks
+
+
+def pool_forward(corners, out):
+    """Write ``max`` of the four corner arrays (order (0,0), (0,1), (1,0), (1,1)) into ``out``;
+    return the masks that route the gradient to the first maximum."""
+    a, b, c, d = corners
+    top, bottom = np.maximum(a, b), np.maximum(c, d)
+    masks = (b > a, d > c, bottom > top)
+    np.maximum(top, bottom, out=out)
+    return masks
+
+
+def pool_backward(dp, masks, corners):
+    """Write the gradient of the pool into the four corner arrays from the pooled gradient."""
+    b_wins, d_wins, bottom_wins = masks
+    a, b, c, d = corners
+    dbottom = dp * bottom_wins
+    dtop = dp - dbottom
+    np.multiply(dtop, b_wins, out=b)
+    np.subtract(dtop, b, out=a)
+    np.multiply(dbottom, d_wins, out=d)
+    np.subtract(dbottom, d, out=c)
+
+
+# --------------------------------------------------------------------------------------------
+# the two convolution kernels: prepare (per replica), forward / backward (per chunk)
+
+
+class _DirectKernel:
+    """im2col with the columns in pooling order: ``cols[(a, b, c), (qh, qw, i, j, n)] =
+    xpad[2i + qh + a, 2j + qw + b, c, n]``, gathered by one fancy index of a strided view."""
+
+    def __init__(self, H, Wd, k, dtype):
+        self.H, self.W, self.k, self.dtype = H, Wd, k, np.dtype(dtype)
+        self.p = k // 2
+        self._index = {}
+
+    def _indices(self, C):
+        if C not in self._index:
+            a, b, c, qh, qw = np.ix_(*(np.arange(s) for s in (self.k, self.k, C, 2, 2)))
+            self._index[C] = (a + qh, b + qw, np.broadcast_to(c, (self.k, self.k, C, 2, 2)))
+        return self._index[C]
+
+    def _cols(self, xp):
+        Hp, Wp, C, n = xp.shape
+        s0, s1, s2, s3 = xp.strides
+        view = as_strided(xp, (self.k + 1, self.k + 1, C, self.H // 2, self.W // 2, n),
+                          (s0, s1, s2, 2 * s0, 2 * s1, s3), writeable=False)
+        cols = view[self._indices(C)]                    # (k, k, C, 2, 2, H/2, W/2, n)
+        return cols.reshape(self.k * self.k * C, -1)
+
+    def prepare(self, K):
+        k, _, C, O = K.shape
+        return K.reshape(k * k * C, O)
+
+    def forward(self, Kmat, xc):
+        H, Wd, C, n = xc.shape
+        p = self.p
+        xp = np.zeros((H + 2 * p, Wd + 2 * p, C, n), dtype=self.dtype)
+        xp[p:p + H, p:p + Wd] = xc
+        y = np.matmul(Kmat.T, self._cols(xp))            # (O, 4 * H/2 * W/2 * n)
+        O = y.shape[0]
+        y4 = y.reshape(O, 4, H // 2, Wd // 2, n)
+        # the pooled output goes to (i, j, O, n): the corners are read as (O, i, j, n)
+        return xp, [_to_ijon(y4[:, q]) for q in range(4)]
+
+    def output_buffer(self, n, O):
+        dy = np.empty((O, 4, self.H // 2, self.W // 2, n), dtype=self.dtype)
+        return dy, [_to_ijon(dy[:, q]) for q in range(4)]
+
+    def backward(self, Kmat, xp, dy, need_dx):
+        O = dy.shape[0]
+        dy2 = dy.reshape(O, -1)
+        cols = self._cols(xp)
+        dK = np.matmul(cols, dy2.T)                      # (k k C, O)
+        if not need_dx:
+            return dK, None
+        Hp, Wp, C, n = xp.shape
+        k, p = self.k, self.p
+        dcols = np.matmul(Kmat, dy2).reshape(k, k, C, 2, 2, self.H // 2, self.W // 2, n)
+        dxp = np.zeros_like(xp)
+        s0, s1, s2, s3 = dxp.strides
+        view = as_strided(dxp, (k + 1, k + 1, C, self.H // 2, self.W // 2, n),
+                          (s0, s1, s2, 2 * s0, 2 * s1, s3))
+        for a in range(k):  # overlapping windows: one add per tap and corner
+            for b in range(k):
+                for qh in range(2):
+                    for qw in range(2):
+                        view[a + qh, b + qw] += dcols[a, b, :, qh, qw]
+        return dK, dxp[p:p + self.H, p:p + self.W]
+
+    def kernel_grad(self, acc, C, O):
+        return acc.reshape(self.k, self.k, C, O)
+
+
+def _to_ijon(block):
+    """A corner block ``(O, i, j, n)`` seen in the pooled output's order ``(i, j, O, n)``."""
+    return block.transpose(1, 2, 0, 3)
+
+
+class _FourierKernel:
+    """:class:`FourierCorrelation` with the output in pooling order."""
+
+    def __init__(self, H, Wd, k, dtype):
+        self.fc = FourierCorrelation(H, Wd, k, dtype, pooled_order=True)
+        self.H, self.W, self.dtype = H, Wd, np.dtype(dtype)
+
+    def prepare(self, K):
+        return self.fc.mixing(K)
+
+    def forward(self, M, xc):
+        X = self.fc.spectrum(np.ascontiguousarray(xc, dtype=self.dtype))
+        y = self.fc.correlate(X, M)
+        return X, self._corners(y)
+
+    def _corners(self, y):
+        H, Wd, O, n = y.shape
+        y6 = y.reshape(2, H // 2, 2, Wd // 2, O, n)
+        return [y6[qh, :, qw] for qh in range(2) for qw in range(2)]
+
+    def output_buffer(self, n, O):
+        dy = np.empty((self.H, self.W, O, n), dtype=self.dtype)
+        return dy, self._corners(dy)
+
+    def backward(self, M, X, dy, need_dx):
+        return self.fc.backward(dy, X, M, need_dx)
+
+    def kernel_grad(self, acc, C, O):
+        return self.fc.kernel_grad(acc, C, O)
