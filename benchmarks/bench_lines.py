@@ -133,7 +133,7 @@ class SNRPass:
 # the step with failgeom's fused conv + pool layers, and the same step in PyTorch
 
 
-def fast_n1(workers: int = 1, chunk: int = 64) -> nn.Sequential:
+def fast_n1(workers: int = 1, chunk: int | None = None) -> nn.Sequential:
     """N1 of Sec. 3.1 (conv 5x5x16 'same' + bias, 2x2 max-pool, twice; no ReLU after the convs,
     as in the original code; Dense 784 -> 50 -> 100 -> 1 with ReLUs) on ConvPool2D."""
     return nn.Sequential([

@@ -28,6 +28,17 @@ def check_init_std(init_std):
     return float(init_std)
 
 
+def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
+    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D)."""
+    layer.n_out = check_positive_int(n_out, "n_out")
+    layer.size = check_positive_int(size, "size")
+    if layer.size % 2 != 1:
+        raise ValueError(f"size must be odd for 'same' padding, got {size}")
+    layer.bias = bool(bias)
+    layer.init_method = _check_init(init)
+    layer.init_std = check_init_std(init_std)
+
+
 def kernel_init(init: str, init_std, rngs, shape, dtype) -> np.ndarray:
     """Initial kernels ``(R, k, k, C, O)``: zeros, or truncated normal (within 2 std) with std
     ``init_std``, by default ``1/sqrt(k^2 C)`` (the fan-in)."""
@@ -134,13 +145,7 @@ class Conv2D(Layer):
 
     def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal",
                  init_std: float | None = None):
-        self.n_out = check_positive_int(n_out, "n_out")
-        self.size = check_positive_int(size, "size")
-        if self.size % 2 != 1:
-            raise ValueError(f"size must be odd for 'same' padding, got {size}")
-        self.bias = bool(bias)
-        self.init_method = _check_init(init)
-        self.init_std = check_init_std(init_std)
+        set_conv_options(self, n_out, size, bias, init, init_std)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
         dtype = as_dtype(dtype)
