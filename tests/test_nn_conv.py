@@ -233,3 +233,15 @@ def test_stack_matches_torch():
         assert_allclose(g["W"][0].transpose(3, 2, 0, 1), layer.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
         assert_allclose(g["b"][0], layer.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
     assert_allclose(grads[3]["W"][0][dense_rows].T, net[5].weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pickled_layer_computes_the_same():
+    import pickle
+
+    layer = nn.ConvPool2D(3, 3)
+    params, _ = layer.init(np.random.default_rng(0), 1, (6, 6, 4))
+    x = np.random.default_rng(1).standard_normal((1, 2, 6, 6, 4)).astype(np.float32)
+    y, _ = layer.forward(params, x)
+    blob = pickle.dumps(layer)
+    assert len(blob) < 2000  # the transform tables (here 20 KB) are not pickled
+    np.testing.assert_array_equal(pickle.loads(blob).forward(params, x)[0], y)

@@ -93,6 +93,10 @@ class ConvPool2D(Layer):
                 f"init={self.init_method!r}, init_std={self.init_std!r}, method={self.method!r}, "
                 f"chunk={self.chunk}, workers={self.workers})")
 
+    def __getstate__(self):
+        # the transform tables are rebuilt on first use: pickles stay small
+        return {**self.__dict__, "_kernels": {}}
+
     def init(self, rng, R, in_shape, dtype=np.float32):
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
