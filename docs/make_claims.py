@@ -14,8 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from failgeom import claims, verify
-from failgeom.results import Result
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout this script lives in
+
+from failgeom import claims, verify  # noqa: E402
+from failgeom.results import Result  # noqa: E402
 
 PAGE = Path(__file__).resolve().parent / "claims.md"
 

@@ -11,11 +11,25 @@ import pytest
 import failgeom.theory as T
 from failgeom import claims, verify
 from failgeom.checks import decomposition, parity
+from failgeom.training import record_streams
 
 
 @pytest.fixture(scope="module")
-def quick_rows():
-    return verify.run_checks(quick=True)
+def recorded():
+    with record_streams() as streams:
+        rows = verify.run_checks(quick=True)
+    return rows, streams
+
+
+@pytest.fixture(scope="module")
+def quick_rows(recorded):
+    return recorded[0]
+
+
+def test_every_stream_is_drawn_once(recorded):
+    # each Generator or seed of a check comes from its own named node of the seed-stream tree
+    streams = recorded[1]
+    assert len(streams) > 20 and len(set(streams)) == len(streams)
 
 
 def test_every_check_decides_a_registered_claim_in_paper_order(quick_rows):

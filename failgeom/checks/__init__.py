@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..training import Streams, seed_streams
+
 #: One seed for every random choice of the checks, so that two runs print the same numbers.
 SEED = 20170324
 
@@ -61,14 +63,15 @@ class Check:
     run: Callable[..., Outcome]
 
 
-def rng(tag: int) -> np.random.Generator:
-    """The Generator of the checks' stream ``tag`` (distinct tags, distinct streams)."""
-    return np.random.default_rng(np.random.SeedSequence([SEED, tag]))
+def seed_sequence(*key) -> Streams:
+    """The seed-stream node ``("verify", *key)`` (start the key with the check's id), for
+    functions that take a seed; one node per use."""
+    return seed_streams(SEED, "verify", *key)
 
 
-def seed_sequence(*tags: int) -> np.random.SeedSequence:
-    """The SeedSequence of the checks' stream ``tags`` (for functions that take a seed)."""
-    return np.random.SeedSequence([SEED, *tags])
+def rng(*key) -> np.random.Generator:
+    """The Generator of the stream ``("verify", *key)``; distinct keys, distinct streams."""
+    return np.random.default_rng(seed_sequence(*key))
 
 
 def fmt_slopes(slopes, k: int = 4) -> str:

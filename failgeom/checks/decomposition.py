@@ -65,7 +65,7 @@ def training_path(W: np.ndarray, labels: np.ndarray, targets, lr: float = 2.0, s
 
 def stocks_ratio(quick: bool, moments=T.stocks_second_moments) -> Outcome:
     """Sec. 3.3: the end-to-end second moment is about k times the decomposition's near init."""
-    g = rng(15)
+    g = rng("sec3.3.stocks-ratio")
     at_init, path = [], {}
     for k in KS:
         labels = g.integers(0, k, size=D_STOCKS)
@@ -123,7 +123,7 @@ def nu2_monte_carlo(W, b, labels, generator, samples: int):
 
 def ghadimi_lan(quick: bool, moments=T.stocks_second_moments) -> Outcome:
     """Sec. 3.3: nu^2 (hence Ghadimi-Lan's nu^2/eps^2 iterations) is about k times larger end-to-end."""
-    g = rng(17)
+    g = rng("sec3.3.ghadimi-lan")
     at_init, grad_share = [], []
     for k in KS:
         labels = g.integers(0, k, size=D_STOCKS)
@@ -151,7 +151,7 @@ def ghadimi_lan(quick: bool, moments=T.stocks_second_moments) -> Outcome:
 
 def line_images(quick: bool, sample=sample_line_images) -> Outcome:
     """Figure 2: each image is one straight line whose slope sign is its label."""
-    images, labels = sample(rng(18), (4000 if quick else 40000,))
+    images, labels = sample(rng("fig2.line-images"), (4000 if quick else 40000,))
     images = np.asarray(images, dtype=np.float64)
     rows, cols = np.indices(images.shape[1:])
     mass = images.sum(axis=(1, 2))

@@ -42,7 +42,7 @@ def a7(quick: bool, run=T.forward_only_run) -> Outcome:
     t_crit = float(stats.t.ppf(1 - 0.025 / len(cases), replicas - 1))  # Bonferroni over the cases
     worst, worst_hi, worst_lo, last_max, passed, parts = 0.0, 0.0, 0.0, 0.0, True, []
     for i, (c, B, L, eps) in enumerate(cases):
-        errors, steps, T_steps = run(5, c, B, L, eps, replicas, seed_sequence(16, i), test_size=256)
+        errors, steps, T_steps = run(5, c, B, L, eps, replicas, seed_sequence("a7.forward-only", i), test_size=256)
         avg = iterate_average(errors, steps, T_steps) / eps
         mean, half = float(avg.mean()), t_crit * float(avg.std(ddof=1)) / math.sqrt(replicas)
         passed &= mean - half <= 1.0  # fail only when the data show E[average] > eps
@@ -66,7 +66,7 @@ def flat_gradient(quick: bool, activation=None) -> Outcome:
 
     ``activation(b_star)`` returns the callable u for one replica (default: the paper's grid).
     """
-    g = rng(19)
+    g = rng("sec5.flat-gradient")
     draws, n, batch, h = (100 if quick else 1000), 100, 256, 1e-7
     constant = 0
     for _ in range(draws):

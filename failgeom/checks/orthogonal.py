@@ -91,15 +91,16 @@ def periodic_variance_mc(w, r: float, harmonics: dict, generator, targets: int,
     return float(dev.sum() / (targets - 1)), float(dev.std(ddof=1) / math.sqrt(targets))
 
 
-def _decay_check(xs, w_for, r_for, d_for, gradients, tag: int, targets: int):
+def _decay_check(xs, w_for, r_for, d_for, gradients, key: str, targets: int):
     """For every psi: the closed form and the Monte Carlo at each x, their agreement and fits."""
     results, zs = {}, []
-    for k, (psi, harmonics) in enumerate(PSIS.items()):
+    ws = [w_for(x, i) for i, x in enumerate(xs)]  # the same predictor for every psi
+    for psi, harmonics in PSIS.items():
         exact, mc, se = [], [], []
         for i, x in enumerate(xs):
-            w, r, d = w_for(x, i), r_for(x), d_for(x)
+            w, r, d = ws[i], r_for(x), d_for(x)
             exact.append(periodic_variance(float(np.linalg.norm(w)), r, d, harmonics))
-            value, err = periodic_variance_mc(w, r, harmonics, rng(tag + 100 * k + i), targets, gradients)
+            value, err = periodic_variance_mc(w, r, harmonics, rng(key, "mc", psi, i), targets, gradients)
             mc.append(value)
             se.append(err)
         zs.extend(np.abs(np.asarray(mc) - np.asarray(exact)) / np.asarray(se))
@@ -116,11 +117,11 @@ def _decay_check(xs, w_for, r_for, d_for, gradients, tag: int, targets: int):
 def decay_r(quick: bool, gradients=T.cos_predictor_gradients) -> Outcome:
     """Theorem 2: the variance over psi(r v^T x) decays in r (d = 10, |w| = 1)."""
     d = 10
-    w0 = rng(11).standard_normal(d)
+    w0 = rng("thm2.decay-r", "w").standard_normal(d)
     w0 /= np.linalg.norm(w0)
     rs = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
     results, zs, z_crit, passed, text = _decay_check(
-        rs, lambda r, i: w0, lambda r: r, lambda r: d, gradients, 1200, 4096 if quick else 32768)
+        rs, lambda r, i: w0, lambda r: r, lambda r: d, gradients, "thm2.decay-r", 4096 if quick else 32768)
     fm, fe, _ = results["cos"]
     return Outcome(
         computed=(f"Var over psi(r v^T x), v uniform on the sphere (exact gradients, Monte Carlo over v, "
@@ -134,17 +135,23 @@ def decay_r(quick: bool, gradients=T.cos_predictor_gradients) -> Outcome:
 
 
 def decay_d(quick: bool, gradients=T.cos_predictor_gradients) -> Outcome:
-    """Theorem 2: the variance decays in d (the learner at the target's frequency, |w| = r = 4)."""
-    r = 4.0
+    """Theorem 2: the variance decays in d (the learner at the target's frequency, |w| = r = 3).
+
+    At |w| = r = 4 and d >= 12 the Monte Carlo over v is dominated by the rare directions near
+    w (the gradient grows like exp(r |w| v^T w/|w|)): its sample standard error is then too small
+    (z over 20 seeds with standard deviation 1.7-2.3 at d = 16-20), so the row stays at r = 3,
+    where the z statistic has standard deviation 0.9-1.2 at every d checked.
+    """
+    r = 3.0
     ds = [4, 8, 12, 16, 20]
 
     def w_for(d, i):
-        w = rng(1300 + i).standard_normal(d)
+        w = rng("thm2.decay-d", "w", i).standard_normal(d)
         return w * (r / np.linalg.norm(w))
 
     targets = 20000 if quick else 100000
     results, zs, z_crit, passed, text = _decay_check(
-        ds, w_for, lambda d: r, lambda d: d, gradients, 1400, targets)
+        ds, w_for, lambda d: r, lambda d: d, gradients, "thm2.decay-d", targets)
     fm, fe, _ = results["cos"]
     unit = T.fit_exponent([5, 10, 20, 40], [periodic_variance(1.0, 1.0, d, PSIS["cos"]) for d in (5, 10, 20, 40)])
     return Outcome(
@@ -152,13 +159,15 @@ def decay_d(quick: bool, gradients=T.cos_predictor_gradients) -> Outcome:
                   f"direction), d={ds}, {targets} directions; fitted rate of log Var per unit d: {text}; "
                   f"max |MC - closed form|/stderr {max(zs):.2f} (Bonferroni bound {z_crit:.2f})"),
         value=fm.exponent, interval=fm.ci95, passed=passed,
-        margin=(f"at |w| = r = 1 the variance falls only like d^{unit.exponent:.2f} (closed form, d = 5..40): "
-                "the theorem's bound is the sum exp(-Omega(d)) + exp(-Omega(r)), and one small term suffices"))
+        margin=(f"the closed form's local slope in d goes from {fe.local_slopes[0]:.2f} to {fe.local_slopes[-1]:.2f}: "
+                f"the decay in d flattens; at |w| = r = 1 the variance falls only like d^{unit.exponent:.2f} "
+                "(d = 5..40): the theorem's bound is the sum exp(-Omega(d)) + exp(-Omega(r)), and one small "
+                "term suffices"))
 
 
 def landscape(quick: bool, closed_form=T.periodic_landscape) -> Outcome:
     """The talk's F(w) = E(cos(w^T x) - cos([2,2]^T x))^2: closed form vs Monte Carlo and gradient."""
-    g = rng(10)
+    g = rng("thm2.landscape")
     points = np.array([[0.0, 0.0], [0.5, -0.3], [1.0, 1.0], [2.0, 1.5], [-2.0, -2.0], [3.0, 0.5]])
     samples = 2 * 10**5 if quick else 2 * 10**6
     z = []
@@ -182,5 +191,5 @@ CHECKS = [
     Check("thm2.decay-r", "for psi = cos and a triangle wave: Monte Carlo agrees with the closed form "
           "(Bonferroni, 0.1%), the fitted rate of log Var in r has a 95% interval below 0 and every local "
           "slope of the closed form is negative", decay_r),
-    Check("thm2.decay-d", "as thm2.decay-r, in d at |w| = r = 4", decay_d),
+    Check("thm2.decay-d", "as thm2.decay-r, in d at |w| = r = 3", decay_d),
 ]

@@ -27,7 +27,7 @@ def orthogonal_class(generator: np.random.Generator, N: int, m: int) -> np.ndarr
 
 def variance_bound(quick: bool, make_class=orthogonal_class) -> Outcome:
     """Theorem 1: ``Var(H, F, w) <= G^2/|H|`` for random classes ``make_class(rng, N, m)``."""
-    g, worst = rng(8), 0.0
+    g, worst = rng("thm1.variance-bound"), 0.0
     for _ in range(20 if quick else 100):
         N = int(g.integers(4, 64))
         m = int(g.integers(2, N + 1))
@@ -56,8 +56,8 @@ def parity_exact(quick: bool, direct=direct_variance) -> Outcome:
     worst = 0.0
     top = 6 if quick else 8
     for d in range(2, top + 1):
-        w = T.init_parity_weights(rng(100 + d), d)
-        w["b1"] = 0.3 * rng(200 + d).standard_normal(w["b1"].shape)  # exercise the bias gradient
+        w = T.init_parity_weights(rng("thm1.parity-exact", d, "weights"), d)
+        w["b1"] = 0.3 * rng("thm1.parity-exact", d, "bias").standard_normal(w["b1"].shape)  # exercise the bias gradient
         for loss in ("square", "hinge"):
             fast, _ = T.parity_gradient_variance(d, w, loss)
             worst = max(worst, abs(fast / direct(d, w, loss) - 1))
@@ -73,7 +73,7 @@ def parity_decay(quick: bool, variance=T.parity_gradient_variance) -> Outcome:
     var = {"square": [], "hinge": []}
     G2, ratios = [], []
     for d in ds:
-        w = T.init_parity_weights(rng(300 + d), d)
+        w = T.init_parity_weights(rng("thm1.parity-decay", d), d)
         for loss in var:
             v, bound = variance(d, w, loss)
             var[loss].append(v)
@@ -101,7 +101,7 @@ def parity_decay(quick: bool, variance=T.parity_gradient_variance) -> Outcome:
 
 def lemma3(quick: bool, network=T.parity_network) -> Outcome:
     """Lemma 3: ``network(v)`` realizes the parity ``(-1)^<x, v>`` on all of {0,1}^d, width > 3d/2."""
-    g = rng(9)
+    g = rng("lemma3.parity-network")
     ok, tried, wrong = True, 0, 0
     for d in range(1, 13):
         X = T.binary_cube(d)

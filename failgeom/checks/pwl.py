@@ -139,7 +139,7 @@ def lemma2_monte_carlo(quick: bool, expected=T.expected_iterate) -> Outcome:
     n, lam, t = 6, 1.0, 100
     replicas = 1000 if quick else 4000
     eta = 0.5 / (lam * T.pwl_singular_values(n)[0] ** 2)
-    mean, se = T.sgd_mean_iterate(n, eta, lam, t, replicas, seed_sequence(2))
+    mean, se = T.sgd_mean_iterate(n, eta, lam, t, replicas, seed_sequence("lemma2.monte-carlo"))
     z = np.abs(mean - expected(n, eta, lam, t)) / se
     z_crit = float(stats.norm.ppf(1 - 0.001 / (2 * n * n)))
     return Outcome(
@@ -172,7 +172,7 @@ def window_preconditioned(quick: bool, estimate=T.empirical_window_covariance) -
     """Sec. 4.1.3: regressing on F C_hat^{-1/2} has condition number about 1."""
     n = 100
     count = 10**4 if quick else 10**5
-    f, _ = sample_pwl_curves(rng(3), count, n)
+    f, _ = sample_pwl_curves(rng("a6.preconditioned", "curves"), count, n)
     C = T.window_covariance(n)
     kappa = T.preconditioned_condition_number(estimate(f), C)
     return Outcome(

@@ -24,7 +24,7 @@ def random_spd(generator: np.random.Generator, n: int, cond: float):
 
 def a5_trajectory(quick: bool, formula=T.gd_regression_error_formula) -> Outcome:
     """A.5: ``||w* - w_(t+1)||^2 = sum_j ((1 - eta D_jj)^(t+1) v*_j)^2`` against GD step by step."""
-    g, worst = rng(5), 0.0
+    g, worst = rng("a5.trajectory"), 0.0
     for cond in (10.0, 1e3, 1e5):
         C, D, Q = random_spd(g, 20, cond)
         w_star = g.standard_normal(20)
@@ -39,7 +39,7 @@ def a5_trajectory(quick: bool, formula=T.gd_regression_error_formula) -> Outcome
 
 def a5_upper(quick: bool, sufficient=T.gd_iterations_sufficient) -> Outcome:
     """A.5: ``eta = 1/D11`` and ``t+1 >= sufficient(D11, Dnn, ||w*||, eps)`` give error <= eps."""
-    g, worst, worst_aligned = rng(6), 0.0, 0.0
+    g, worst, worst_aligned = rng("a5.upper-bound"), 0.0, 0.0
     for cond in (10.0, 100.0, 1e3):
         _, D, _ = random_spd(g, 20, cond)
         for aligned in (False, True):
@@ -65,7 +65,7 @@ def a5_upper(quick: bool, sufficient=T.gd_iterations_sufficient) -> Outcome:
 
 def a5_lower(quick: bool, lower=T.gd_iterations_lower_bound, bound: float = 0.5) -> Outcome:
     """A.5 (corrected): ``v*_n = 1`` and ``t+1 < lower(D11, Dnn)`` give ``||w* - w_(t+1)|| >= bound``."""
-    g, worst = rng(7), math.inf
+    g, worst = rng("a5.lower-bound"), math.inf
     for cond in (10.0, 100.0, 1e3, 1e4):
         _, D, _ = random_spd(g, 20, cond)
         v_star = 0.3 * g.standard_normal(20)
