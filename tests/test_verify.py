@@ -10,7 +10,8 @@ import pytest
 
 import failgeom.theory as T
 from failgeom import claims, verify
-from failgeom.checks import decomposition, parity
+from failgeom.checks import parity
+from failgeom.problems.lines import sample_line_images
 from failgeom.training import record_streams
 
 
@@ -92,7 +93,7 @@ def _wrong_grad_norm(W, b, labels):
 
 
 def _flipped_images(rng, shape):
-    images, labels = decomposition.sample_line_images(rng, shape)
+    images, labels = sample_line_images(rng, shape)
     return images[..., ::-1, :], labels  # row axis reversed: every slope changes sign
 
 
