@@ -118,8 +118,8 @@ CLAIMS = [
                     "eta lam S11^2 > 2; between 1 and 2 it oscillates and converges",
           docs="docs/theory.md", code=_THEORY, test=_TEST),
     Claim("thm3.iterations", "SGD needs ~cond iterations to get near U",
-          "Otherwise, t + 1 <= S11^2/(2 Snn^2) implies ||E U_(t+1) - U|| >= 0.5: SGD needs Omega(n^3.5) "
-          "iterations to reach ||E U - W^{-1}|| < 1/2.", "Sec. 4.1.1, Theorem 3; talk", 3,
+          "If eta lam S11^2 < 1, t + 1 <= S11^2/(2 Snn^2) implies ||E U_(t+1) - U|| >= 0.5: SGD needs "
+          "Omega(n^3.5) iterations to reach ||E U - W^{-1}|| < 1/2.", "Sec. 4.1.1, Theorem 3; talk", 3,
           checks=("thm3.iteration-bound",), docs="docs/theory.md", code=_THEORY, test=_TEST),
     Claim("thm3.condition", "cond(W^T W) = Omega(n^3.5)",
           "The condition number S11^2/Snn^2 of W^T W is Omega(n^3.5).", "Sec. 4.1.1, Theorem 3; talk", 3,
