@@ -66,8 +66,9 @@ class ConvPool2D(Layer):
     method : {"auto", "direct", "fourier"}
         Convolution kernel; "auto" takes "fourier" from 4 input channels on, else "direct".
     chunk : int, optional
-        Images per chunk; by default as many as keep the largest per-chunk intermediate near
-        :data:`CHUNK_BYTES` (a core's L2 cache). The numbers do not depend on it, up to the
+        At most this many images per chunk (the batch is split into chunks of equal sizes); by
+        default as many as keep the largest per-chunk intermediate near :data:`CHUNK_BYTES` (a
+        core's L2 cache). The numbers do not depend on it, up to the
         float summation order of the kernel gradient.
     workers : int
         Threads that process chunks in parallel; use with one BLAS thread. The numbers do not
@@ -127,6 +128,7 @@ class ConvPool2D(Layer):
         B, H, Wd = x.shape[1:4]
         kernel = self._kernel(H, Wd, C, K.dtype)
         step = self.chunk or max(1, CHUNK_BYTES // kernel.bytes_per_image(C, O))
+        step = -(-B // -(-B // step))  # the same number of chunks, of equal sizes
         out = np.empty((R, H // 2, Wd // 2, O, B), dtype=K.dtype)
         preps = [kernel.prepare(K[r]) for r in range(R)]
 
