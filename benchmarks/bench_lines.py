@@ -375,16 +375,25 @@ def compare_with_torch(ks=(1, 4), threads=(1, 2), out=print) -> list[dict]:
 
 
 def main() -> None:
+    from threadpoolctl import threadpool_limits
+
     s = sizes()
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; cpus {os.cpu_count()}")
-    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     try:
         import torch  # noqa: F401
     except ImportError:
         print("torch is not installed: no comparison")
     else:
         compare_with_torch()
+    print("the rest at one BLAS thread (threadpoolctl):")
+    with threadpool_limits(1, user_api="blas"):
+        _single_thread_table(s)
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f}")
+
+
+def _single_thread_table(s: dict) -> None:
     for name, timer in (("wall", _timed), ("cpu", _cpu_timed)):
         gemm = gemm_macs_per_s(s["gemm_n"], s["repeats"], timer)
         print(f"[{name} time] float32 GEMM {s['gemm_n']}^3: {gemm / 1e9:.1f} GMAC/s")
@@ -410,8 +419,6 @@ def main() -> None:
     g = Generator()
     g.setup()
     print(f"{s['images']} line images: {min(_timed(g.time_images) for _ in range(3)):.2f} s")
-    load = os.getloadavg()
-    print(f"load average after: {load[0]:.2f}")
 
 
 if __name__ == "__main__":

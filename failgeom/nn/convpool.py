@@ -135,11 +135,13 @@ class ConvPool2D(Layer):
         def chunk_forward(r, lo):
             xc = x[r, lo:lo + step].transpose(1, 2, 3, 0)                # (H, W, C, n) view
             state, corners = kernel.forward(preps[r], xc)
-            return state, pool_forward(corners, out[r, ..., lo:lo + step])
+            pooled = out[r, ..., lo:lo + step]
+            masks = pool_forward(corners, pooled)
+            if "b" in params:
+                pooled += params["b"][r][:, None]
+            return state, masks
 
         states = _map(self.workers, chunk_forward, R, B, step)
-        if "b" in params:
-            out += params["b"][:, None, None, :, None]
         return out.transpose(0, 4, 1, 2, 3), (x, kernel, step, preps, states)
 
     def backward(self, params, cache, dy, need_dx=True):
@@ -156,20 +158,21 @@ class ConvPool2D(Layer):
             dp = kernel.pooled_layout(dyt[r, ..., lo:lo + step])
             dfull, corners = kernel.output_buffer(dp.shape[-1], O)
             pool_backward(dp, masks, corners)
-            part, dxc = kernel.backward(preps[r], state, dfull, need_dx)
+            dK, dxc = kernel.backward(preps[r], state, dfull, need_dx)
             if need_dx:
                 dx[r, ..., lo:lo + step] = dxc
-            return part
+            return dK, kernel.bias_grad(dp)
 
         parts = _map(self.workers, chunk_backward, R, B, step)
-        grads = {"W": np.empty_like(K)}
+        grads = {"W": np.empty_like(K), "b": np.empty((R, O), dtype=K.dtype)}
         for r in range(R):  # summed in chunk order, whatever the number of workers
-            acc = parts[r * n_chunks]
+            dK, db = parts[r * n_chunks]
             for part in parts[r * n_chunks + 1:(r + 1) * n_chunks]:
-                acc = acc + part
-            grads["W"][r] = kernel.kernel_grad(acc, C, O)
-        if "b" in params:
-            grads["b"] = dyt.sum(axis=(1, 2, 4))
+                dK, db = dK + part[0], db + part[1]
+            grads["W"][r] = kernel.kernel_grad(dK, C, O)
+            grads["b"][r] = db
+        if "b" not in params:
+            del grads["b"]
         return (dx.transpose(0, 4, 1, 2, 3) if need_dx else None), grads
 
     def per_example_grads(self, params, cache, dy):
@@ -292,6 +295,11 @@ class _DirectKernel:
         so that the pool's backward runs on contiguous memory."""
         return _to_ijon(np.ascontiguousarray(dp.transpose(2, 0, 1, 3)))
 
+    @staticmethod
+    def bias_grad(dp):
+        """``(O,)``: the pooled gradient summed over positions and images."""
+        return dp.transpose(2, 0, 1, 3).reshape(dp.shape[2], -1).sum(axis=1)
+
     def backward(self, Kb, xp, dy, need_dx):
         dy2 = dy.reshape(Kb.shape[0], -1)
         # the patches are gathered again rather than kept: the cache stays at the input's size
@@ -350,6 +358,11 @@ class _FourierKernel:
 
     def pooled_layout(self, dp):
         return np.ascontiguousarray(dp)
+
+    @staticmethod
+    def bias_grad(dp):
+        """``(O,)``: the pooled gradient ``(i, j, O, n)`` summed over positions and images."""
+        return dp.sum(axis=(0, 1, 3))
 
     def backward(self, M, X, dy, need_dx):
         return self.fc.backward(dy, X, M, need_dx)
