@@ -5,13 +5,14 @@ Nothing here knows a paper section: experiments compose these parts.
 
 from . import losses, optim
 from .conv import Conv1D, Conv2D, MaxPool2D
+from .convpool import ConvPool2D
 from .forward_only import StraightThrough, forward_only_grads, forward_only_step
 from .gradcheck import check_layer, check_loss, check_per_example, numerical_gradient
 from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sequential, Sigmoid, shared, truncated_normal
 from .optim import PAPER_ADAM, SGD, Adam, PreconditionedSGD
 
 __all__ = [
-    "Adam", "Conv1D", "Conv2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
+    "Adam", "Conv1D", "Conv2D", "ConvPool2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
     "PreconditionedSGD", "ReLU", "Reshape", "SGD", "Sequential", "Sigmoid", "check_layer",
     "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
     "truncated_normal",

@@ -9,11 +9,42 @@ channel-transposed kernel), so it is one more GEMM over windows.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._util import as_dtype, check_positive_int, replica_generators
-from .layers import Layer, _check_init, _init_weight
+from .layers import Layer, _check_init, _init_weight, truncated_normal
+
+
+def check_init_std(init_std):
+    """``init_std`` as a positive finite float, or None; else a ValueError naming it."""
+    if init_std is None:
+        return None
+    if isinstance(init_std, bool) or not isinstance(init_std, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(init_std) or init_std <= 0:
+        raise ValueError(f"init_std must be a positive finite number or None, got {init_std!r}")
+    return float(init_std)
+
+
+def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
+    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D)."""
+    layer.n_out = check_positive_int(n_out, "n_out")
+    layer.size = check_positive_int(size, "size")
+    if layer.size % 2 != 1:
+        raise ValueError(f"size must be odd for 'same' padding, got {size}")
+    layer.bias = bool(bias)
+    layer.init_method = _check_init(init)
+    layer.init_std = check_init_std(init_std)
+
+
+def kernel_init(init: str, init_std, rngs, shape, dtype) -> np.ndarray:
+    """Initial kernels ``(R, k, k, C, O)``: zeros, or truncated normal (within 2 std) with std
+    ``init_std``, by default ``1/sqrt(k^2 C)`` (the fan-in)."""
+    if init == "zeros" or init_std is None:
+        return _init_weight(init, rngs, shape, math.prod(shape[:-1]), dtype)
+    return truncated_normal(rngs, shape, init_std, dtype)
 
 
 class Conv1D(Layer):
@@ -91,17 +122,30 @@ class Conv2D(Layer):
 
     Kernel ``(R, k, k, C_in, C_out)``; input ``(R, B, H, W, C_in)`` is zero-padded by ``k // 2``
     on each side, so the output is ``(R, B, H, W, C_out)`` (TensorFlow's 'SAME' for odd k).
+
+    Parameters
+    ----------
+    n_out : int
+        Output channels.
+    size : int
+        Odd kernel size k.
+    bias : bool
+        Add a per-channel bias (initialised to zero).
+    init : {"truncated_normal", "zeros"}
+        Kernel initialisation.
+    init_std : float, optional
+        Standard deviation of the truncated normal (re-drawn outside 2 std, TensorFlow's
+        ``truncated_normal``). Default ``1/sqrt(k^2 C_in)``, the fan-in. The paper's original
+        code divides by the last axis of the layer's *input tensor* instead: its first conv reads
+        the images as (B, 28, 28), so ``init_std = 1/sqrt(28)``, and its second reads
+        (B, 14, 14, 16), so ``init_std = 1/sqrt(16) = 0.25``.
     """
 
     has_params = True
 
-    def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal"):
-        self.n_out = check_positive_int(n_out, "n_out")
-        self.size = check_positive_int(size, "size")
-        if self.size % 2 != 1:
-            raise ValueError(f"size must be odd for 'same' padding, got {size}")
-        self.bias = bool(bias)
-        self.init_method = _check_init(init)
+    def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal",
+                 init_std: float | None = None):
+        set_conv_options(self, n_out, size, bias, init, init_std)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
         dtype = as_dtype(dtype)
@@ -110,7 +154,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D expects examples of shape (H, W, C), got {tuple(in_shape)}")
         H, Wd, C = in_shape
         k = self.size
-        params = {"W": _init_weight(self.init_method, rngs, (k, k, C, self.n_out), k * k * C, dtype)}
+        params = {"W": kernel_init(self.init_method, self.init_std, rngs, (k, k, C, self.n_out), dtype)}
         if self.bias:
             params["b"] = np.zeros((R, self.n_out), dtype=dtype)
         return params, (H, Wd, self.n_out)
