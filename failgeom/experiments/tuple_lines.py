@@ -12,7 +12,8 @@ As in the original code, the ``paper`` preset trains on a fixed set of 500,000 t
 in order (wrapping around) and evaluates on a fixed set of 2,000 tuples every 100 steps;
 ``data="fresh"`` draws new tuples every step instead. Each (k, approach) pair is one cell; a
 cell checkpoints (parameters, Adam moments, generator states, curves) and continues after an
-interruption with exactly the numbers of an uninterrupted run.
+interruption with exactly the numbers of an uninterrupted run
+(``failgeom run tuple-lines --resume``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..problems.lines import sample_tuple_set, sample_tuples
 from ..results import Result, atomic_write_bytes
 from ..training import CheckpointError, Checkpointer, copy_checked, fit, null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig
+from .base import Experiment, ExperimentConfig, param
 from .tuple_lines_model import (APPROACHES, CONV_INITS, IMAGE_LOSSES, TupleModel, loss_and_grads,
                                 tuple_accuracy, tuple_losses)
 
@@ -49,38 +50,35 @@ LEARNED = 0.75
 class TupleLinesConfig(ExperimentConfig):
     """Hyperparameters of Sec. 3.1 (defaults: the paper's Figure 3 and original code)."""
 
-    ks: tuple[int, ...] = (1, 2, 3, 4)
-    approaches: tuple[str, ...] = ("decomposition", "end_to_end")
-    batch: int = 200
-    steps_end_to_end: int = 20_000
-    steps_decomposition: int = 2_500
-    lr: float = 1e-3
-    beta1: float = nn.PAPER_ADAM["beta1"]
-    beta2: float = nn.PAPER_ADAM["beta2"]
-    eps: float = nn.PAPER_ADAM["eps"]
-    data: str = "fixed"
-    train_size: int = 500_000
-    eval_every: int = 100
-    eval_size: int = 2_000
-    eval_chunk: int = 250
-    checkpoint_every: int = 500
-    conv_init: str = "original"
-    image_loss: str = "mean"
-    replicas: int = 1
-
-    positive = ("replicas", "ks", "batch", "steps_end_to_end", "steps_decomposition", "lr", "eps",
-                "train_size", "eval_every", "eval_size", "eval_chunk", "checkpoint_every")
+    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, doc="images per tuple, one panel each")
+    approaches: tuple[str, ...] = param(("decomposition", "end_to_end"), choices=APPROACHES,
+                                        doc="which approaches to train")
+    batch: int = param(200, low=1, high=100_000, doc="tuples per minibatch")
+    steps_end_to_end: int = param(20_000, low=1, high=10**7, doc="Adam steps of end-to-end training")
+    steps_decomposition: int = param(2_500, low=1, high=10**7, doc="Adam steps of decomposition training")
+    lr: float = param(1e-3, low=0.0, high=10.0, low_open=True, doc="Adam learning rate")
+    beta1: float = param(nn.PAPER_ADAM["beta1"], low=0.0, high=1.0, high_open=True, doc="Adam beta1")
+    beta2: float = param(nn.PAPER_ADAM["beta2"], low=0.0, high=1.0, high_open=True, doc="Adam beta2")
+    eps: float = param(nn.PAPER_ADAM["eps"], low=0.0, high=1.0, low_open=True, doc="Adam epsilon")
+    data: str = param("fixed", choices=DATA_MODES,
+                      doc="fixed: a set of train_size tuples read in order, wrapping around (the "
+                          "original); fresh: new tuples every step")
+    train_size: int = param(500_000, low=1, high=10**8, doc="tuples of the fixed training set per k")
+    eval_every: int = param(100, low=1, high=10**7, doc="steps between evaluations")
+    eval_size: int = param(2_000, low=1, high=10**6, doc="fixed held-out tuples per k")
+    eval_chunk: int = param(250, low=1, high=10**6, doc="held-out tuples per forward pass")
+    checkpoint_every: int = param(500, low=1, high=10**7, doc="steps between checkpoints")
+    conv_init: str = param("original", choices=CONV_INITS,
+                           doc="conv init std: original 1/sqrt(28) and 1/4, or fan_in 1/sqrt(25 C)")
+    image_loss: str = param("mean", choices=IMAGE_LOSSES,
+                            doc="decomposition image hinge: mean over all B*k images (original) "
+                                "or sum over a tuple's k images")
+    replicas: int = param(1, low=1, high=64, doc="independent seeds trained at once")
 
     def check(self) -> None:
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
-        for name, choices in (("data", DATA_MODES), ("conv_init", CONV_INITS), ("image_loss", IMAGE_LOSSES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        if not self.approaches or any(a not in APPROACHES for a in self.approaches):
-            raise ValueError(f"approaches must be a non-empty subset of {APPROACHES}, got {self.approaches!r}")
         for name in ("ks", "approaches"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name} must not repeat a value, got {getattr(self, name)}")
         if self.checkpoint_every % self.eval_every:
@@ -89,6 +87,14 @@ class TupleLinesConfig(ExperimentConfig):
 
     def steps(self, approach: str) -> int:
         return self.steps_end_to_end if approach == "end_to_end" else self.steps_decomposition
+
+    def memory_bytes(self) -> int:
+        """Peak of one cell: training set parameters, held-out images and the step's arrays."""
+        k, R = max(self.ks), self.replicas
+        train = R * self.train_size * k * 32 if self.data == "fixed" else 0
+        held_out = R * self.eval_size * k * 784 * 4
+        step = R * max(self.batch, self.eval_chunk) * k * 40_000  # features of N1 per image
+        return int(train + held_out + step)
 
 
 PRESETS = {
@@ -208,9 +214,8 @@ def cell_key_text(key) -> str:
     return f"k={k}/{approach}"
 
 
-def checkpoint_path(checkpoint_dir, key) -> Path:
-    k, approach = key
-    return Path(checkpoint_dir) / f"k{k}-{approach}.npz"
+#: a cell's checkpoint and its finished output, inside the cell's checkpoint folder
+CHECKPOINT_NAME, DONE_NAME = "state.npz", "cell.json"
 
 
 def _cell_header(config: TupleLinesConfig, seed: int, key) -> dict:
@@ -225,9 +230,11 @@ def cells(config: TupleLinesConfig) -> list[tuple]:
 
 
 def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
-             checkpoint_dir: Path | str | None = None) -> dict:
-    """Train one (k, approach) cell; with ``checkpoint_dir``, save every ``checkpoint_every``
-    steps and continue from a checkpoint found there (of the same config, seed and cell).
+             checkpoint_dir: Path | str | None = None, resume: bool = False) -> dict:
+    """Train one (k, approach) cell; with ``checkpoint_dir`` (a folder of this cell), save
+    every ``checkpoint_every`` steps and, with ``resume=True``, continue from the checkpoint
+    found there (of the same config, seed and cell; another one is a CheckpointError). Without
+    ``resume`` an older checkpoint there is replaced.
 
     Returns ``{"curves": {...}, "elapsed_s": wall seconds}`` (JSON-able).
     """
@@ -236,7 +243,11 @@ def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
     if (k, approach) not in cells(config):
         raise ValueError(f"cell {key!r} is not a cell of this config (cells: {cells(config)})")
     header = _cell_header(config, seed, key)
-    done = checkpoint_path(checkpoint_dir, key).with_suffix(".json") if checkpoint_dir is not None else None
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    done = folder / DONE_NAME if folder is not None else None
+    if folder is not None and not resume:
+        (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
+        done.unlink(missing_ok=True)
     if done is not None and done.exists():  # a finished cell
         try:
             saved = json.loads(done.read_text())
@@ -250,14 +261,14 @@ def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
         return saved["output"]
     cell = Cell(config, k, approach, seed)
     checkpoint = None
-    if checkpoint_dir is not None:
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
         checkpoint = Checkpointer(
-            checkpoint_path(checkpoint_dir, key), header=header,
+            folder / CHECKPOINT_NAME, header=header,
             state=cell.state, restore=cell.restore, every=config.checkpoint_every,
             restart_hint="run again without --resume to start over")
     curves = fit(cell.step, config.steps(approach), eval_every=config.eval_every,
-                 evaluate=cell.evaluate, checkpoint=checkpoint, resume=checkpoint is not None,
+                 evaluate=cell.evaluate, checkpoint=checkpoint, resume=resume,
                  progress=progress, desc=f"tuple-lines k={k} {approach.replace('_', '-')}",
                  lr=config.lr)
     output = {"curves": curves.to_dict(), "elapsed_s": cell.elapsed_s()}
@@ -292,26 +303,6 @@ def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "cus
     return Result(experiment="tuple-lines", preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
                   curves=curves, timing=timing)
-
-
-def run(config: TupleLinesConfig, seed: int = 0, progress=null_progress, preset: str = "custom",
-        checkpoint_dir: Path | str | None = None, resume: bool = False) -> Result:
-    """Every cell in turn, then :func:`merge`; checkpoint into ``checkpoint_dir`` when given.
-
-    With ``resume=True`` each cell continues from its checkpoint there (a finished cell's last
-    checkpoint is its whole run, so it is not retrained); a checkpoint of another config or seed
-    is an error. Without ``resume`` older checkpoints are removed and every cell starts afresh.
-    """
-    config.validate()
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint_dir")
-    outputs = {}
-    for key in cells(config):
-        if checkpoint_dir is not None and not resume:
-            checkpoint_path(checkpoint_dir, key).unlink(missing_ok=True)
-            checkpoint_path(checkpoint_dir, key).with_suffix(".json").unlink(missing_ok=True)
-        outputs[key] = run_cell(config, seed, key, progress, checkpoint_dir)
-    return merge(config, seed, outputs, preset)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,6 +372,6 @@ EXPERIMENT = register(Experiment(
     name="tuple-lines",
     description="k-tuples of line images: decomposition learns every k, end-to-end fails for k >= 3 "
                 "(Sec. 3.1, Fig. 3)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=2,
-    paper_ref="Sec. 3.1, Figures 2 and 3", resumable=True,
+    presets=PRESETS, figure=figure, summary=summary, family=2, cells=cells, run_cell=run_cell,
+    merge=merge, tiny=TINY, paper_ref="Sec. 3.1, Figures 2 and 3", resumable=True,
 ))

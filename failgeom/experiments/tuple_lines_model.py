@@ -23,8 +23,8 @@ CONV_INITS = ("original", "fan_in")
 #: the decomposition's per-image term: the mean over all B*k images (the original code), or the
 #: sum over the k images of a tuple averaged over the batch
 IMAGE_LOSSES = ("mean", "sum")
-#: index of the score layer ``Dense(100 -> 1)`` in N1
-SCORE_LAYER = 9
+#: index of the score layer ``Dense(100 -> 1)`` in N1 (its cache is its input, the features)
+SCORE_LAYER = 7
 
 
 def conv_stds(conv_init: str, image_size: int = SIZE, channels: int = 16) -> tuple[float | None, float | None]:
@@ -40,14 +40,14 @@ def n1_network(channels: int = 16, kernel: int = 5, hidden: tuple[int, int] = (5
                conv_init: str = "original", image_size: int = SIZE) -> nn.Sequential:
     """The per-image scorer N1 of Sec. 3.1.
 
-    Conv 5x5x16 'same' + bias, 2x2 max-pool, again, Dense(784 -> 50) ReLU, Dense(50 -> 100) ReLU,
-    Dense(100 -> 1). No ReLU after the convs, as in the original code. ``conv_init`` picks the
-    kernels' initial std (:data:`CONV_INITS`).
+    Conv 5x5x16 'same' + bias, 2x2 max-pool, again (each a fused :class:`~failgeom.nn.ConvPool2D`),
+    Dense(784 -> 50) ReLU, Dense(50 -> 100) ReLU, Dense(100 -> 1). No ReLU after the convs, as in
+    the original code. ``conv_init`` picks the kernels' initial std (:data:`CONV_INITS`).
     """
     std1, std2 = conv_stds(conv_init, image_size, channels)
     return nn.Sequential([
-        nn.Conv2D(channels, kernel, init_std=std1), nn.MaxPool2D(),
-        nn.Conv2D(channels, kernel, init_std=std2), nn.MaxPool2D(),
+        nn.ConvPool2D(channels, kernel, init_std=std1),
+        nn.ConvPool2D(channels, kernel, init_std=std2),
         nn.Flatten(), nn.Dense(hidden[0]), nn.ReLU(), nn.Dense(hidden[1]), nn.ReLU(), nn.Dense(1),
     ])
 

@@ -21,6 +21,7 @@ tuples' gradients are never formed except for the second moment, which the first
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from ..results import Result
 from ..training import null_progress, seed_streams
 from ..stats import SNREstimate, block_snr
 from . import register
-from .base import Experiment, ExperimentConfig
+from .base import Experiment, ExperimentConfig, param
 from .tuple_lines_model import APPROACHES, CONV_INITS, SCORE_LAYER, TupleModel, tuple_losses
 
 #: float32 machine epsilon, the paper's "float32 precision" (dashed line of Figure 5)
@@ -82,6 +83,33 @@ def tuple_score_grads(model: TupleModel, params, scores, image_labels, labels, a
     return ds if dscores is None else ds + dscores
 
 
+def end_to_end_score_grads(p2, scores, labels, chunk: int = 4096) -> np.ndarray:
+    """:func:`tuple_score_grads` of the end-to-end loss for the standard N2, fused and in
+    cache-sized chunks: ``d hinge(N2(sigmoid(s)), y) / d s``, ``(R, T, k)`` (float64).
+
+    ``p2`` are N2's parameters ``[{}, {"W": (R, k, H), "b": (R, H)}, {}, {"W": (R, H, 1),
+    "b": (R, 1)}]``; ``labels`` ``(T,)`` or ``(R, T)`` in {-1, +1}.
+    """
+    W1, b1, W2, b2 = p2[1]["W"], p2[1]["b"], p2[3]["W"][..., 0], p2[3]["b"][:, 0]
+    R, T, k = scores.shape
+    y = np.broadcast_to(np.asarray(labels, dtype=np.float64), (R, T))
+    ds = np.empty((R, T, k))
+    for r in range(R):
+        for lo in range(0, T, chunk):
+            sig = 1.0 / (1.0 + np.exp(-scores[r, lo:lo + chunk]))  # (t, k)
+            pre = sig @ W1[r]
+            pre += b1[r]
+            mask = pre > 0
+            np.maximum(pre, 0.0, out=pre)
+            out = pre @ W2[r] + b2[r]  # (t,)
+            yy = y[r, lo:lo + chunk]
+            dout = np.where(yy * out < 1.0, -yy, 0.0)
+            np.multiply(mask, W2[r], out=pre)  # d out / d pre
+            dsig = pre @ W1[r].T  # (t, k)
+            ds[r, lo:lo + chunk] = dsig * (dout * 1.0)[:, None] * sig * (1.0 - sig)
+    return ds
+
+
 # --------------------------------------------------------------------------------------------
 # config
 
@@ -90,39 +118,36 @@ def tuple_score_grads(model: TupleModel, params, scores, image_labels, labels, a
 class TupleLinesSNRConfig(ExperimentConfig):
     """Pool, blocks and tuples of the SNR estimate; ``replicas`` = initialisations of N1."""
 
-    ks: tuple[int, ...] = (1, 2, 3, 4)
-    pool: int = 100_000
-    blocks: int = 50
-    rounds: int = 100
-    sq_rounds: int = 2
-    chunk: int = 250
-    tuple_chunk: int = 50_000
-    level: float = 0.95
-    decomposition_loss: str = "first"
-    bias: bool = False
-    conv_init: str = "original"
-    replicas: int = 1
-    dtype: str = "float32"
-
-    positive = ("replicas", "ks", "pool", "blocks", "rounds", "sq_rounds", "chunk", "tuple_chunk", "level")
+    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, doc="images per tuple")
+    pool: int = param(100_000, low=6, high=10**7, doc="images whose N1 features are computed once")
+    blocks: int = param(50, low=3, high=10_000, doc="disjoint blocks of the pool (independent estimates)")
+    rounds: int = param(100, low=1, high=10**6,
+                        doc="random permutations of each block cut into tuples (k >= 2)")
+    sq_rounds: int = param(2, low=1, high=10**6, doc="rounds whose tuples' squared gradient norms are formed")
+    chunk: int = param(250, low=1, high=100_000, doc="images per N1 forward pass")
+    tuple_chunk: int = param(50_000, low=1, high=10**7, doc="tuples per N2 pass")
+    level: float = param(0.95, low=0.0, high=1.0, low_open=True, high_open=True, doc="confidence level")
+    decomposition_loss: str = param("first", choices=DECOMPOSITION_LOSSES,
+                                    doc="first: hinge of the first image only (the original SNR "
+                                        "script); all: the training loss summed over the k images")
+    bias: bool = param(False, doc="include the score layer's bias in the gradient (the original does not)")
+    conv_init: str = param("original", choices=CONV_INITS, doc="conv init std (see tuple-lines)")
+    replicas: int = param(1, low=1, high=64, doc="initialisations of N1")
+    dtype: str = param("float32", choices=("float32", "float64"), doc="float type of the N1 pass")
 
     def check(self) -> None:
-        if not 0.0 < self.level < 1.0:
-            raise ValueError(f"level must lie in (0, 1), got {self.level!r}")
-        if self.blocks < 3:
-            raise ValueError(f"blocks must be at least 3, got {self.blocks}")
         if self.pool // self.blocks < 2 * max(self.ks):
             raise ValueError(f"pool / blocks must hold at least two tuples of the largest k, got "
                              f"pool={self.pool}, blocks={self.blocks}, ks={self.ks}")
         if self.sq_rounds > self.rounds:
             raise ValueError(f"sq_rounds ({self.sq_rounds}) must not exceed rounds ({self.rounds})")
-        if self.decomposition_loss not in DECOMPOSITION_LOSSES:
-            raise ValueError(f"decomposition_loss must be one of {DECOMPOSITION_LOSSES}, got "
-                             f"{self.decomposition_loss!r}")
-        if self.conv_init not in CONV_INITS:
-            raise ValueError(f"conv_init must be one of {CONV_INITS}, got {self.conv_init!r}")
         if len(set(self.ks)) != len(self.ks):
             raise ValueError(f"ks must not repeat a value, got {self.ks}")
+
+    def memory_bytes(self) -> int:
+        """The pool's features and the largest N2 pass."""
+        return int(self.replicas * (self.pool * 110 * 8 + self.tuple_chunk * max(self.ks) * 6 * 100 * 8)
+                   + self.chunk * 40_000 * self.replicas)
 
     def tuples(self, k: int) -> int:
         """Tuples formed per k: ``rounds * blocks * floor(pool / blocks / k)`` (one round at
@@ -227,8 +252,11 @@ def block_statistics(config: TupleLinesSNRConfig, pool: Pool, k: int, seed: int,
                 # tuples of the first n_sq_rounds rounds also get their explicit gradient norm
                 n_sq = int(np.clip((n_sq_rounds - r0) * round_tuples - lo, 0, len(sub)))
                 for a in APPROACHES:
-                    ds = tuple_score_grads(model, params, scores, y_img[None], y[None], a,
-                                           config.decomposition_loss)
+                    if a == "end_to_end":
+                        ds = end_to_end_score_grads(p2, scores, y)
+                    else:
+                        ds = tuple_score_grads(model, params, scores, y_img[None], y[None], a,
+                                               config.decomposition_loss)
                     for rep in range(R):
                         c[a][rep] += np.bincount(sub.ravel(), weights=ds[rep].ravel(), minlength=P)
                     if n_sq:
@@ -258,22 +286,35 @@ def cells(config: TupleLinesSNRConfig) -> list[tuple]:
     return [(k,) for k in config.ks]
 
 
-def run_cell(config: TupleLinesSNRConfig, seed: int, key, progress=null_progress,
-             checkpoint_dir=None, pool: Pool | None = None) -> dict:
-    """SNR estimates for one k: ``{approach: [estimate dict per initialisation], ...}``.
+#: the last pool computed in this process, so the cells of one run share it
+_POOL_CACHE: dict = {}
 
-    ``pool`` (the N1 features of this config and seed) may be passed to share it between the
-    cells of one process; otherwise it is computed here.
-    """
+
+def shared_pool(config: TupleLinesSNRConfig, seed: int, progress=null_progress) -> tuple[Pool, float]:
+    """The pool of this config and seed, computed once per process; ``(pool, seconds spent)``."""
+    key = json.dumps([seed] + [getattr(config, n) for n in ("pool", "chunk", "conv_init", "replicas", "dtype")])
+    if key not in _POOL_CACHE:
+        start = time.perf_counter()
+        pool = pool_features(config, seed, progress)
+        _POOL_CACHE.clear()
+        _POOL_CACHE[key] = pool
+        return pool, time.perf_counter() - start
+    return _POOL_CACHE[key], 0.0
+
+
+def run_cell(config: TupleLinesSNRConfig, seed: int, key, progress=null_progress) -> dict:
+    """SNR estimates for one k: ``{approach: [estimate dict per initialisation], ...}``, the
+    number of tuples, and the seconds spent (on the pool, when this cell computed it, and on the
+    tuples)."""
     config.validate()
     (k,) = key
+    pool, pool_s = shared_pool(config, seed, progress)
     start = time.perf_counter()
-    if pool is None:
-        pool = pool_features(config, seed, progress)
     means, second = block_statistics(config, pool, k, seed, progress)
     out = {a: [block_snr(means[a][r], second[a][r], config.level).to_dict()
                for r in range(config.replicas)] for a in APPROACHES}
     out["tuples"] = config.tuples(k)
+    out["pool_s"] = pool_s
     out["elapsed_s"] = time.perf_counter() - start
     return out
 
@@ -286,23 +327,11 @@ def merge(config: TupleLinesSNRConfig, seed: int, outputs: dict, preset: str = "
             metrics[f"k={k}/{a}"] = o[a]
         metrics[f"k={k}/tuples"] = o["tuples"]
         timing[f"k={k}"] = o["elapsed_s"]
+    timing["pool_s"] = float(sum(outputs[key]["pool_s"] for key in cells(config)))
     timing["total_s"] = float(sum(timing.values()))
     return Result(experiment="tuple-lines-snr", preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves={},
                   timing=timing)
-
-
-def run(config: TupleLinesSNRConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Every k from one pool of N1 features (computed once, timed with the first cell)."""
-    config.validate()
-    start = time.perf_counter()
-    pool = pool_features(config, seed, progress)
-    pool_s = time.perf_counter() - start
-    outputs = {key: run_cell(config, seed, key, progress, pool=pool) for key in cells(config)}
-    result = merge(config, seed, outputs, preset)
-    result.timing["pool_s"] = pool_s
-    result.timing["total_s"] += pool_s
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,8 +410,8 @@ EXPERIMENT = register(Experiment(
     name="tuple-lines-snr",
     description="gradient SNR at init for k-tuples of lines: end-to-end falls with k, decomposition "
                 "does not (Sec. 3.1, Fig. 5)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=2,
-    paper_ref="Sec. 3.1, Figure 5",
+    presets=PRESETS, figure=figure, summary=summary, family=2, cells=cells, run_cell=run_cell,
+    merge=merge, tiny=TINY, paper_ref="Sec. 3.1, Figure 5",
 ))
 
-__all__ = ["SNREstimate", "TupleLinesSNRConfig", "score_layer_grads", "tuple_score_grads", "run"]
+__all__ = ["SNREstimate", "TupleLinesSNRConfig", "score_layer_grads", "tuple_score_grads"]
