@@ -91,7 +91,8 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     interval errs on the wide side; the measured coverage is in the tests.
 
     Noise: ``mean_b q_b - U`` with a delete-one-block jackknife standard error. The SNR interval
-    divides the signal interval's ends by the noise's interval ends that widen it.
+    divides the signal interval's ends by the noise's interval ends that widen it (infinite
+    when the noise interval reaches 0).
     """
     m = np.asarray(block_means, dtype=np.float64)
     q = np.asarray(block_second_moments, dtype=np.float64)
@@ -123,11 +124,11 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     noise_j = (Q - q) / (G - 1) - _signal(S[None] - m, SS - sq, G - 1)
     se_noise = float(np.sqrt((G - 1.0) / G * np.sum((noise_j - noise_j.mean()) ** 2)))
     n_lo, n_hi = noise - z * se_noise, noise + z * se_noise
-    if n_lo <= 0:
-        raise ValueError(f"the noise estimate {noise:.3g} is not resolved (its interval reaches 0); "
-                         f"use more tuples per block")
-    snr_low = signal_low / (n_hi if signal_low >= 0 else n_lo)
-    snr_high = signal_high / (n_lo if signal_high >= 0 else n_hi)
+    if n_lo > 0:
+        snr_low = signal_low / (n_hi if signal_low >= 0 else n_lo)
+        snr_high = signal_high / (n_lo if signal_high >= 0 else n_hi)
+    else:  # the noise is not resolved: the SNR is unbounded
+        snr_low, snr_high = -np.inf, np.inf
     naive = float(np.sum((S / G) ** 2))
     return SNREstimate(G, float(signal), float(noise), float(signal / noise), float(snr_low),
                        float(snr_high), float(signal_low), float(signal_high), float(second),

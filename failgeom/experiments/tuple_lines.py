@@ -117,7 +117,7 @@ TINY = TupleLinesConfig(ks=(1, 2), batch=3, steps_end_to_end=4, steps_decomposit
 def initial_params(model: TupleModel, seed: int, R: int, dtype=np.float32):
     """The R initial networks for ``model.k`` and ``seed``; both approaches start from them."""
     node = seed_streams(seed, "tuple-lines", model.k, "init")
-    return model.init(node.child("n1").generators(R), node.child("n2").generators(R), R, dtype)
+    return model.init(node.child("n1").generators(R), R, dtype, rngs_n2=node.child("n2").generators(R))
 
 
 def eval_set(config: TupleLinesConfig, k: int, seed: int):
@@ -214,6 +214,8 @@ def cell_key_text(key) -> str:
     return f"k={k}/{approach}"
 
 
+#: the curves of a cell, in the order they are stored
+CURVES = ("steps", "train_loss", "accuracy", "image_accuracy", "eval_loss")
 #: a cell's checkpoint and its finished output, inside the cell's checkpoint folder
 CHECKPOINT_NAME, DONE_NAME = "state.npz", "cell.json"
 
@@ -271,7 +273,8 @@ def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
                  evaluate=cell.evaluate, checkpoint=checkpoint, resume=resume,
                  progress=progress, desc=f"tuple-lines k={k} {approach.replace('_', '-')}",
                  lr=config.lr)
-    output = {"curves": curves.to_dict(), "elapsed_s": cell.elapsed_s()}
+    saved = curves.to_dict()  # in one key order, whether resumed or not
+    output = {"curves": {n: saved[n] for n in CURVES}, "elapsed_s": cell.elapsed_s()}
     if done is not None:
         atomic_write_bytes(done, json.dumps({"header": header, "output": output}).encode())
     return output

@@ -23,7 +23,7 @@ CONV_INITS = ("original", "fan_in")
 #: the decomposition's per-image term: the mean over all B*k images (the original code), or the
 #: sum over the k images of a tuple averaged over the batch
 IMAGE_LOSSES = ("mean", "sum")
-#: index of the score layer ``Dense(100 -> 1)`` in N1 (its cache is its input, the features)
+#: index of the score layer ``Dense(100 -> 1)``, N1's last layer (its cache is its input)
 SCORE_LAYER = 7
 
 
@@ -71,10 +71,15 @@ class TupleModel:
         self.n1 = n1 if n1 is not None else n1_network(conv_init=conv_init)
         self.n2 = n2 if n2 is not None else n2_network()
 
-    def init(self, rngs_n1, rngs_n2, R: int, dtype=np.float32, image_size: int = SIZE):
-        """Initial ``[params_N1, params_N2]``; ``rngs_n1``, ``rngs_n2``: one Generator per
-        replica for each network (independent streams)."""
-        p1, out = self.n1.init(list(rngs_n1), R, (image_size, image_size, 1), dtype)
+    def init(self, rngs, R: int, dtype=np.float32, image_size: int = SIZE, rngs_n2=None):
+        """Initial ``[params_N1, params_N2]``; ``rngs``: one Generator per replica. With
+        ``rngs_n2`` (also one per replica) ``rngs`` initialise N1 and ``rngs_n2`` N2; without,
+        each replica's generator spawns two children, for N1 and N2."""
+        rngs = list(rngs)
+        if rngs_n2 is None:
+            children = [g.spawn(2) for g in rngs]
+            rngs, rngs_n2 = [c[0] for c in children], [c[1] for c in children]
+        p1, out = self.n1.init(rngs, R, (image_size, image_size, 1), dtype)
         if out != (1,):
             raise ValueError(f"N1 must output one score per image, got shape {out}")
         p2, _ = self.n2.init(list(rngs_n2), R, (self.k,), dtype)

@@ -33,7 +33,7 @@ from ..training import null_progress, seed_streams
 from ..stats import SNREstimate, block_snr
 from . import register
 from .base import Experiment, ExperimentConfig, param
-from .tuple_lines_model import APPROACHES, CONV_INITS, SCORE_LAYER, TupleModel, tuple_losses
+from .tuple_lines_model import APPROACHES, CONV_INITS, TupleModel, tuple_losses
 
 #: float32 machine epsilon, the paper's "float32 precision" (dashed line of Figure 5)
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -55,12 +55,18 @@ def score_layer_grads(model: TupleModel, params, images, image_labels, labels, a
     the original SNR script's hinge of the first image only.
     """
     out, scores, cache = model.forward(params, images)
-    h = cache[0][SCORE_LAYER]  # the score layer's input per image, (R, B*k, H)
+    h = cache[0][-1]  # the score layer's (N1's last layer's) input per image, (R, B*k, H)
     ds = tuple_score_grads(model, params, scores, image_labels, labels, approach, decomposition_loss,
                            out=out, cache2=cache[1])
     R, B, k = ds.shape
     g_w = np.einsum("rbkh,rbk->rbh", h.reshape(R, B, k, -1), ds)
     return np.concatenate([g_w, ds.sum(axis=2, keepdims=True)], axis=2)
+
+
+def score_layer_grads_all(model: TupleModel, params, images, image_labels, labels,
+                          approaches=APPROACHES) -> dict[str, np.ndarray]:
+    """:func:`score_layer_grads` of several approaches (the training losses, ``"all"``)."""
+    return {a: score_layer_grads(model, params, images, image_labels, labels, a) for a in approaches}
 
 
 def tuple_score_grads(model: TupleModel, params, scores, image_labels, labels, approach: str,
@@ -129,8 +135,9 @@ class TupleLinesSNRConfig(ExperimentConfig):
     ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, doc="images per tuple")
     pool: int = param(100_000, low=6, high=10**7, doc="images whose N1 features are computed once")
     blocks: int = param(50, low=3, high=10_000, doc="disjoint blocks of the pool (independent estimates)")
-    rounds: int = param(800, low=1, high=10**6,
-                        doc="random permutations of each block cut into tuples (k >= 2)")
+    tuples: int = param(80_000_000, low=1, high=10**10,
+                        doc="tuples formed per k >= 2 (whole rounds: random permutations of each "
+                            "block cut into tuples)")
     sq_rounds: int = param(2, low=1, high=10**6, doc="rounds whose tuples' squared gradient norms are formed")
     chunk: int = param(250, low=1, high=100_000, doc="images per N1 forward pass")
     tuple_chunk: int = param(50_000, low=1, high=10**7, doc="tuples per N2 pass")
@@ -147,8 +154,6 @@ class TupleLinesSNRConfig(ExperimentConfig):
         if self.pool // self.blocks < 2 * max(self.ks):
             raise ValueError(f"pool / blocks must hold at least two tuples of the largest k, got "
                              f"pool={self.pool}, blocks={self.blocks}, ks={self.ks}")
-        if self.sq_rounds > self.rounds:
-            raise ValueError(f"sq_rounds ({self.sq_rounds}) must not exceed rounds ({self.rounds})")
         if len(set(self.ks)) != len(self.ks):
             raise ValueError(f"ks must not repeat a value, got {self.ks}")
 
@@ -157,19 +162,24 @@ class TupleLinesSNRConfig(ExperimentConfig):
         return int(self.replicas * (self.pool * 110 * 8 + self.tuple_chunk * max(self.ks) * 6 * 100 * 8)
                    + self.chunk * 40_000 * self.replicas)
 
-    def tuples(self, k: int) -> int:
-        """Tuples formed per k: ``rounds * blocks * floor(pool / blocks / k)`` (one round at
-        k = 1, where every round forms the same tuples)."""
-        return (1 if k == 1 else self.rounds) * self.blocks * ((self.pool // self.blocks) // k)
+    def rounds(self, k: int) -> int:
+        """Permutation rounds at k: enough for ``tuples`` tuples; one at k = 1, where every
+        round forms the same tuples."""
+        per_round = self.blocks * ((self.pool // self.blocks) // k)
+        return 1 if k == 1 else -(-self.tuples // per_round)
+
+    def tuples_formed(self, k: int) -> int:
+        """Tuples formed at k: ``rounds(k) * blocks * floor(pool / blocks / k)``."""
+        return self.rounds(k) * self.blocks * ((self.pool // self.blocks) // k)
 
 
 PRESETS = {
-    # about 10 minutes on this machine: 87 million tuples over k = 2, 3, 4 from 100,000 images
+    # about 13 minutes on this machine: 80 million tuples per k >= 2 from 100,000 images
     "paper": TupleLinesSNRConfig(),
-    "quick": TupleLinesSNRConfig(pool=8_000, blocks=40, rounds=50, chunk=200),
+    "quick": TupleLinesSNRConfig(pool=8_000, blocks=40, tuples=400_000, chunk=200),
 }
 
-TINY = TupleLinesSNRConfig(ks=(1, 3), pool=48, blocks=4, rounds=3, sq_rounds=1, chunk=16, tuple_chunk=8)
+TINY = TupleLinesSNRConfig(ks=(1, 3), pool=48, blocks=4, tuples=100, sq_rounds=1, chunk=16, tuple_chunk=8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +211,7 @@ def pool_features(config: TupleLinesSNRConfig, seed: int, progress=null_progress
             x = render_lines(LineParams(params.theta[sl], params.length[sl], params.centre[sl]), config.dtype)
             x = np.broadcast_to(x[None, ..., None], (R,) + x.shape + (1,))
             s, cache = n1.forward(p1, x)
-            feat = cache[SCORE_LAYER]
+            feat = cache[-1]  # the score layer's input
             if h is None:
                 H = feat.shape[-1]
                 h, scores = np.empty((R, P, H)), np.empty((R, P))
@@ -215,11 +225,6 @@ def pool_features(config: TupleLinesSNRConfig, seed: int, progress=null_progress
 
 # --------------------------------------------------------------------------------------------
 # one cell: one k, both approaches
-
-
-def rounds_for(config: TupleLinesSNRConfig, k: int) -> int:
-    """Permutation rounds at k: one at k = 1, where every round forms the same tuples."""
-    return 1 if k == 1 else config.rounds
 
 
 def block_statistics(config: TupleLinesSNRConfig, pool: Pool, k: int, seed: int, progress=null_progress):
@@ -239,7 +244,7 @@ def block_statistics(config: TupleLinesSNRConfig, pool: Pool, k: int, seed: int,
     n_b = config.pool // G
     P = G * n_b  # pool images in use
     per_round = n_b // k
-    n_rounds = rounds_for(config, k)
+    n_rounds = config.rounds(k)
     n_sq_rounds = min(config.sq_rounds, n_rounds)
     round_tuples = G * per_round
     H = pool.h.shape[-1]
@@ -322,7 +327,7 @@ def run_cell(config: TupleLinesSNRConfig, seed: int, key, progress=null_progress
     means, second = block_statistics(config, pool, k, seed, progress)
     out = {a: [block_snr(means[a][r], second[a][r], config.level).to_dict()
                for r in range(config.replicas)] for a in APPROACHES}
-    out["tuples"] = config.tuples(k)
+    out["tuples"] = config.tuples_formed(k)
     out["pool_s"] = pool_s
     out["elapsed_s"] = time.perf_counter() - start
     return out
