@@ -100,9 +100,9 @@ class TupleLinesConfig(ExperimentConfig):
 PRESETS = {
     # the original code: hours on 2 cores; every cell checkpoints every 500 steps
     "paper": TupleLinesConfig(),
-    "quick": TupleLinesConfig(batch=16, lr=3e-3, steps_end_to_end=500, steps_decomposition=500,
-                              data="fresh", eval_every=50, eval_size=256, eval_chunk=128,
-                              checkpoint_every=250, replicas=2),
+    "quick": TupleLinesConfig(batch=16, lr=3e-3, steps_end_to_end=300, steps_decomposition=600,
+                              data="fresh", eval_every=50, eval_size=256, eval_chunk=256,
+                              checkpoint_every=100, replicas=2),
 }
 
 TINY = TupleLinesConfig(ks=(1, 2), batch=3, steps_end_to_end=4, steps_decomposition=2,
