@@ -10,8 +10,8 @@ conv + pool layers (:class:`failgeom.nn.ConvPool2D`) and with torch (``Conv2d``,
 interleaved in one process, and reports the median ratio; it is skipped where torch is not
 installed (torch is no dependency of failgeom).
 
-Run ``python -m benchmarks.bench_lines`` from the repository root for a table; ``FAILGEOM_BENCH_SMOKE=1``
-shrinks every size so that CI can run each benchmark once quickly.
+Run ``python -m benchmarks.bench_lines`` from the repository root for a table;
+``FAILGEOM_BENCH_SMOKE=1`` shrinks every size so that CI can run each benchmark once quickly.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from failgeom.problems.lines import SIZE, sample_line_images, sample_tuples
 from .common import smoke  # noqa: F401  (applies failgeom.runtime.configure before numpy work)
 
 #: sizes used when FAILGEOM_BENCH_SMOKE=1
-SMOKE = {"batch": 8, "snr_chunk": 16, "images": 2_000, "gemm_n": 256, "repeats": 1, "rounds": 1, "number": 1}
-FULL = {"batch": 200, "snr_chunk": 250, "images": 100_000, "gemm_n": 2048, "repeats": 5, "rounds": 7,
-        "number": 3}
+SMOKE = {"batch": 8, "snr_chunk": 16, "images": 2_000, "gemm_n": 256, "repeats": 1,
+         "rounds": 1, "number": 1}
+#: rounds x number: the interleaved comparison with torch times each side rounds x number steps
+FULL = {"batch": 200, "snr_chunk": 250, "images": 100_000, "gemm_n": 2048, "repeats": 5,
+        "rounds": 7, "number": 3}
 
 
 def sizes() -> dict:
@@ -387,12 +389,14 @@ def main() -> None:
         gemm = gemm_macs_per_s(s["gemm_n"], s["repeats"], timer)
         print(f"[{name} time] float32 GEMM {s['gemm_n']}^3: {gemm / 1e9:.1f} GMAC/s")
         for k in TrainStep.params:
-            for label, step in (("experiment's N1", _Step(k).run), ("ConvPool2D N1", NumpyStep(k, s["batch"]))):
+            steps = (("experiment's N1", _Step(k).run), ("ConvPool2D N1", NumpyStep(k, s["batch"])))
+            for label, step in steps:
                 step()
                 best = min(timer(step) for _ in range(s["repeats"]))
                 macs = step_macs(k, s["batch"])
                 print(f"[{name} time] train step k={k} batch={s['batch']}, {label}: {best * 1e3:.0f} ms, "
-                      f"{macs / 1e9:.2f} GMAC, {macs / best / 1e9:.1f} GMAC/s = {macs / best / gemm:.0%} of GEMM")
+                      f"{macs / 1e9:.2f} GMAC, {macs / best / 1e9:.1f} GMAC/s = "
+                      f"{macs / best / gemm:.0%} of GEMM")
     for k in SNRPass.params:
         for label, cls, method in (("experiment's N1", SNRPass, "time_snr_chunk"),
                                    ("ConvPool2D N1", SNRPassFast, "time_snr_chunk")):

@@ -192,3 +192,56 @@ def test_init_std_is_the_truncated_normal_std(make):
 def test_bad_arguments_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
+
+
+def test_stack_matches_torch():
+    """The Sec. 3.1 N1 on ConvPool2D computes what PyTorch's Conv2d + MaxPool2d + Linear stack
+    computes, and the same gradients (float64, random images so that no pooling window ties;
+    only where torch is installed, it is no dependency). Weights map across layouts: a kernel
+    (k, k, C, O) is torch's (O, C, k, k), and the first Dense reads (i, j, c)-ordered features
+    where torch flattens (c, i, j)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    model = nn.Sequential([nn.ConvPool2D(4, 5, init_std=0.2), nn.ConvPool2D(4, 5, init_std=0.25),
+                           nn.Flatten(), nn.Dense(6), nn.ReLU(), nn.Dense(1)])
+    params, _ = model.init(rng, 1, (12, 12, 1), np.float64)
+    for p in (params[0], params[1]):
+        p["b"] += 0.1 * rng.standard_normal(p["b"].shape)
+    x = rng.random((1, 5, 12, 12, 1))
+    out, cache = model.forward(params, x)
+    dout = rng.standard_normal(out.shape)
+    _, grads = model.backward(params, cache, dout)
+
+    T = torch.nn
+    net = T.Sequential(T.Conv2d(1, 4, 5, padding=2), T.MaxPool2d(2), T.Conv2d(4, 4, 5, padding=2),
+                       T.MaxPool2d(2), T.Flatten(), T.Linear(36, 6), T.ReLU(), T.Linear(6, 1)).double()
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    # Dense rows (i, j, c) -> torch's flattening (c, i, j)
+    dense_rows = np.arange(36).reshape(3, 3, 4).transpose(2, 0, 1).reshape(-1)
+    with torch.no_grad():
+        for layer, p in ((net[0], params[0]), (net[2], params[1])):
+            layer.weight.copy_(to_t(p["W"][0].transpose(3, 2, 0, 1)))
+            layer.bias.copy_(to_t(p["b"][0]))
+        net[5].weight.copy_(to_t(params[3]["W"][0][dense_rows].T))
+        net[5].bias.copy_(to_t(params[3]["b"][0]))
+        net[7].weight.copy_(to_t(params[5]["W"][0].T))
+        net[7].bias.copy_(to_t(params[5]["b"][0]))
+    out_t = net(to_t(x[0].transpose(0, 3, 1, 2)))
+    (out_t * to_t(dout[0])).sum().backward()
+    assert_allclose(out[0], out_t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for layer, g in ((net[0], grads[0]), (net[2], grads[1])):
+        assert_allclose(g["W"][0].transpose(3, 2, 0, 1), layer.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+        assert_allclose(g["b"][0], layer.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert_allclose(grads[3]["W"][0][dense_rows].T, net[5].weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pickled_layer_computes_the_same():
+    import pickle
+
+    layer = nn.ConvPool2D(3, 3)
+    params, _ = layer.init(np.random.default_rng(0), 1, (6, 6, 4))
+    x = np.random.default_rng(1).standard_normal((1, 2, 6, 6, 4)).astype(np.float32)
+    y, _ = layer.forward(params, x)
+    blob = pickle.dumps(layer)
+    assert len(blob) < 2000  # the transform tables (here 20 KB) are not pickled
+    np.testing.assert_array_equal(pickle.loads(blob).forward(params, x)[0], y)
