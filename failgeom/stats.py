@@ -17,6 +17,7 @@ blocks are independent and alike (see :func:`block_snr`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,11 @@ class SNREstimate:
     def to_dict(self) -> dict:
         return {**{name: getattr(self, name) for name in self.__dataclass_fields__},
                 "resolved": self.resolved, "upper_bound": self.upper_bound}
+
+
+@functools.lru_cache(maxsize=64)
+def _t_quantile(p: float, df: int) -> float:
+    return float(_scipy_stats.t.ppf(p, df))
 
 
 def _signal(S, SS, G):
@@ -111,7 +117,7 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     signal = _signal(S, SS, G)
     second = Q / G
     noise = second - signal
-    z = _scipy_stats.t.ppf(0.5 + level / 2.0, G - 1)
+    z = _t_quantile(0.5 + level / 2.0, G - 1)
     # Sigma_hat = C^T C / ((G-1) G) shares its nonzero eigenvalues with the G x G matrix K
     C = m - S / G
     K = C @ C.T / ((G - 1.0) * G)
@@ -130,7 +136,9 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     else:  # the noise is not resolved: the SNR is unbounded
         snr_low, snr_high = -np.inf, np.inf
     naive = float(np.sum((S / G) ** 2))
-    return SNREstimate(G, float(signal), float(noise), float(signal / noise), float(snr_low),
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = float(signal / noise)
+    return SNREstimate(G, float(signal), float(noise), snr, float(snr_low),
                        float(snr_high), float(signal_low), float(signal_high), float(second),
                        naive, float(np.trace(K)), float(level))
 

@@ -21,16 +21,16 @@ def synthetic_blocks(rng, mu, scales, G, n, reps):
     return g.mean(axis=2), np.mean(np.sum(g * g, axis=3), axis=2)
 
 
-@settings(deadline=None, max_examples=6)
+@settings(deadline=None, max_examples=4)
 @given(D=st.integers(1, 6), G=st.integers(3, 12), n=st.integers(1, 5), scale=st.floats(0.0, 1.5),
        seed=st.integers(0, 2**32 - 1))
 def test_signal_and_noise_estimates_are_unbiased(D, G, n, scale, seed):
-    """Averaged over 4,000 data sets, the signal estimate matches ||mu||^2 and the noise
+    """Averaged over 2,000 data sets, the signal estimate matches ||mu||^2 and the noise
     tr Cov(g) within 5 standard errors; the plain ||mean||^2 sits tr Cov / (G n) above."""
     rng = np.random.default_rng(seed)
     mu = scale * rng.standard_normal(D)
     scales = rng.uniform(0.2, 2.0, D)
-    reps = 4000
+    reps = 2000
     m, q = synthetic_blocks(rng, mu, scales, G, n, reps)
     est = [block_snr(m[i], q[i]) for i in range(reps)]
     signal = np.array([e.signal for e in est])
@@ -58,7 +58,7 @@ REGIMES = [(decay, ratio, direction) for decay in (0.05, 0.5, 0.95) for ratio in
            for direction in (0, 3)]
 
 
-@settings(deadline=None, max_examples=6)
+@settings(deadline=None, max_examples=4)
 @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 2**32 - 1))
 def test_interval_coverage(regime, seed):
     """The 95% SNR interval over 3,000 independent data sets (G = 30 Gaussian block means in
@@ -80,10 +80,10 @@ def test_interval_coverage(regime, seed):
     resolution = np.sqrt(2 * np.sum(lam**2)) / G  # std of the signal estimate at mu = 0
     mu = np.zeros(D)
     mu[direction] = np.sqrt(ratio * resolution)
-    noise = 2.0  # the second moments: the noise is known to high precision
+    # q_b = ||m_b||^2 + 2 estimates E||g||^2 = ||mu||^2 + tr Cov(m_b) + 2 without bias
     m = mu + rng.standard_normal((trials, G, D)) * np.sqrt(lam)
-    q = np.sum(m * m, axis=2) + noise + 1e-3 * rng.standard_normal((trials, G))
-    truth = (mu @ mu) / noise
+    q = np.sum(m * m, axis=2) + 2.0 + 1e-3 * rng.standard_normal((trials, G))
+    truth = (mu @ mu) / (lam.sum() + 2.0)
     covered = upper_missed = 0
     for i in range(trials):
         e = block_snr(m[i], q[i])
