@@ -208,6 +208,13 @@ def preconditioned_condition_number(C_hat, C) -> float:
     return float(evals[-1] / evals[0])
 
 
+def _square(H) -> np.ndarray:
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2 or H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be a square matrix, got shape {H.shape}")
+    return H
+
+
 def spd_condition_number(H, rank: int | None = None) -> float:
     """``lambda_1 / lambda_rank`` of a symmetric positive semi-definite matrix (eigenvalues sorted
     in decreasing order; ``rank=None``: all of them, ``lambda_max / lambda_min``).
@@ -226,9 +233,7 @@ def spd_condition_number(H, rank: int | None = None) -> float:
     -------
     float
     """
-    H = np.asarray(H, dtype=np.float64)
-    if H.ndim != 2 or H.shape[0] != H.shape[1]:
-        raise ValueError(f"H must be a square matrix, got shape {H.shape}")
+    H = _square(H)
     d = H.shape[0]
     rank = d if rank is None else positive_int(rank, "rank")
     if rank > d:
@@ -247,18 +252,9 @@ def jacobi_condition_number(H, rank: int | None = None) -> float:
     Coordinates with ``H_ii = 0`` (never excited) are left out, and ``rank`` is then the rank of
     what remains, as in :func:`spd_condition_number`.
 
-    Parameters
-    ----------
-    H : array_like, shape (d, d)
-    rank : int, optional
-
-    Returns
-    -------
-    float
+    Parameters and return value as :func:`spd_condition_number`.
     """
-    H = np.asarray(H, dtype=np.float64)
-    if H.ndim != 2 or H.shape[0] != H.shape[1]:
-        raise ValueError(f"H must be a square matrix, got shape {H.shape}")
+    H = _square(H)
     keep = np.diag(H) > 0
     Hk = H[np.ix_(keep, keep)]
     d = 1.0 / np.sqrt(np.diag(Hk))

@@ -4,7 +4,6 @@ metrics, and the experiment's one cell (one learner per registered experiment)."
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass
 
@@ -188,24 +187,9 @@ def _stats(values) -> dict:
             "per_replica": v.tolist()}
 
 
-def _plain(obj):
-    """JSON types only: arrays to lists, non-finite floats to None."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_progress) -> dict:
     """The experiment's one cell ``(learner,)``: final validation metrics, condition numbers,
-    the curves and snapshots (JSON types only)."""
+    the curves and snapshots, as a Result in JSON types (:meth:`Result.to_dict`)."""
     if tuple(key) != (name,):
         raise ValueError(f"pwl-{name} has the one cell ({name!r},), got {key!r}")
     start = time.perf_counter()
@@ -227,17 +211,17 @@ def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_
     metrics["conditioning"] = condition_summary(run.learner, config.n, config.k, distribution)
     away = np.maximum(final["recon_rmse_away"], 1e-300)
     metrics["kink_error_ratio"] = _stats(final["recon_rmse_near_kinks"] / away)
-    return _plain({"metrics": metrics,
-                   "curves": {"validation": curves.to_dict(), "snapshots": run.snapshots},
-                   "timing": {"train_s": train_s, "per_step_ms": 1e3 * train_s / config.steps}})
+    timing = {"train_s": train_s, "per_step_ms": 1e3 * train_s / config.steps}
+    return Result(experiment=f"pwl-{name}", preset="custom", config=config.to_dict(),
+                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
+                  curves={"validation": curves.to_dict(), "snapshots": run.snapshots}, timing=timing).to_dict()
 
 
 def merge(name: str, config: PWLConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """The Result of the one cell's output."""
-    out = outputs[(name,)]
-    return Result(experiment=f"pwl-{name}", preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=out["metrics"],
-                  curves=out["curves"], timing=out["timing"])
+    """The Result of the one cell (whose output is that Result as JSON types)."""
+    result = Result.from_dict(outputs[(name,)])
+    result.preset = preset
+    return result
 
 
 __all__ = [
