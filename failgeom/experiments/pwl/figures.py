@@ -13,7 +13,7 @@ there the last row zooms on the sharpest kink instead.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ...results import Result
 from ...theory.pwl import pwl_inverse_apply
@@ -24,6 +24,8 @@ TITLE = 9
 
 _METRIC_LABELS = {"filter_error": "filter error ||K - (1,-2,1)||", "u_max_error": "max |U_hat - U|",
                   "u_reachable_max_error": "max |U_hat - U Pi| (reachable U)", "recon_rmse": "RMSE, all points"}
+_SHORT_LABELS = {"filter_error": "filter error", "u_max_error": "max |U_hat - U|",
+                 "u_reachable_max_error": "max |U_hat - U Pi|", "recon_rmse": "RMSE, all points"}
 
 
 def _iterations_axis(ax) -> None:
@@ -47,7 +49,7 @@ def _bends(f_row: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.abs(d2) > 1e-9 * max(np.abs(d2).max(), 1e-300)) - 1
 
 
-def _decodings(ax, f, dec, title, red_label, legend=True):
+def _decodings(ax, f, dec, title, red_label, legend=True, nbins=5):
     from ... import plotting
 
     x = np.arange(f.shape[1])
@@ -57,7 +59,7 @@ def _decodings(ax, f, dec, title, red_label, legend=True):
     lo, hi = f.min(), f.max()
     pad = 0.25 * (hi - lo + 1e-9)
     ax.set_ylim(lo - pad, hi + pad)  # a diverging decoding must not hide the curve
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
     ax.set_title(title, fontsize=TITLE)
     if legend:
         ax.legend(fontsize=LEGEND, loc="upper left")
@@ -77,7 +79,7 @@ def _residuals(ax, f, dec, title, scale):
     ax.set_title(title, fontsize=TITLE)
 
 
-def _second_differences(ax, f_row, dec_row, title, legend=True):
+def _second_differences(ax, f_row, dec_row, title, legend=True, nbins=5):
     from ... import plotting
 
     x = np.arange(f_row.size)
@@ -86,7 +88,7 @@ def _second_differences(ax, f_row, dec_row, title, legend=True):
     ax.plot(x, est, ".-", color=plotting.COLORS["red"], lw=0.9, ms=3, label="U (decoding)")
     top = 1.3 * max(np.abs(true).max(), 1e-9)
     ax.set_ylim(-top, top)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
     ax.set_title(title, fontsize=TITLE)
     if legend:
         ax.legend(fontsize=LEGEND, loc="lower left")
@@ -111,7 +113,7 @@ def _zoom(ax, f_row, dec_row, title, red_label, legend=True, half_width=8):
         ax.legend(fontsize=LEGEND, loc="best")
 
 
-def _metric_panel(ax, result: Result, title=True, legend_ax=None):
+def _metric_panel(ax, result: Result, title=True, legend_ax=None, legend=True):
     from ... import plotting
 
     c = result.curves["validation"]
@@ -125,10 +127,16 @@ def _metric_panel(ax, result: Result, title=True, legend_ax=None):
     for k, color, label in series:
         plotting.band(ax, steps[1:], np.asarray(c[k], dtype=float)[1:], color, label=label)
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    if hi / lo < 30:  # less than about a decade and a half: label 1, 2, 5 x 10^k
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     _iterations_axis(ax)
     if title:
         ax.set_title(f"validation ({result.seeds['replicas']} seeds, band min-max)", fontsize=TITLE)
-    if legend_ax is None:
+    if not legend:
+        ax.set_title(f"green: {_SHORT_LABELS[key]}", fontsize=TITLE)
+    elif legend_ax is None:
         ax.legend(fontsize=LEGEND, loc="best")
     else:  # an empty panel holds the legend, so it covers no data
         legend_ax.legend(*ax.get_legend_handles_labels(), fontsize=LEGEND, loc="upper left",
@@ -150,7 +158,8 @@ def _kink_share_panel(ax, result: Result):
     plotting.band(ax, steps[1:], np.asarray(c["kink_amplitude_ratio"], dtype=float)[1:], plotting.COLORS["red"],
                   label="sum p_hat a / sum a^2 at the kinks")
     ax.axhline(1.0, color=plotting.COLORS["grey"], lw=0.8, ls="--", label="all of each kink")
-    ax.set_ylim(-0.1, 1.75)
+    ax.set_ylim(-0.1, 2.0)
+    ax.set_yticks([0.0, 0.5, 1.0])
     _iterations_axis(ax)
     ax.legend(fontsize=LEGEND, loc="upper center")
 
@@ -219,17 +228,25 @@ def combined_figure(results: dict):
         f, steps, dec = _snapshots(results[name])
         red = "reconstruction" if name == "autoencoder" else "decoding"
         for j, step in enumerate(steps):
-            _decodings(row[j], f, dec[j], f"{name}: {step:,} it.", red, legend=j == 0)
+            _decodings(row[j], f, dec[j], f"{name}: {step:,} it.", red, legend=j == 0, nbins=3)
         for ax in row[len(steps):nsnap]:
             ax.set_axis_off()
         if "kink_amplitude_ratio" in results[name].metrics:
             _second_differences(row[nsnap], f[0], dec[-1, 0], f"{name}: U(.) at {steps[-1]:,} it.",
-                                legend=name == order[0])
+                                legend=name == order[0], nbins=3)
         else:
             _zoom(row[nsnap], f[0], dec[-1, 0], f"{name}: a kink at {steps[-1]:,} it.", red)
-        _metric_panel(row[nsnap + 1], results[name], title=name == order[0])
-    fig.suptitle("Figure 6: held-out curves (blue) and their decodings (red)", y=1.0, fontsize=10)
+        _metric_panel(row[nsnap + 1], results[name], legend=False)
+    from matplotlib.lines import Line2D
+
+    C = plotting.COLORS
+    handles = [Line2D([], [], color=C["green"], label="the row's error metric (panel title)"),
+               Line2D([], [], color=C["red"], label="decoding RMSE within 1 of a kink"),
+               Line2D([], [], color=C["blue"], label="decoding RMSE elsewhere")]
+    fig.suptitle("Figure 6: held-out curves (blue) and their decodings (red); last column: validation, "
+                 "band min-max over seeds", y=1.0, fontsize=10)
     fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=LEGEND)
     return fig
 
 
