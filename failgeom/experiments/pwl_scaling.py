@@ -403,7 +403,7 @@ def figure(result: Result):
     ax.set_xlabel("curve length n")
     ax.set_ylabel(f"iterations to filter error < {cfg['tol']:g}")
     ax.set_title(f"conv learner, step {cfg['step_fraction']:g} x stability edge", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 0.1))  # between the two families of counts
 
     ax = axes[0, 1]
     for i, (n, rows) in enumerate(result.curves["fc_lemma2"].items()):
