@@ -3,8 +3,9 @@
 Each failure family registers a function in :data:`FAMILIES` that writes its figures; a family
 without results at hand runs its quick presets here. Usage, from the repository root::
 
-    python docs/make_figures.py pwl                  # quick presets, run here (about a minute)
-    python docs/make_figures.py pwl --results DIR --suffix -paper
+    python docs/make_figures.py pwl --save DIR       # quick presets, run here (a few minutes),
+                                                     # their results kept in DIR
+    python docs/make_figures.py pwl --results DIR --suffix=-paper
         # from ``failgeom run NAME --preset paper --out DIR`` folders (DIR/pwl-fc/result.json, ...)
 
 To add a family, write ``def family(results, out, suffix, seed) -> list[Path]`` and add it to
@@ -29,16 +30,22 @@ from failgeom.experiments import get  # noqa: E402
 from failgeom.results import Result, atomic_savefig  # noqa: E402
 
 
-def result_of(name: str, results: Path | None, seed: int, **changes) -> Result:
+#: where :func:`result_of` keeps the results it computes (``--save``), None: nowhere
+SAVE: list[Path] = []
+
+
+def result_of(name: str, results: Path | None, seed: int, variant: str = "", **changes) -> Result:
     """``results/name/result.json`` if a folder is given, else a quick-preset run (``changes``
-    applied) made here."""
+    applied) made here, saved under ``--save`` as ``name[-variant]``."""
     if results is not None:
-        return Result.load(results / name)
+        return Result.load(results / f"{name}{variant}")
     exp = get(name)
     config = dataclasses.replace(exp.presets["quick"], **changes)
     start = time.perf_counter()
     result = exp.run(config, seed, preset="quick")
-    print(f"{name} {changes or ''}: {time.perf_counter() - start:.1f} s; {exp.summary(result)}")
+    print(f"{name}{variant}: {time.perf_counter() - start:.1f} s; {exp.summary(result)}")
+    for folder in SAVE:
+        result.save(folder / f"{name}{variant}")
     return result
 
 
@@ -51,7 +58,8 @@ def save(fig, path: Path, **kwargs) -> Path:
 
 def pwl(results: Path | None, out: Path, suffix: str, seed: int) -> list[Path]:
     """Sec. 4.1: each learner's Figure 6, the combined Figure 6, and pwl-scaling's figure; with
-    quick presets also conv-precond trained with SGD (``pwl-conv-precond-sgd``)."""
+    quick presets (or results that hold it) also conv-precond trained with SGD
+    (``pwl-conv-precond-sgd``)."""
     from failgeom.experiments import pwl as family
 
     written, rows = [], {}
@@ -60,9 +68,9 @@ def pwl(results: Path | None, out: Path, suffix: str, seed: int) -> list[Path]:
         rows[learner] = result_of(name, results, seed)
         written.append(save(get(name).figure(rows[learner]), out / f"{name}{suffix}.png"))
     written.append(save(family.combined_figure(rows), out / f"pwl-figure6{suffix}.png"))
-    if results is None:
-        sgd = result_of("pwl-conv-precond", None, seed, optimizer="sgd")
-        written.append(save(get("pwl-conv-precond").figure(sgd), out / "pwl-conv-precond-sgd.png"))
+    if results is None or (results / "pwl-conv-precond-sgd").exists():
+        sgd = result_of("pwl-conv-precond", results, seed, variant="-sgd", optimizer="sgd")
+        written.append(save(get("pwl-conv-precond").figure(sgd), out / f"pwl-conv-precond-sgd{suffix}.png"))
     if results is None or (results / "pwl-scaling").exists():
         scaling = result_of("pwl-scaling", results, seed)
         written.append(save(get("pwl-scaling").figure(scaling), out / f"pwl-scaling{suffix}.png"))
@@ -78,9 +86,12 @@ def main(argv=None) -> int:
     parser.add_argument("family", choices=sorted(FAMILIES))
     parser.add_argument("--results", type=Path, default=None, help="folder of `failgeom run --out` results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "figures")
-    parser.add_argument("--suffix", default="", help="appended to each file name, e.g. -paper")
+    parser.add_argument("--suffix", default="", help="appended to each file name, e.g. --suffix=-paper")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, default=None, help="keep the results run here in this folder")
     args = parser.parse_args(argv)
+    if args.save is not None:
+        SAVE.append(args.save)
     FAMILIES[args.family](args.results, args.out, args.suffix, args.seed)
     return 0
 
