@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from failgeom.experiments import get, pwl, pwl_scaling
 from failgeom.problems.pwl import sample_pwl_data
-from failgeom.theory.pwl import iteration_lower_bound, sgd_mean_iterate
+from failgeom.theory.pwl import iteration_lower_bound, paper_step_threshold, sgd_mean_iterate
 from failgeom.theory.regression import gd_regression_errors
 from failgeom.theory.windows import empirical_window_covariance, inverse_sqrt, window_covariance
 
@@ -109,6 +109,8 @@ def test_lemma2_closed_form_matches_the_sgd_average():
     # a transposed U) gives |z| in the tens.
     cfg = pwl_scaling.ScalingConfig(fc_replicas=256, fc_points=6, fc_batch=10, fc_t_factor=2.0)
     rows, m = pwl_scaling.fc_lemma2(5, cfg, seed=0)
+    # the step is fc_step_fraction of Theorem 3's threshold 1 / (lam S11^2), in Lemma 2's convention
+    assert m["eta_lemma2"] == pytest.approx(cfg.fc_step_fraction * paper_step_threshold(5, m["lam"]), rel=1e-12)
     assert m["max_abs_z"] < 5
     # Theorem 3: while t + 1 <= S11^2 / (2 Snn^2), ||E U_t - U|| >= 0.5 (closed form and SGD mean)
     assert m["theorem3_bound"] == pytest.approx(iteration_lower_bound(5))

@@ -230,13 +230,14 @@ def fc_lemma2(n: int, config: ScalingConfig, seed: int, progress=null_progress):
     The learner minimises ``mean_batch ||U_hat f - p||^2`` (Hessian ``2 lam W W^T``), so SGD
     with step eta is Lemma 2's SGD on ``0.5 ||.||^2`` with step ``2 eta``; the step used is
     ``eta_lemma = 2 eta = fc_step_fraction / (lam S11^2)``, below Theorem 3's threshold
-    (:func:`sgd_step_size` of the fc learner for the paper's data, doubled). Curves: fresh
-    samples of the paper's distribution each step (``E[p p^T] = lam I``).
+    ``1 / (lam S11^2)``, which is half of GD's stability edge (so ``eta`` is
+    :func:`sgd_step_size` at ``fc_step_fraction / 2``). Curves: fresh samples of the paper's
+    distribution each step (``E[p p^T] = lam I``).
     """
     R, B = config.fc_replicas, config.fc_batch
     lam = kink_second_moment(n, config.k, "paper")
     learner = FCLearner(n)
-    eta = sgd_step_size(learner, config.fc_step_fraction, n, config.k, "paper")
+    eta = sgd_step_size(learner, 0.5 * config.fc_step_fraction, n, config.k, "paper")
     eta_lemma = 2.0 * eta
     bound = iteration_lower_bound(n)
     t_max = int(math.ceil(config.fc_t_factor * bound))
