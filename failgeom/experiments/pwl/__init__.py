@@ -63,6 +63,6 @@ __all__ = [
     "AutoencoderLearner", "ConvLearner", "EXPERIMENTS", "FCLearner", "LEARNERS", "Learner", "LearnerSpec",
     "PWLConfig", "PreconditionedConvLearner", "SPECS", "TARGET_FILTER", "TF_ADAM", "Trained", "combined_figure",
     "condition_summary", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "figure",
-    "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reconstruction_errors", "run_cell",
-    "sgd_step_size", "summary", "train_learner",
+    "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reconstruction_errors",
+    "run_cell", "sgd_step_size", "summary", "train_learner",
 ]

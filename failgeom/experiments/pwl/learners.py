@@ -265,7 +265,8 @@ def condition_summary(learner: Learner, n: int, k: int, distribution: str) -> di
            "jacobi_condition_number": jacobi_condition_number(M, rank)}
     if isinstance(learner, FCLearner):
         out["hessian_rank"] = rank
-        out["u_max_error_floor"] = float(np.abs(reachable_inverse(n, k, distribution) - pwl_inverse(n, np.float64)).max())
+        floor = np.abs(reachable_inverse(n, k, distribution) - pwl_inverse(n, np.float64)).max()
+        out["u_max_error_floor"] = float(floor)
     return out
 
 
