@@ -62,12 +62,14 @@ def test_all_learners_share_problem_and_figure7_notes_the_multiclass_measurement
     fig = flat_figures.figure7(results)
     # smooth (2 bias inits), e2e, multiclass, forward-only, multiclass boundary zoom
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 6
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    mc = results[2].metrics["multiclass"]["boundary_error_rate"]["mean"]
-    fo = results[3].metrics["forward-only"]["boundary_error_rate"]["mean"]
-    (note,) = [t for t in texts if t.startswith("boundary error")]
-    assert f"{100 * mc:.1f}%" in note and f"{100 * fo:.1f}%" in note
-    assert ("only slightly blurrier" in note) == (mc < 2 * fo)
+    texts = [t.get_text() for t in fig.texts]
+    m = {r.experiment: r.metrics for r in results}
+    boundary = {k: m[f"flat-{k}"][k]["boundary_error_rate"]["mean"] for k in ("e2e", "multiclass", "forward-only")}
+    exact = {k: m[f"flat-{k}"][k]["exact_step_fraction"]["mean"] for k in ("multiclass", "forward-only")}
+    (note,) = [t for t in texts if t.startswith("measured")]
+    assert all(f"{100 * v:.1f}%" in note for v in boundary.values())
+    slight = exact["multiclass"] >= exact["forward-only"] - 0.01 and boundary["multiclass"] < 0.5 * boundary["e2e"]
+    assert ("only slightly blurrier" in note) == slight and ("as the paper says" in note) == (not slight)
     legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
     assert legends and all(t.get_fontsize() >= 8 for leg in legends for t in leg.get_texts())
     with pytest.raises(ValueError, match="flat"):
@@ -129,7 +131,7 @@ def test_forward_only_beats_the_smooth_approximation_at_equal_iterations(seed):
     # minibatches, same Adam step size and number of iterations: only the update differs. The
     # smooth surrogate's gradient vanishes inside flat steps; the forward-only update does not
     # depend on u'. On every random problem forward-only ends with the lower test MSE.
-    common = dict(replicas=4, steps=400, eval_every=400, eval_size=100, test_size=2000, lr=0.01)
+    common = dict(replicas=4, steps=400, eval_every=400, eval_size=100, test_size=2000, lr=0.01, batch=64)
     smooth_cfg = flat.SmoothConfig(bias_inits=("zero",), **common).validate()
     fo_cfg = flat.ForwardOnlyConfig(**common).validate()
     problem = flat.make_problem(fo_cfg, seed)
@@ -251,7 +253,7 @@ def test_paper_presets_forward_only_is_the_most_accurate_learner():
             m = results[kind].metrics[key]
             assert np.all(fo_mse < np.array(m["test_mse"]["values"])), key
             boundary = np.array(m["boundary_error_rate"]["values"])
-            if kind == "multiclass":  # lower on average; not on every seed
+            if kind == "multiclass":  # asserted on average (measured: lower on each of the 5 seeds)
                 assert fo_boundary.mean() < boundary.mean(), key
             else:
                 assert np.all(fo_boundary < boundary), key

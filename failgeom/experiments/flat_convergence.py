@@ -141,14 +141,14 @@ def figure(result: Result):
     ax.set_yscale("log")
     ax.set_xlabel(r"iterations T (step $\eta = 1/(c\sqrt{T})$)")
     ax.set_ylabel("expected squared error")
-    ax.set_title(f"forward-only, {cfg['activation']} u: c={cfg['c']:g}, L={cfg['L']:g}, B={cfg['B']:g}, "
-                 f"d={cfg['dim']}, {result.seeds['replicas']} replicas")
+    ax.set_title(f"forward-only SGD, {cfg['activation']} u: c={cfg['c']:g}, L={cfg['L']:g}, B={cfg['B']:g},\n"
+                 f"x on the unit sphere of R^{cfg['dim']}, {result.seeds['replicas']} replicas")
     above = [int(T) for T, lo in zip(c["T"], m["ratio_average_to_bound_ci95"][0]) if lo > 1.0]
     if above:
-        ax.text(0.02, 0.03, "mean above the bound (95% interval) at T = " + ", ".join(map(str, above)),
-                transform=ax.transAxes, fontsize=8, va="bottom",
+        ax.text(0.98, 0.97, "averaged error above the bound\n(95% interval) at T = " + ", ".join(map(str, above)),
+                transform=ax.transAxes, fontsize=8, va="top", ha="right",
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#bbbbbb"})
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 
