@@ -332,6 +332,9 @@ def run_learner(kind: str, config: FlatConfig, problem: Problem, seed: int, prog
             metrics["bias_error"] = _summarize(np.abs(b - problem.b_star))
         per = 1e3 / (config.steps * m * R)
         metrics["update_ms_per_replica_step"] = clock["update"] * per
+        # wall time of a training step (sampling and update) of the run's R replicas, shared
+        # among the bias initialisations trained together
+        metrics["train_ms_per_step"] = 1e3 * (clock["sample"] + clock["update"]) / (config.steps * m)
         metrics["sample_ms_per_replica_step"] = clock["sample"] * per
         metrics["test_s_per_10k_predictions"] = cost
         metrics["multiply_adds_per_prediction"] = learner.multiply_adds
