@@ -10,11 +10,12 @@ from .forward_only import StraightThrough, forward_only_grads, forward_only_step
 from .gradcheck import check_layer, check_loss, check_per_example, numerical_gradient
 from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sequential, Sigmoid, shared, truncated_normal
 from .optim import PAPER_ADAM, SGD, Adam, PreconditionedSGD
+from .smooth_step import SmoothStep
 
 __all__ = [
     "Adam", "Conv1D", "Conv2D", "ConvPool2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
     "PreconditionedSGD", "ReLU", "Reshape", "SGD", "Sequential", "Sigmoid", "check_layer",
     "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
     "truncated_normal",
-    "StraightThrough", "forward_only_grads", "forward_only_step",
+    "SmoothStep", "StraightThrough", "forward_only_grads", "forward_only_step",
 ]

@@ -8,7 +8,20 @@ See docs/theory.md for the claims, the checks and the measured numbers.
 """
 
 from .decomposition import StocksMoments, ghadimi_lan_iterations, stocks_gradient_norms, stocks_second_moments
-from .flat import forward_only_iterations, forward_only_run, forward_only_step_size, lipschitz_activation
+from .flat import (
+    AverageError,
+    ForwardOnlyRun,
+    clipped_ramp,
+    forward_only_average_error,
+    forward_only_horizon,
+    forward_only_iterations,
+    forward_only_linear_average_error,
+    forward_only_run,
+    forward_only_sgd,
+    forward_only_step_size,
+    forward_only_updates,
+    lipschitz_activation,
+)
 from .orthogonal import (
     binary_cube,
     cube_inputs,
