@@ -262,7 +262,8 @@ def bootstrap_exponent(ns, steps: np.ndarray, rng: np.random.Generator, resample
 
     Replicas are resampled independently per n (each n is its own run). A resample whose median
     is censored at some n gets the exponent +inf (the steps there are at least the limit), so a
-    censored median shows as an unbounded upper end (None), never as a dropped point.
+    censored median shows as an unbounded end (None, meaning +inf), never as a dropped point.
+    ``exponent`` is None when the median itself is censored at some n.
     """
     ns = np.asarray(ns, dtype=np.float64)
     L, R = steps.shape
@@ -286,8 +287,9 @@ def bootstrap_exponent(ns, steps: np.ndarray, rng: np.random.Generator, resample
 
 
 def _within(value: float, ci: list) -> bool:
+    """Whether ``value`` lies in the interval; an end given as None is +inf (censored resamples)."""
     lo, hi = ci
-    return (lo is None or value >= lo) and (hi is None or value <= hi)
+    return lo is not None and value >= lo and (hi is None or value <= hi)
 
 
 def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
@@ -305,8 +307,8 @@ def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "c
         row = {"k": k, **fit, "censored": [o["censored"] for o in outs], "replicas": config.replicas,
                "max_steps": config.max_steps, "prediction_leap": leap, "prediction_sq": sq,
                "consistent_leap": _within(leap, fit["ci95"]), "consistent_sq": _within(sq, fit["ci95"]),
-               "steps_q25": np.percentile(steps, 25, axis=1).tolist(),
-               "steps_q75": np.percentile(steps, 75, axis=1).tolist()}
+               "steps_q25": np.percentile(steps, 25, axis=1, method="inverted_cdf").tolist(),
+               "steps_q75": np.percentile(steps, 75, axis=1, method="inverted_cdf").tolist()}
         metrics[f"k={k}"] = row
         table.append({name: row[name] for name in ("k", "exponent", "ci95", "prediction_leap", "consistent_leap",
                                                    "prediction_sq", "consistent_sq")})
@@ -358,8 +360,7 @@ def figure(result: Result):
         med = np.array([np.nan if v is None else v for v in m["median_steps"]])
         q25, q75 = (np.array([np.inf if v is None else v for v in m[q]]) for q in ("steps_q25", "steps_q75"))
         err = np.abs(np.vstack([med - q25, np.where(np.isfinite(q75), q75, med) - med]))
-        lo, hi = m["ci95"]
-        ci = f"[{lo:.2f}, {'inf' if hi is None else f'{hi:.2f}'}]" if lo is not None else "[-inf, inf]"
+        ci = _interval_text(m["ci95"])
         exp = "censored" if m["exponent"] is None else f"{m['exponent']:.2f}"
         ax.errorbar(ns, med, yerr=err, fmt="o-", color=col, ms=3.5, lw=1.2, capsize=2,
                     label=f"k={row['k']}: {exp} {ci}")
@@ -405,6 +406,10 @@ def figure(result: Result):
     return fig
 
 
+def _interval_text(ci) -> str:
+    return "[" + ", ".join("inf" if v is None else f"{v:.2f}" for v in ci) + "]"
+
+
 def _log_n_axis(ax, ns) -> None:
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
@@ -417,9 +422,8 @@ def _log_n_axis(ax, ns) -> None:
 def summary(result: Result) -> str:
     parts = []
     for row in result.metrics["table"]:
-        lo, hi = row["ci95"]
         exp = "censored" if row["exponent"] is None else f"{row['exponent']:.2f}"
-        ci = f"[{'-inf' if lo is None else f'{lo:.2f}'}, {'inf' if hi is None else f'{hi:.2f}'}]"
+        ci = _interval_text(row["ci95"])
         verdict = lambda ok: "consistent" if ok else "not consistent"  # noqa: E731
         parts.append(f"k={row['k']}: exponent {exp} {ci} vs leap {row['prediction_leap']} "
                      f"({verdict(row['consistent_leap'])}), SQ {row['prediction_sq']} ({verdict(row['consistent_sq'])})")
