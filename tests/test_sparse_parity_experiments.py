@@ -25,13 +25,16 @@ def test_variance_is_below_the_bound_at_init_and_along_sgd():
     plotting.close(VARIANCE.figure(result))
 
 
-def test_variance_merge_equals_serial_and_streams_are_distinct():
-    config = VARIANCE.tiny
+@pytest.mark.parametrize("experiment", [VARIANCE, GF2], ids=lambda e: e.name)
+def test_merge_equals_serial_and_streams_are_distinct(experiment):
+    config = experiment.tiny
     with record_streams() as streams:
-        a = VARIANCE.run(config, seed=2)
+        a = experiment.run(config, seed=2)
     assert len(streams) == len(set(streams)) > 0
-    outputs = {key: VARIANCE.compute_cell(config, 2, key) for key in reversed(VARIANCE.cell_keys(config))}
-    np.testing.assert_equal(VARIANCE.merge_cells(config, 2, outputs).metrics, a.metrics)
+    outputs = {key: experiment.compute_cell(config, 2, key) for key in reversed(experiment.cell_keys(config))}
+    b = experiment.merge_cells(config, 2, outputs)
+    np.testing.assert_equal(b.metrics, a.metrics)
+    np.testing.assert_equal(b.curves, a.curves)
 
 
 def test_gf2_recovers_every_parity_once_the_samples_span():
@@ -52,17 +55,6 @@ def test_gf2_noise_outcomes_add_up():
     # 18 labels at flip rate 0.3: all correct with probability 0.7^18 = 0.0016 per trial
     assert noisy["correct"] + noisy["inconsistent"] + noisy["wrong"] + noisy["rank_deficient"] == 20
     assert noisy["correct"] <= 2
-
-
-def test_gf2_merge_equals_serial_and_streams_are_distinct():
-    config = GF2.tiny
-    with record_streams() as streams:
-        a = GF2.run(config, seed=5)
-    assert len(streams) == len(set(streams)) > 0
-    outputs = {key: GF2.compute_cell(config, 5, key) for key in reversed(GF2.cell_keys(config))}
-    b = GF2.merge_cells(config, 5, outputs)
-    np.testing.assert_equal(b.metrics, a.metrics)
-    np.testing.assert_equal(b.curves, a.curves)
 
 
 @pytest.mark.parametrize("experiment, changes, match", [

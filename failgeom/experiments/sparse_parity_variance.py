@@ -173,12 +173,8 @@ def figure(result: Result):
         if j == 0:
             ax.plot(sizes[order], bound.mean(axis=0)[order], "--", color=plotting.COLORS["grey"], lw=1,
                     label="bound G^2 / C(n,k)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"class size C({n}, k)")
-    ax.set_ylabel("Var over the weight-k parities")
-    ax.set_title(f"at initialisation (n = {n}, k = 1..{n - 1}, {result.seeds['replicas']} networks)", fontsize=8)
-    ax.legend(fontsize=6.5)
+    _class_size_axes(ax, n, "Var over the weight-k parities",
+                     f"at initialisation (n = {n}, k = 1..{n - 1}, {result.seeds['replicas']} networks)")
     train = result.curves["train"]
     steps = train["steps"]
     bx, cx = axes[0, 1], axes[0, 2]
@@ -191,12 +187,8 @@ def figure(result: Result):
         col = cmap(0.9 * t / max(1, len(steps) - 1))
         bx.plot(sizes, var, "o", color=col, ms=2.5, label=f"step {step}" if t in (0, len(steps) - 1) else None)
         bx.plot(sizes[order], bound[order], "--", color=col, lw=0.7)
-    bx.set_xscale("log")
-    bx.set_yscale("log")
-    bx.set_xlabel(f"class size C({n}, k)")
-    bx.set_ylabel("Var (points) and bound (dashed)")
-    bx.set_title(f"along SGD on a {result.config['train_k']}-parity ({result.config['loss']})", fontsize=8)
-    bx.legend(fontsize=6.5)
+    _class_size_axes(bx, n, "Var (points) and bound (dashed)",
+                     f"along SGD on a {result.config['train_k']}-parity ({result.config['loss']})")
     for j, k in enumerate(sorted({1, result.config["train_k"], max(1, n // 2)})):
         ratio = np.asarray(train[f"variance_k{k}"]) / np.asarray(train[f"bound_k{k}"])
         plotting.band(cx, steps, ratio, plotting.CYCLE[j], label=f"k = {k}")
@@ -209,6 +201,15 @@ def figure(result: Result):
     cx.legend(fontsize=6.5)
     fig.tight_layout()
     return fig
+
+
+def _class_size_axes(ax, n: int, ylabel: str, title: str) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"class size C({n}, k)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6.5)
 
 
 def summary(result: Result) -> str:

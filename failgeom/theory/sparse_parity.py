@@ -101,14 +101,17 @@ def _variance_one(X, W1, b1, W2, b2, loss, ks, chunk_cols: int, spectrum: _Weigh
     N, n = X.shape
     m = W1.shape[1]
     chunks = [slice(j, min(j + chunk_cols, m)) for j in range(0, m, chunk_cols)]
-    score = np.full(N, float(b2))
-    grad_sq = np.ones(N)
-    for ch in chunks:
-        pre = X @ W1[:, ch] + b1[ch]
-        active = pre > 0.0  # ReLU gradient 0 at 0, as in failgeom.nn
-        hidden = np.where(active, pre, 0.0)
-        score += hidden @ W2[ch]
-        grad_sq += (n + 1) * ((active * W2[ch]) ** 2).sum(axis=1) + (hidden**2).sum(axis=1)
+
+    def hidden_units():  # (units, ReLU gradient, ReLU output) per chunk; the gradient is 0 at 0
+        for ch in chunks:
+            pre = X @ W1[:, ch] + b1[ch]
+            yield ch, pre > 0.0, np.maximum(pre, 0.0)
+
+    # first pass: the score (the hinge's c needs it) and G^2 = E ||grad p||^2
+    score, grad_sq = np.full(N, float(b2)), np.ones(N)
+    for ch, active, relu in hidden_units():
+        score += relu @ W2[ch]
+        grad_sq += (n + 1) * ((active * W2[ch]) ** 2).sum(axis=1) + (relu**2).sum(axis=1)
     c = _hinge_coefficient(score, loss)
     sizes = np.array([math.comb(n, k) for k in ks], dtype=np.float64)
     kk = np.asarray(ks)
@@ -118,12 +121,10 @@ def _variance_one(X, W1, b1, W2, b2, loss, ks, chunk_cols: int, spectrum: _Weigh
         return (s2 / sizes[:, None] - (s1 / sizes[:, None]) ** 2).sum(axis=1)
 
     variance = plain_block(spectrum.transform(c[:, None]))  # b2
-    for ch in chunks:
-        pre = X @ W1[:, ch] + b1[ch]
-        active = pre > 0.0
+    for ch, active, relu in hidden_units():
         q = spectrum.transform((active * W2[ch]) * c[:, None])  # b1 block
         variance += plain_block(q)
-        variance += plain_block(spectrum.transform(np.where(active, pre, 0.0) * c[:, None]))  # W2
+        variance += plain_block(spectrum.transform(relu * c[:, None]))  # W2
         # W1 block, column (i, j): coefficient at v is q_j's at v xor {i}, of weight k -+ 1
         below, above = spectrum.sums(q, [k - 1 for k in ks]), spectrum.sums(q, [k + 1 for k in ks])
         for t, (k, size) in enumerate(zip(ks, sizes)):
