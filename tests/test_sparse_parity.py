@@ -133,6 +133,12 @@ def test_step_limit_censors_every_replica_and_says_so():
     assert "censored" in EXP.summary(result)
 
 
+def test_the_largest_n_get_a_fit_of_their_own():
+    result = EXP.run(_tiny(ns_k2=(4, 5, 6, 7), tail_points=3, ns_dense=()), seed=0)
+    tail = result.metrics["k=2"]["tail"]
+    assert tail["ns"] == [5, 6, 7] and result.metrics["table"][0]["tail"] == tail
+
+
 def test_sgd_learns_sparse_parities_and_not_a_dense_one():
     """k = 2 at n = 8..12 is learned by every replica within 3,000 steps (about 150 are needed);
     the dense parity at n = 24 (k = 12, C(24, 12) = 2.7e6 targets) is not learned in 300 steps."""

@@ -96,3 +96,5 @@ def test_bad_method_loss_and_weights():
         sparse_parity_gradient_variance(5, 2, w, loss="logistic")
     with pytest.raises(ValueError, match="input rows"):
         sparse_parity_gradient_variance(4, 2, w)
+    with pytest.raises(ValueError, match="at most 12"):
+        sparse_parity_gradient_variance(13, 2, _network(np.random.default_rng(0), 13, 2, 1.0), method="direct")

@@ -40,7 +40,7 @@ class SparseParityConfig(ExperimentConfig):
     """The n grid per k, the network and SGD (defaults: Barak et al.'s batch, rate and loss)."""
 
     replicas: int = param(32, low=1, high=4096, doc="replicas per (k, n), trained as one batched computation")
-    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320), low=3, high=4096, doc="n grid for k = 2")
+    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640), low=3, high=4096, doc="n grid for k = 2")
     ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, doc="n grid for k = 3")
     ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, doc="n grid for k = 4")
     ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=4096,
@@ -62,6 +62,8 @@ class SparseParityConfig(ExperimentConfig):
     eval_every: int = param(200, low=1, high=10**9, doc="interval of the recorded accuracy curve")
     curve_size: int = param(512, low=1, high=2**20, doc="fresh inputs per point of the accuracy curve")
     bootstrap: int = param(2000, low=100, high=10**6, doc="bootstrap resamples of the replicas")
+    tail_points: int = param(4, low=3, high=100,
+                             doc="the largest n of each grid also get a fit of their own (drift of the exponent)")
     gf2_trials: int = param(32, low=1, high=10_000, doc="GF(2) elimination trials per n (beside SGD)")
 
     def grids(self) -> dict[int, tuple[int, ...]]:
@@ -309,9 +311,16 @@ def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "c
                "consistent_leap": _within(leap, fit["ci95"]), "consistent_sq": _within(sq, fit["ci95"]),
                "steps_q25": np.percentile(steps, 25, axis=1, method="inverted_cdf").tolist(),
                "steps_q75": np.percentile(steps, 75, axis=1, method="inverted_cdf").tolist()}
+        if len(ns) > config.tail_points:
+            t = config.tail_points
+            tail = bootstrap_exponent(ns[-t:], steps[-t:], np.random.default_rng(
+                seed_streams(seed, NAME, "bootstrap-tail", k)), config.bootstrap)
+            row["tail"] = {"ns": tail["ns"], "exponent": tail["exponent"], "ci95": tail["ci95"],
+                           "consistent_leap": _within(leap, tail["ci95"]), "consistent_sq": _within(sq, tail["ci95"])}
         metrics[f"k={k}"] = row
-        table.append({name: row[name] for name in ("k", "exponent", "ci95", "prediction_leap", "consistent_leap",
-                                                   "prediction_sq", "consistent_sq")})
+        table.append({**{name: row[name] for name in ("k", "exponent", "ci95", "prediction_leap", "consistent_leap",
+                                                      "prediction_sq", "consistent_sq")},
+                      "tail": row.get("tail")})
         curves[f"k={k}"] = {"ns": list(ns), "steps": [o["steps"] for o in outs]}
         curves[f"k={k} n={ns[-1]} accuracy"] = outs[-1]["curve"]
     metrics["table"] = table
@@ -362,6 +371,8 @@ def figure(result: Result):
         err = np.abs(np.vstack([med - q25, np.where(np.isfinite(q75), q75, med) - med]))
         ci = _interval_text(m["ci95"])
         exp = "censored" if m["exponent"] is None else f"{m['exponent']:.2f}"
+        if m.get("tail") and m["tail"]["exponent"] is not None:
+            ci += f"; largest {len(m['tail']['ns'])}: {m['tail']['exponent']:.2f} {_interval_text(m['tail']['ci95'])}"
         ax.errorbar(ns, med, yerr=err, fmt="o-", color=col, ms=3.5, lw=1.2, capsize=2,
                     label=f"k={row['k']}: {exp} {ci}")
         for slope, style in ((row["prediction_leap"], "--"), (row["prediction_sq"], ":")):
@@ -425,8 +436,13 @@ def summary(result: Result) -> str:
         exp = "censored" if row["exponent"] is None else f"{row['exponent']:.2f}"
         ci = _interval_text(row["ci95"])
         verdict = lambda ok: "consistent" if ok else "not consistent"  # noqa: E731
-        parts.append(f"k={row['k']}: exponent {exp} {ci} vs leap {row['prediction_leap']} "
-                     f"({verdict(row['consistent_leap'])}), SQ {row['prediction_sq']} ({verdict(row['consistent_sq'])})")
+        text = (f"k={row['k']}: exponent {exp} {ci} vs leap {row['prediction_leap']} "
+                f"({verdict(row['consistent_leap'])}), SQ {row['prediction_sq']} ({verdict(row['consistent_sq'])})")
+        tail = row.get("tail")
+        if tail:
+            exp = "censored" if tail["exponent"] is None else f"{tail['exponent']:.2f}"
+            text += f", largest {len(tail['ns'])} n: {exp} {_interval_text(tail['ci95'])}"
+        parts.append(text)
     if "dense" in result.metrics:
         d = result.metrics["dense"]
         parts.append("dense censored " + ", ".join(f"n={n}: {c}/{d['replicas']}" for n, c in zip(d["ns"], d["censored"])))

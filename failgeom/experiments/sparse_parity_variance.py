@@ -53,7 +53,9 @@ class SparseVarianceConfig(ExperimentConfig):
             raise ValueError(f"train_k must be at most n = {self.n}, got {self.train_k}")
 
     def memory_bytes(self) -> int:
-        return 8 * 2**self.n * (self.n + 8 * 2**25 // (8 * 2**self.n) + 8)
+        # the cube, the subset-membership matrix and its integer source (2^n x n each), the
+        # chunk of transformed columns and its copies (2^25 bytes each)
+        return 8 * 2**self.n * 3 * self.n + 6 * 2**25
 
     def training(self) -> SparseParityConfig:
         """The sparse-parity settings of the SGD run."""

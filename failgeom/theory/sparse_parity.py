@@ -35,6 +35,7 @@ from .orthogonal import (
 )
 
 MAX_N = 20
+MAX_N_DIRECT = 12
 
 
 def _check_ks(k, n: int) -> tuple[tuple[int, ...], bool]:
@@ -154,7 +155,7 @@ def sparse_parity_gradient_variance(n: int, k, weights, loss="square", *, method
     method : {"wht", "direct"}
         ``"wht"``: from the weight-k Walsh-Hadamard coefficients (see the module docstring).
         ``"direct"``: every ``grad F_h`` by an explicit sum over the cube and all parameters,
-        over the enumerated class (O(C(n, k) 2^n P), for checking small n).
+        over the enumerated class (O(C(n, k) 2^n P), for checking n <= 12).
     chunk_bytes : int
         Size of one ``(2^n, chunk)`` block of hidden units.
 
@@ -171,6 +172,8 @@ def sparse_parity_gradient_variance(n: int, k, weights, loss="square", *, method
     ks, scalar = _check_ks(k, n)
     if method not in ("wht", "direct"):
         raise ValueError(f"method must be one of ('wht', 'direct'), got {method!r}")
+    if method == "direct" and n > MAX_N_DIRECT:
+        raise ValueError(f"method='direct' enumerates a 2^n x 2^n matrix: n must be at most {MAX_N_DIRECT}, got {n}")
     chunk_bytes = positive_int(chunk_bytes, "chunk_bytes")
     _loss_derivative(loss)
     W1, b1, W2, b2, batched = _unpack(weights, n)
