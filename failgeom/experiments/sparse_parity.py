@@ -359,7 +359,7 @@ def figure(result: Result):
     (b) samples (steps x batch) next to GF(2)'s; (c) accuracy along training."""
     from .. import plotting
 
-    fig, axes = plotting.figure(1, 3, width=3.6, height=3.1)
+    fig, axes = plotting.figure(1, 3, width=3.6, height=3.4)
     ax, bx, cx = axes[0]
     batch = result.config["batch"]
     for j, row in enumerate(result.metrics["table"]):
@@ -391,7 +391,7 @@ def figure(result: Result):
     ax.set_xlabel("n (bits)")
     ax.set_ylabel(f"median steps to accuracy {result.config['target_accuracy']:g}")
     ax.set_title("exponent [95% bootstrap]; dashed max(k-1,1), dotted k", fontsize=7.5)
-    ax.legend(fontsize=6.5)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False)
     g = result.metrics["gf2"]
     bx.loglog(g["ns"], g["median_samples_needed"], "k.-", ms=4, lw=1, label="GF(2) elimination")
     bx.set_xlabel("n (bits)")
@@ -425,7 +425,8 @@ def _log_n_axis(ax, ns) -> None:
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(ns))
+    nice = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(ns) <= t <= max(ns)]
+    ax.xaxis.set_major_locator(FixedLocator(nice if len(nice) >= 2 else sorted({min(ns), max(ns)})))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
 
