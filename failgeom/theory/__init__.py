@@ -75,6 +75,7 @@ from .regression import (
     printed_lower_bound,
 )
 from .scaling import ExponentFit, fit_exponent, fit_exponential_rate
+from .sparse_parity import sparse_parity_gradient_variance
 from .windows import (
     empirical_window_covariance,
     inverse_sqrt,
