@@ -1,0 +1,611 @@
+"""Runs experiments as cells: plans them, skips complete ones, executes the rest, merges, stores.
+
+A **cell** is one independent part of an experiment (parity at one d, tuple-lines at one
+(k, approach)): ``experiment.cells(config)`` lists their keys, ``experiment.run_cell(config,
+seed, key, progress, checkpoint_dir)`` computes one as a JSON-able dict that depends only on
+(config, seed, key), and ``experiment.merge(config, seed, outputs, preset)`` turns all of them
+into the experiment's :class:`~failgeom.results.Result`. An experiment without cells is one
+cell, ``("all",)``, holding its whole run.
+
+:func:`run_jobs` takes :class:`Job` s (an experiment at one config and seed, and the folder its
+result goes to), locks the folders, reuses every complete result and every valid cell record
+(:mod:`failgeom.store`), sends the missing cells to an executor (:mod:`failgeom.executors`:
+this process, ``--jobs N`` local processes, or Dask), writes each cell's record as it arrives,
+and merges, draws and commits a job as soon as its last cell is in. A cell's outputs pass
+through the same canonical JSON whichever executor ran it, so the merged result is the same bit
+for bit. :func:`reproduce` runs every experiment and ``failgeom verify`` that way and hands the
+outcomes to :mod:`failgeom.report` to render.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import pickle
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .executors import Task, make_executor
+from .results import DEFAULT_OUT, Result, check_writable, figure_bytes
+from .store import (CellStore, FolderLock, canonical_output, cell_name, clean_temporaries,
+                    commit_result, config_json, digest, load_result)
+
+PRESETS = ("quick", "paper")
+ALL = ("all",)
+MAX_GRID_POINTS = 4096
+
+
+# --------------------------------------------------------------------------------------------
+# the cell protocol, with the whole run as one cell for an experiment that declares none
+
+
+def cell_keys(experiment, config) -> list[tuple]:
+    """The keys of the config's cells, in the experiment's order (``[("all",)]`` by default)."""
+    cells = getattr(experiment, "cells", None)
+    keys = [ALL] if cells is None else [tuple(k) for k in cells(config)]
+    if not keys or len(set(keys)) != len(keys):
+        raise ValueError(f"{experiment.name}: cells(config) must list distinct keys, got {keys}")
+    return keys
+
+
+def run_cell(experiment, config, seed: int, key: tuple, progress, checkpoint_dir=None) -> dict:
+    """One cell's output (a JSON-able dict)."""
+    fn = getattr(experiment, "run_cell", None)
+    if fn is not None:
+        return fn(config, seed, key, progress, checkpoint_dir=checkpoint_dir)
+    extra = {"checkpoint_dir": checkpoint_dir, "resume": True} if experiment.resumable and checkpoint_dir else {}
+    data = experiment.run(config, seed, progress, **extra).to_dict()
+    return {k: data[k] for k in ("experiment", "config", "seeds", "metrics", "curves", "timing")}
+
+
+def merge(experiment, config, seed: int, outputs: dict, preset: str) -> Result:
+    """The experiment's Result from ``{key: output}`` of every cell."""
+    fn = getattr(experiment, "merge", None)
+    if fn is not None:
+        return fn(config, seed, outputs, preset)
+    return Result(preset=preset, **outputs[ALL])
+
+
+def cell_label(experiment_name: str, key: tuple) -> str:
+    """``tuple-lines k=3 decomposition`` for the key ``("k", 3, "decomposition")`` and alike."""
+    if tuple(key) == ALL:
+        return experiment_name
+    parts, rest = [], list(key)
+    while rest:
+        part = rest.pop(0)
+        if isinstance(part, str) and rest and not isinstance(rest[0], str):
+            parts.append(f"{part}={rest.pop(0)}")
+        else:
+            parts.append(str(part).replace("_", "-"))
+    return f"{experiment_name} {' '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """What a worker needs for one cell; ``experiment`` is the spec itself or its registry name."""
+
+    experiment: object
+    config: object
+    seed: int
+    key: tuple
+    label: str
+    checkpoint_dir: str | None = None
+    progress: object = None  # a progress factory, only when the cell runs in this process
+
+
+def _resolve(ref):
+    if isinstance(ref, str):
+        from .experiments import get
+
+        return get(ref)
+    return ref
+
+
+def _ref(experiment):
+    # the spec travels to a worker pickled by reference to its functions; one that cannot
+    # (a closure) travels as its registry name and the worker looks it up
+    try:
+        pickle.dumps(experiment)
+        return experiment
+    except Exception:
+        return experiment.name
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def failure(exc: BaseException, checkpoint_dir=None) -> dict:
+    """A picklable description of a failed cell (exceptions themselves may not unpickle)."""
+    info = {"ok": False, "error": _one_line(exc)}
+    if isinstance(exc, OSError) and exc.errno is not None:
+        info["oserror"] = [exc.errno, exc.strerror or str(exc), exc.filename]
+    if type(exc).__name__ == "CheckpointError" and checkpoint_dir:
+        info["error"] += f"; to start this cell over: rm -r {checkpoint_dir}"
+    return info
+
+
+def execute_cell(task: CellTask) -> dict:
+    """Run one cell (in whichever process the executor chose); never raises for a cell's fault."""
+    import numpy as np
+
+    from .training import null_progress
+
+    start = time.perf_counter()
+    try:
+        experiment = _resolve(task.experiment)
+        # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            output = run_cell(experiment, task.config, task.seed, task.key, task.progress or null_progress,
+                              task.checkpoint_dir)
+        text = canonical_output(output, f"{task.label}: run_cell")
+    except Exception as exc:  # reported as this cell's failure; the other cells go on
+        return failure(exc, task.checkpoint_dir)
+    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start,
+            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+# --------------------------------------------------------------------------------------------
+# jobs: one experiment at one config and seed, into one folder
+
+
+@dataclass
+class Outcome:
+    """What happened to one job: ``status`` is "ran", "skipped" (an earlier complete result was
+    reused) or "failed" (``error`` says why); ``reason`` says why an earlier result was not reused."""
+
+    name: str
+    status: str = "pending"
+    result: Result | None = None
+    error: str = ""
+    reason: str = ""
+    cells_run: int = 0
+    cells_reused: int = 0
+    cells_failed: int = 0
+
+
+@dataclass
+class Job:
+    """An experiment at one config and seed, written to ``folder`` (result.json, figure.png)."""
+
+    experiment: object
+    config: object
+    folder: Path
+    seed: int = 0
+    preset: str = "custom"
+    plot: bool = True
+    name: str = ""
+    outcome: Outcome = None
+    # filled while running
+    store: CellStore = None
+    keys: list = field(default_factory=list)
+    outputs: dict = field(default_factory=dict)
+    walls: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.folder = Path(self.folder)
+        self.name = self.name or self.experiment.name
+        self.outcome = self.outcome or Outcome(self.name)
+
+
+@dataclass
+class RunStats:
+    cells_run: int = 0
+    cells_reused: int = 0
+    cells_failed: int = 0
+    results_reused: int = 0
+    executor: str = ""
+    workers: int = 1
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        text = f"{self.cells_run} cells run, {self.cells_reused} reused, {self.cells_failed} failed"
+        if self.results_reused:
+            text += f" ({self.results_reused} complete result{'s' if self.results_reused > 1 else ''} reused)"
+        return text
+
+
+def reusable(folder, config, preset: str, seed: int, need_figure: bool = True) -> tuple[Result | None, str]:
+    """An earlier complete result in ``folder`` for the same config, preset, seed and version.
+
+    Returns ``(result, "")`` when it can be reused, ``(None, reason)`` otherwise.
+    """
+    from . import __version__
+
+    result, reason = load_result(folder, need_figure)
+    if result is None:
+        return None, reason
+    if result.preset != preset:
+        return None, f"made with preset {result.preset!r}"
+    if result.seeds.get("seed") != seed:
+        return None, f"made with seed {result.seeds.get('seed')!r}"
+    want = config_json(config)
+    if result.config != want:
+        changed = sorted(k for k in set(result.config) | set(want) if result.config.get(k) != want.get(k))
+        return None, f"config changed ({', '.join(changed)})"
+    if result.environment.get("failgeom") != __version__:
+        return None, f"made by failgeom {result.environment.get('failgeom')!r}"
+    return result, ""
+
+
+def _finish(job: Job, executor_name: str) -> None:
+    """Merge a job's cells, draw its figure and commit the pair; a failure fails the job."""
+    o = job.outcome
+    try:
+        result = merge(job.experiment, job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset)
+        result.timing = dict(result.timing or {})
+        result.timing["wall_s"] = float(sum(job.walls.values()))
+        result.timing["cells_s"] = {cell_name(k): job.walls[k] for k in job.keys}
+        result.environment["executor"] = executor_name
+        figure = None
+        if job.plot:
+            from . import plotting
+
+            fig = job.experiment.figure(result)
+            figure = figure_bytes(fig)
+            plotting.close(fig)
+    except OSError:
+        raise
+    except Exception as exc:
+        o.status, o.error = "failed", f"merge: {_one_line(exc)}"
+        return
+    commit_result(job.folder, result, figure)
+    o.status, o.result = "ran", result
+
+
+def _say_through(bar, say):
+    if say is None:
+        return lambda msg: None
+    write = getattr(type(bar), "write", None)
+    if write is not None and getattr(bar, "disable", True) is False:
+        return lambda msg: write(msg, file=sys.stderr)
+    return say
+
+
+def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | None = None, executor=None,
+             progress=None, say=None, reuse: bool = True, extra=(), on_extra=None) -> RunStats:
+    """Run every job (see the module docstring); outcomes land in ``job.outcome``.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        Distinct folders; each is locked for the duration (another live run there is a
+        :class:`~failgeom.store.LockedError`).
+    workers, scheduler
+        ``--jobs`` and ``--scheduler`` (see :func:`failgeom.executors.make_executor`); ignored
+        when ``executor`` is given.
+    progress : callable, optional
+        Progress factory ``progress(total, desc)``; one bar over all cells (its ``overall``
+        attribute, if any, makes that bar), and bars inside cells that run in this process.
+    say : callable, optional
+        Receives one-line messages (damaged files, failures); None keeps quiet.
+    reuse : bool
+        Reuse a complete earlier result.json of the same config, preset, seed and version.
+    extra, on_extra
+        More :class:`~failgeom.executors.Task` s for the same executor, and the callback
+        ``on_extra(key, ok, value)`` for their results (``failgeom verify`` in reproduce).
+
+    Raises
+    ------
+    OSError
+        A write failed (no space, permissions, read-only); everything written before stays.
+    """
+    from .training import null_progress
+
+    start = time.perf_counter()
+    stats = RunStats()
+    folders = [job.folder for job in jobs]
+    if len(set(folders)) != len(folders):
+        raise ValueError("two jobs write the same folder")
+    tell = say or (lambda msg: None)
+    with contextlib.ExitStack() as stack:
+        for folder in sorted(set(folders)):
+            stack.enter_context(FolderLock(folder))
+        pending = _plan(jobs, reuse, tell, stats)
+        if not pending and not extra:
+            from .executors import SerialExecutor
+
+            executor = SerialExecutor()
+        executor = executor or make_executor(workers, scheduler, pending=len(pending) + len(extra))
+        in_process = getattr(executor, "in_process", False)
+        tasks, index, refs = [], {}, {}
+        for i, (job, key) in enumerate(pending):
+            label = cell_label(job.name, key)
+            ckpt = str(job.store.checkpoint_dir(key))
+            if id(job.experiment) not in refs:
+                refs[id(job.experiment)] = job.experiment if in_process else _ref(job.experiment)
+            ref = refs[id(job.experiment)]
+            task = CellTask(ref, job.config, job.seed, key, label, ckpt,
+                            progress if in_process else None)
+            tid = f"cell-{i}-{job.experiment.name}-{digest(job.store.ident)}-{cell_name(key)}"
+            tasks.append(Task(tid, execute_cell, task))
+            index[tid] = (job, key, label)
+        extra_keys = {t.key for t in extra}
+        factory = progress or null_progress
+        make_bar = getattr(factory, "overall", None)
+        total = len(tasks) + len(extra) + stats.cells_reused
+        bar = make_bar(total) if make_bar else factory(total, "cells")
+        bar.update(stats.cells_reused)
+        tell = _say_through(bar, say)
+        try:
+            with executor:
+                stats.executor, stats.workers = executor.describe(), executor.workers
+                for job in jobs:  # every cell reused: merge now
+                    if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
+                        _finish(job, stats.executor)
+                for tid, ok, value in executor.run(tasks + list(extra)):
+                    if tid in extra_keys:
+                        on_extra(tid, ok, value)
+                        _advance(bar, "failgeom verify")
+                        continue
+                    job, key, label = index[tid]
+                    info = value if ok else failure(value)
+                    if info["ok"]:
+                        job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["worker"])
+                        job.walls[key] = info["wall_s"]
+                        job.store.drop_checkpoint(key)
+                        job.outcome.cells_run += 1
+                        stats.cells_run += 1
+                    elif "oserror" in info:  # the disk, not the cell: stop, keep what is written
+                        errno_, strerror, filename = info["oserror"]
+                        raise OSError(errno_, strerror, filename)
+                    else:
+                        job.outcome.cells_failed += 1
+                        stats.cells_failed += 1
+                        if job.outcome.status != "failed":
+                            job.outcome.status, job.outcome.error = "failed", f"{label}: {info['error']}"
+                        tell(f"failed {label}: {info['error']}")
+                    _advance(bar, label)
+                    if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
+                        _finish(job, stats.executor)
+        finally:
+            bar.close()
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _advance(bar, label: str) -> None:
+    if hasattr(bar, "set_description_str"):
+        bar.set_description_str(label, refresh=False)
+    bar.update(1)
+
+
+def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job, tuple]]:
+    """Reuse complete results and valid cell records; the (job, key) pairs still to run."""
+    pending = []
+    for job in jobs:
+        o = job.outcome
+        removed = clean_temporaries(job.folder)
+        if removed:
+            tell(f"removed {len(removed)} temporary file(s) left by an interrupted run in {job.folder}")
+        if reuse:
+            result, o.reason = reusable(job.folder, job.config, job.preset, job.seed, job.plot)
+            if result is not None:
+                o.status, o.result = "skipped", result
+                stats.results_reused += 1
+                continue
+            if "damaged" in o.reason or "match" in o.reason or "cannot" in o.reason:
+                tell(f"{job.name}: not reusing {job.folder / 'result.json'}: {o.reason}")
+        job.store = CellStore(job.folder, job.experiment.name, job.config, job.seed)
+        job.keys = cell_keys(job.experiment, job.config)
+        for key in job.keys:
+            output, wall, why = job.store.load(key)
+            if output is not None:
+                job.outputs[key], job.walls[key] = output, wall
+                o.cells_reused += 1
+                stats.cells_reused += 1
+            else:
+                if why:
+                    tell(f"recomputing {cell_label(job.name, key)}: {job.store.path(key)} {why}")
+                pending.append((job, key))
+    # longest first keeps the workers busy to the end: the time the same cell took before under
+    # any config is the estimate; cells never run here go first, in their order
+    hints = {id(p): p[0].store.wall_hint(p[1]) for p in pending}
+    pending.sort(key=lambda p: -(math.inf if hints[id(p)] is None else hints[id(p)]))
+    return pending
+
+
+# --------------------------------------------------------------------------------------------
+# grids of configs
+
+
+def parse_grid(pairs) -> list[tuple[str, list[str]]]:
+    """``["k=v1,v2", ...]`` to ``[(k, [v1, v2]), ...]``; ValueError on a malformed pair."""
+    grid = []
+    for pair in pairs or []:
+        key, sep, values = pair.partition("=")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not items:
+            raise ValueError(f"--grid expects key=v1,v2,..., got {pair!r}")
+        if key.strip() in [k for k, _ in grid]:
+            raise ValueError(f"--grid {key.strip()} is given twice")
+        grid.append((key.strip(), items))
+    size = math.prod(len(v) for _, v in grid)
+    if size > MAX_GRID_POINTS:
+        raise ValueError(f"--grid has {size} points; at most {MAX_GRID_POINTS} are accepted")
+    return grid
+
+
+def grid_points(grid: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """Every combination of the grid's values, the last key varying fastest."""
+    keys = [k for k, _ in grid]
+    return [dict(zip(keys, values)) for values in itertools.product(*(v for _, v in grid))]
+
+
+def grid_label(point: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in point.items()) or "default"
+
+
+def grid_table(jobs: list[Job], points: list[dict[str, str]], summary) -> str:
+    """A Markdown table of a grid: one row per point with its status and one-line summary."""
+    keys = list(points[0]) if points else []
+    lines = ["| " + " | ".join(keys + ["status", "summary", "folder"]) + " |",
+             "| " + " | ".join(["---"] * (len(keys) + 3)) + " |"]
+    for job, point in zip(jobs, points):
+        o = job.outcome
+        text = o.error if o.status == "failed" else (summary(o.result) if o.result is not None else "")
+        status = {"skipped": "reused"}.get(o.status, o.status)
+        cells = [point[k] for k in keys] + [status, text.replace("|", "/"), job.folder.name]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# reproduce: every experiment and failgeom verify, then the report
+
+
+@dataclass
+class Plan:
+    preset: str
+    out: Path
+    seed: int
+    jobs: int
+    experiments: list  # Experiment specs, in registry order
+    configs: dict  # name -> ExperimentConfig
+    outcomes: dict = field(default_factory=dict)
+    scheduler: str | None = None
+    executor: str = ""
+
+
+def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
+    """An integer in [low, high]; TypeError/ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        accepted = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name} must be an integer {accepted}, got {value}")
+    return value
+
+
+def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | None = None, seed: int = 0,
+              configs=None, scheduler: str | None = None) -> Plan:
+    """Check every argument and build the configs; raise ValueError/TypeError on bad input.
+
+    ``configs`` is ``{name: config}`` or ``f(experiment, preset) -> config`` (default
+    ``experiment.config(preset)``); ``jobs`` defaults to the usable cores. The output folder is
+    checked last, so a typo in another argument leaves the disk untouched.
+    """
+    from .experiments import get, names
+    from .runtime import usable_cores
+
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    jobs = usable_cores() if jobs is None else check_count(jobs, "--jobs", 1, 4096)
+    check_count(seed, "--seed", 0, 2**63 - 1)
+    selected = list(dict.fromkeys(only)) if only else names()
+    experiments = [get(name) for name in selected]  # unknown names raise ValueError here
+    order = names()
+    experiments.sort(key=lambda e: order.index(e.name))
+    built = {}
+    for e in experiments:
+        if callable(configs):
+            built[e.name] = configs(e, preset)
+        elif configs is not None and e.name in configs:
+            built[e.name] = configs[e.name].validate()
+        else:
+            built[e.name] = e.config(preset)
+    out = check_writable(Path(out))
+    return Plan(preset, out, seed, jobs, experiments, built, scheduler=scheduler)
+
+
+def _verify_prefixes() -> dict:
+    try:
+        from .claims import VERIFY_PREFIXES
+    except ImportError:
+        from .report import VERIFY_PREFIXES
+    return VERIFY_PREFIXES
+
+
+def verify_task(arg):
+    """One group of ``failgeom verify`` rows: ``(quick, prefix)``, ``(quick, ("rest", prefixes))``
+    for the rows of no family, or ``(quick, f)`` for a custom ``f(quick) -> rows``."""
+    quick, what = arg
+    if callable(what):
+        return [(i, row) for i, row in enumerate(what(quick))]
+    from . import verify
+
+    if isinstance(what, tuple):
+        ids = [c.id for c in verify.CHECKS if not c.id.startswith(what[1])]
+    else:
+        ids = [c.id for c in verify.CHECKS if c.id.startswith(what)]
+    order = {c.id: i for i, c in enumerate(verify.CHECKS)}
+    return [(order[row.id], row) for cid in ids for row in verify.run_checks(quick=quick, only=cid)
+            if row.id == cid]
+
+
+def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | None = None, seed: int = 0,
+              quiet: bool = False, progress=None, *, configs=None, verify=True, scheduler=None,
+              executor=None) -> int:
+    """Run the experiments and ``failgeom verify`` as cells, then write the report.
+
+    Parameters
+    ----------
+    preset, out, only, jobs, seed, configs, scheduler
+        See :func:`make_plan` and :func:`run_jobs`; bad values raise before anything runs.
+    quiet : bool
+        No messages on stderr and no final line on stdout.
+    progress : callable, optional
+        Progress factory (see :func:`run_jobs`).
+    verify : bool or callable
+        Run the verify rows of the selected families (quick checks for the quick preset), skip
+        them (False), or ``verify(quick) -> rows`` (picklable, run on the executor).
+
+    Returns
+    -------
+    int
+        0 when every experiment produced a result, 1 when one failed (its section says why).
+        A FAIL row of ``verify`` is reported, not turned into an exit status.
+    """
+    from . import report
+
+    start = time.perf_counter()
+    plan = make_plan(preset, out, only, jobs, seed, configs, scheduler)
+    say = None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    quick = preset == "quick"
+    prefixes = _verify_prefixes()
+    families = sorted({e.family for e in plan.experiments})
+    groups = []
+    if callable(verify):
+        groups = [verify]
+    elif verify:
+        groups = [p for f in families for p in prefixes.get(f, ())]
+        if not only:
+            groups.append(("rest", tuple(p for ps in prefixes.values() for p in ps)))
+    extra = [Task(f"verify-{i}", verify_task, (quick, g)) for i, g in enumerate(groups)]
+    rows, errors = [], []
+
+    def collect(key, ok, value):
+        if ok:
+            rows.extend(value)
+        else:
+            errors.append(_one_line(value))
+
+    jobs_ = [Job(e, plan.configs[e.name], plan.out / e.name, seed, preset, True) for e in plan.experiments]
+    with FolderLock(plan.out):
+        stats = run_jobs(jobs_, workers=plan.jobs, scheduler=scheduler, executor=executor, progress=progress,
+                         say=say, extra=extra, on_extra=collect)
+        plan.outcomes = {job.name: job.outcome for job in jobs_}
+        plan.jobs, plan.executor = stats.workers, stats.executor
+        verify_rows = [row for _, row in sorted(rows, key=lambda r: r[0])] if groups else None
+        verify_seconds = sum(getattr(r, "seconds", 0.0) for r in verify_rows or [])
+        total = time.perf_counter() - start
+        report.write_report(plan, verify_rows, "; ".join(errors), verify_seconds, total)
+    failed = [n for n, o in plan.outcomes.items() if o.status == "failed"]
+    if not quiet:
+        if failed:
+            print(f"FAILED: {', '.join(failed)} (see the report)")
+        passes = "not run" if verify_rows is None else f"{sum(r.passed for r in verify_rows)}/{len(verify_rows)} PASS"
+        print(f"{stats.line()}; verify {passes}; report: {plan.out / 'report.md'} and report.html "
+              f"({time.perf_counter() - start:.0f} s, {stats.executor})")
+    return 1 if failed else 0
+
+
+__all__ = ["ALL", "CellTask", "Job", "Outcome", "Plan", "RunStats", "cell_keys", "cell_label", "execute_cell",
+           "grid_label", "grid_points", "grid_table", "make_plan", "merge", "parse_grid", "reproduce", "reusable",
+           "run_cell", "run_jobs"]
