@@ -127,6 +127,7 @@ class DaskExecutor:
     """Tasks on a Dask cluster: ``address`` of a running scheduler, or ``"local"``."""
 
     in_process = False
+    timeout = "20s"  # to connect to a scheduler
 
     def __init__(self, address: str, jobs: int | None = None, retries: int = 2):
         self.address = address
@@ -142,12 +143,16 @@ class DaskExecutor:
     def __enter__(self):
         distributed = import_distributed()
         if self.address == "local":
-            self.cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                                    processes=True, dashboard_address=None)
+            import warnings
+
+            with warnings.catch_warnings():  # no dashboard; its HTTP port falls back quietly
+                warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+                self.cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                                        processes=True, dashboard_address=None)
             self.client = distributed.Client(self.cluster)
         else:
             try:
-                self.client = distributed.Client(self.address, timeout="20s")
+                self.client = distributed.Client(self.address, timeout=self.timeout)
             except (OSError, TimeoutError) as exc:
                 raise ValueError(f"--scheduler {self.address}: cannot connect ({exc})") from None
         return self

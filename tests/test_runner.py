@@ -4,7 +4,7 @@ failures, progress over cells, grids, and every registered experiment through th
 import json
 
 import pytest
-from test_runner_toys import TOY, ToyConfig, numbers
+from test_runner_toys import TOY, ToyConfig, numbers, run, run_cell
 
 from failgeom import runner
 from failgeom.executors import LocalExecutor, SerialExecutor
@@ -190,3 +190,14 @@ def test_store_reads_back_what_it_wrote(tmp_path):
     assert why == "" and wall == 0.25 and loaded["b"] == "x" and loaded["a"][:2] == [1.5, None]
     assert out["a"][2] != out["a"][2]  # NaN survives the cell record
     assert store.load(("part", 1)) == (None, 0.0, "")
+
+
+def test_toy_cells_depend_only_on_their_key():
+    from failgeom.training import NonFiniteLossError
+
+    config = ToyConfig(parts=3)
+    alone = run_cell(config, 5, ("part", 2))
+    assert run(config, 5).metrics["part=2"]["mean"] == alone["mean"]
+    assert run_cell(config, 6, ("part", 2))["mean"] != alone["mean"]
+    with pytest.raises(NonFiniteLossError):
+        run_cell(ToyConfig(fail_part=1), 0, ("part", 1))

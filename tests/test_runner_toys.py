@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from failgeom.experiments.base import Experiment, ExperimentConfig
 from failgeom.results import Result
@@ -29,6 +28,7 @@ class ToyConfig(ExperimentConfig):
     spin: float = 0.0
     fail_part: int = -1
     marker_dir: str = ""
+    keep: bool = False  # the output holds all `size` numbers (large cell records)
     replicas: int = 2
 
 
@@ -48,7 +48,8 @@ def run_cell(config: ToyConfig, seed: int, key, progress=null_progress, checkpoi
         np.sort(np.random.default_rng(0).random(2000))
     if i == config.fail_part:
         raise NonFiniteLossError(3, 0.5, [1])
-    return {"mean": float(x.mean()), "head": x[:4].tolist(), "nan": float("nan"), "part": i}
+    out = {"mean": float(x.mean()), "head": x[:4].tolist(), "nan": float("nan"), "part": i}
+    return {**out, "all": x.tolist()} if config.keep else out
 
 
 def merge(config: ToyConfig, seed: int, outputs: dict, preset: str) -> Result:
@@ -89,16 +90,26 @@ TOY = CellExperiment(name="toy", description="toy cells for the runner's tests",
                      cells=cells, run_cell=run_cell, merge=merge)
 
 
+@dataclass
+class Row:
+    """A stand-in for a ``failgeom verify`` row (what the report reads of one)."""
+
+    id: str
+    passed: bool
+    statement: str = "a claim"
+    computed: str = "computed"
+    value: float = 0.5
+    interval: tuple | None = None
+    criterion: str = "a criterion"
+    seconds: float = 0.0
+
+
+def fake_verify(quick: bool) -> list[Row]:
+    """Two verify rows of family 1 (theorem 1), one FAIL; runs anywhere in no time."""
+    return [Row("thm1.toy-pass", True), Row("thm1.toy-fail", False, value=float(quick))]
+
+
 def numbers(result: Result) -> dict:
     """Everything of a result that the computation decides (not timing, environment, files)."""
     data = result.to_dict()
     return {k: v for k, v in data.items() if k not in ("timing", "environment", "files")}
-
-
-def test_toy_cells_depend_only_on_their_key():
-    config = ToyConfig(parts=3)
-    alone = run_cell(config, 5, ("part", 2))
-    assert run(config, 5).metrics["part=2"]["mean"] == alone["mean"]
-    assert run_cell(config, 6, ("part", 2))["mean"] != alone["mean"]
-    with pytest.raises(NonFiniteLossError):
-        run_cell(ToyConfig(fail_part=1), 0, ("part", 1))
