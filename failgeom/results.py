@@ -31,6 +31,8 @@ SCHEMA_VERSION = 2
 DEFAULT_OUT = Path("failgeom-results")
 TMP_SUFFIX = ".tmp"
 
+#: the fields a result record must have (the others have defaults)
+REQUIRED_FIELDS = ("experiment", "preset", "config", "seeds", "metrics", "curves")
 #: the fields of result.json and their JSON types
 RESULT_FIELDS = {"experiment": str, "preset": str, "config": dict, "seeds": dict, "metrics": dict,
                  "curves": dict, "environment": dict, "timing": dict, "schema_version": int,
@@ -66,29 +68,45 @@ class Result:
         return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
     @classmethod
+    def from_dict(cls, data) -> "Result":
+        """The inverse of :meth:`to_dict`; ValueError in one line for anything else."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the top level is a {type(data).__name__}, not an object")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION}")
+        unknown = sorted(set(data) - set(RESULT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+        for name in REQUIRED_FIELDS:
+            if name not in data:
+                raise ValueError(f"field {name!r} is missing")
+        for name, value in data.items():
+            kind = RESULT_FIELDS[name]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"field {name!r} is {type(value).__name__}, not {kind.__name__}")
+        return cls(**data)
+
+    @classmethod
     def from_json(cls, text) -> "Result":
-        """Parse and validate a record written by :meth:`to_json`; ValueError in one line."""
+        """Parse and validate a record written by :meth:`to_json` (every field, the schema
+        version and the checksum); ValueError in one line."""
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
             raise ValueError(f"not valid JSON ({_first_line(exc)})") from None
         if not isinstance(data, dict):
             raise ValueError(f"the top level is a {type(data).__name__}, not an object")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION}")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
         stored = data.pop("sha256", None)
-        for name, kind in RESULT_FIELDS.items():
+        for name in RESULT_FIELDS:
             if name not in data:
                 raise ValueError(f"field {name!r} is missing")
-            if not isinstance(data[name], kind) or isinstance(data[name], bool):
-                raise ValueError(f"field {name!r} is {type(data[name]).__name__}, not {kind.__name__}")
-        unknown = sorted(set(data) - set(RESULT_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+        result = cls.from_dict(data)
         if stored != checksum(data):
             raise ValueError("checksum mismatch (the file was changed or damaged after it was written)")
-        return cls(**data)
+        return result
 
     def save(self, folder) -> Path:
         """Write ``folder/result.json`` atomically; returns its path."""
