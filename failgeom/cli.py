@@ -103,24 +103,6 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _accepted(meta, default) -> str:
-    """What a field accepts, from its declared constraint (``param(...)`` metadata)."""
-    if meta.get("choices"):
-        return "one of " + ", ".join(map(str, meta["choices"]))
-    low, high = meta.get("low"), meta.get("high")
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if meta.get('low_open') else '>='} {low}")
-    if high is not None:
-        parts.append(f"{'<' if meta.get('high_open') else '<='} {high}")
-    text = " and ".join(parts)
-    if isinstance(default, tuple) and text:
-        text = "each " + text
-    if meta.get("allow_inf"):
-        text += " (inf allowed)" if text else "any number, inf allowed"
-    return text or "-"
-
-
 def _value(value) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
@@ -128,22 +110,18 @@ def _value(value) -> str:
 
 
 def cmd_show(args) -> int:
-    import dataclasses
-
     from .experiments import get
 
     experiment = get(args.name)
     config = experiment.config(args.preset)
-    rows = [("field", f"{args.preset}", "default", "accepted", "meaning")]
-    for f in dataclasses.fields(config):
-        default = f.default if f.default is not dataclasses.MISSING else getattr(type(config)(), f.name)
-        rows.append((f.name, _value(getattr(config, f.name)), _value(default),
-                     _accepted(f.metadata, default), f.metadata.get("doc", "")))
+    rows = [("field", args.preset, "default", "accepted", "meaning")]
+    for now, default in zip(config.describe(config), type(config).describe()):
+        rows.append((now["name"], _value(now["value"]), _value(default["value"]), now["accepted"], now["doc"]))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print(f"{experiment.name}: {experiment.description}")
-    print(f"config {type(config).__name__}, {args.preset} preset (set a field with --set KEY=VALUE):")
+    print(f"{type(config).__name__}, {args.preset} preset; set a field with --set KEY=VALUE:")
     for row in rows:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+        print(("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4]).rstrip())
     return 0
 
 
@@ -166,7 +144,7 @@ def cmd_run(args) -> int:
         jobs = [runner.Job(experiment, base, root, args.seed, args.preset, plot)]
     check_writable(root)
     stats = runner.run_jobs(jobs, workers=args.jobs, scheduler=args.scheduler,
-                            progress=progress_factory(args.quiet), say=_say(args.quiet))
+                            progress=progress_factory(args.quiet), say=_say(args.quiet), say_failures=False)
     failed = [job for job in jobs if job.outcome.status == "failed"]
     if points:
         table = runner.grid_table(jobs, points, experiment.summary)

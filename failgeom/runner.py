@@ -5,7 +5,7 @@ A **cell** is one independent part of an experiment (parity at one d, tuple-line
 seed, key, progress, checkpoint_dir)`` computes one as a JSON-able dict that depends only on
 (config, seed, key), and ``experiment.merge(config, seed, outputs, preset)`` turns all of them
 into the experiment's :class:`~failgeom.results.Result`. An experiment without cells is one
-cell, ``("all",)``, holding its whole run.
+cell, ``("all",)``, holding its whole run (see :mod:`failgeom.experiments.base`).
 
 :func:`run_jobs` takes :class:`Job` s (an experiment at one config and seed, and the folder its
 result goes to), locks the folders, reuses every complete result and every valid cell record
@@ -24,6 +24,7 @@ import itertools
 import math
 import os
 import pickle
+import shlex
 import socket
 import sys
 import time
@@ -41,34 +42,25 @@ MAX_GRID_POINTS = 4096
 
 
 # --------------------------------------------------------------------------------------------
-# the cell protocol, with the whole run as one cell for an experiment that declares none
+# the cell protocol (failgeom.experiments.base.Experiment)
 
 
 def cell_keys(experiment, config) -> list[tuple]:
-    """The keys of the config's cells, in the experiment's order (``[("all",)]`` by default)."""
-    cells = getattr(experiment, "cells", None)
-    keys = [ALL] if cells is None else [tuple(k) for k in cells(config)]
-    if not keys or len(set(keys)) != len(keys):
-        raise ValueError(f"{experiment.name}: cells(config) must list distinct keys, got {keys}")
+    """The keys of the config's cells, in the experiment's order (``[("all",)]`` without cells)."""
+    keys = experiment.cell_keys(config)
+    if not keys:
+        raise ValueError(f"experiment {experiment.name!r} declares no cells for this config")
     return keys
 
 
 def run_cell(experiment, config, seed: int, key: tuple, progress, checkpoint_dir=None) -> dict:
-    """One cell's output (a JSON-able dict)."""
-    fn = getattr(experiment, "run_cell", None)
-    if fn is not None:
-        return fn(config, seed, key, progress, checkpoint_dir=checkpoint_dir)
-    extra = {"checkpoint_dir": checkpoint_dir, "resume": True} if experiment.resumable and checkpoint_dir else {}
-    data = experiment.run(config, seed, progress, **extra).to_dict()
-    return {k: data[k] for k in ("experiment", "config", "seeds", "metrics", "curves", "timing")}
+    """One cell's output (a JSON-able dict); a resumable cell continues from its checkpoint."""
+    return experiment.compute_cell(config, seed, key, progress, checkpoint_dir, resume=True)
 
 
 def merge(experiment, config, seed: int, outputs: dict, preset: str) -> Result:
     """The experiment's Result from ``{key: output}`` of every cell."""
-    fn = getattr(experiment, "merge", None)
-    if fn is not None:
-        return fn(config, seed, outputs, preset)
-    return Result(preset=preset, **outputs[ALL])
+    return experiment.merge_cells(config, seed, outputs, preset)
 
 
 def cell_label(experiment_name: str, key: tuple) -> str:
@@ -127,7 +119,7 @@ def failure(exc: BaseException, checkpoint_dir=None) -> dict:
     if isinstance(exc, OSError) and exc.errno is not None:
         info["oserror"] = [exc.errno, exc.strerror or str(exc), exc.filename]
     if type(exc).__name__ == "CheckpointError" and checkpoint_dir:
-        info["error"] += f"; to start this cell over: rm -r {checkpoint_dir}"
+        info["error"] += f"; to start this cell over: rm -r {shlex.quote(str(checkpoint_dir))}"
     return info
 
 
@@ -269,7 +261,8 @@ def _say_through(bar, say):
 
 
 def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | None = None, executor=None,
-             progress=None, say=None, reuse: bool = True, extra=(), on_extra=None) -> RunStats:
+             progress=None, say=None, reuse: bool = True, extra=(), on_extra=None,
+             say_failures: bool = True) -> RunStats:
     """Run every job (see the module docstring); outcomes land in ``job.outcome``.
 
     Parameters
@@ -284,7 +277,8 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         Progress factory ``progress(total, desc)``; one bar over all cells (its ``overall``
         attribute, if any, makes that bar), and bars inside cells that run in this process.
     say : callable, optional
-        Receives one-line messages (damaged files, failures); None keeps quiet.
+        Receives one-line messages (damaged files, and failed cells unless ``say_failures`` is
+        False); None keeps quiet.
     reuse : bool
         Reuse a complete earlier result.json of the same config, preset, seed and version.
     extra, on_extra
@@ -360,7 +354,8 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
                         stats.cells_failed += 1
                         if job.outcome.status != "failed":
                             job.outcome.status, job.outcome.error = "failed", f"{label}: {info['error']}"
-                        tell(f"failed {label}: {info['error']}")
+                        if say_failures:
+                            tell(f"failed {label}: {info['error']}")
                     _advance(bar, label)
                     if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
                         _finish(job, stats.executor)

@@ -93,7 +93,7 @@ def test_run_again_reuses_the_result_and_prints_the_final_line(tmp_path, capsys)
     assert "0 cells run, 0 reused, 0 failed (1 complete result reused)" in capsys.readouterr().out
 
 
-def test_show_prints_every_field_with_value_and_default(capsys):
+def test_show_prints_every_field_with_value_default_range_and_meaning(capsys):
     import dataclasses
 
     from failgeom.experiments import get
@@ -101,21 +101,28 @@ def test_show_prints_every_field_with_value_and_default(capsys):
     assert main(["show", "parity", "--preset", "quick"]) == 0
     out = capsys.readouterr().out
     config = get("parity").config("quick")
+    rows = {r["name"]: r for r in config.describe(config)}
     for f in dataclasses.fields(config):
         (line,) = [ln for ln in out.splitlines() if ln.split()[:1] == [f.name]]
-        value = getattr(config, f.name)
-        text = ",".join(map(str, value)) if isinstance(value, tuple) else "none" if value is None else str(value)
-        assert line.split()[1] == text
-        if f.metadata.get("doc"):
-            assert line.rstrip().endswith(f.metadata["doc"])
+        value, default = getattr(config, f.name), f.default
+        as_text = [",".join(map(str, v)) if isinstance(v, tuple) else "none" if v is None else str(v)
+                   for v in (value, default)]
+        assert line.split()[1:3] == as_text
+        assert rows[f.name]["accepted"] in line and line.rstrip().endswith(rows[f.name]["doc"])
+    assert "replicas" in out and "in [1, 10000]" in out  # a declared range, from param()
 
 
 def test_import_failgeom_exposes_subpackages_lazily():
-    code = ("import sys, failgeom; assert 'numpy' not in sys.modules; "
-            "print(round(failgeom.theory.condition_number(10))); print('failgeom.theory' in sys.modules)")
+    code = ("import sys, failgeom; assert 'numpy' not in sys.modules and 'failgeom.runtime' not in sys.modules; "
+            "print(failgeom.runtime.usable_cores() >= 1, 'failgeom.runtime' in sys.modules, 'numpy' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [str(round(__import__("failgeom").theory.condition_number(10))), "True"]
+    assert proc.stdout.split() == ["True", "True", "False"]
+    import failgeom
+
+    assert failgeom.theory.condition_number(1000) > 1e10 and "theory" in dir(failgeom)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        failgeom.nope
 
 
 def test_nothing_imports_the_cli():

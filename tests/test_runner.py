@@ -1,6 +1,7 @@
 """The runner: cells merged from any executor equal a serial run, reuse of cells and results,
 failures, progress over cells, grids, and every registered experiment through the runner."""
 
+import dataclasses
 import json
 
 import pytest
@@ -97,11 +98,18 @@ def test_cell_outputs_must_be_plain_json(tmp_path, monkeypatch):
 
     real = toys.run_cell
     monkeypatch.setattr(toys, "run_cell", lambda *a, **k: {**real(*a, **k), "array": np.zeros(2)})
-    job = runner.Job(toys.CellExperiment(**{**TOY.__dict__, "run_cell": toys.run_cell}), ToyConfig(parts=1),
-                     tmp_path, plot=False)
+    job = runner.Job(dataclasses.replace(TOY, run_cell=toys.run_cell), ToyConfig(parts=1), tmp_path, plot=False)
     runner.run_jobs([job], executor=SerialExecutor())
     assert job.outcome.status == "failed"
     assert "toy part=0: run_cell returned a ndarray" in job.outcome.error and "JSON-able" in job.outcome.error
+
+
+def test_an_experiment_without_cells_runs_as_one_cell(tmp_path):
+    whole = dataclasses.replace(TOY, cells=None, run_cell=None, merge=None)
+    job = runner.Job(whole, ToyConfig(), tmp_path, plot=False)
+    stats = runner.run_jobs([job], executor=LocalExecutor(1))
+    assert stats.cells_run == 1 and [p.name.split("-")[0] for p in job.store.dir.glob("*.json")] == ["all"]
+    assert numbers(job.outcome.result) == numbers(TOY.run(ToyConfig(), 0))
 
 
 def test_cell_labels_and_keys():
@@ -109,8 +117,8 @@ def test_cell_labels_and_keys():
     assert runner.cell_label("stocks", (3, "end_to_end")) == "stocks 3 end-to-end"
     assert runner.cell_label("parity", ("all",)) == "parity"
     assert runner.cell_keys(TOY, ToyConfig(parts=2)) == [("part", 0), ("part", 1)]
-    plain = runner.Job(TOY, ToyConfig(), "x").experiment
-    assert runner.cell_keys(type("Old", (), {"name": "old"})(), None) == [("all",)] and plain is TOY
+    whole = dataclasses.replace(TOY, cells=None, run_cell=None, merge=None)
+    assert runner.cell_keys(whole, ToyConfig()) == [("all",)]
 
 
 def test_grid_points_labels_and_bounds():

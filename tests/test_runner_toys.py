@@ -76,18 +76,9 @@ def summary(result: Result) -> str:
     return "; ".join(f"{k}: {m['mean']:.3f}" for k, m in result.metrics.items())
 
 
-@dataclass(frozen=True)
-class CellExperiment(Experiment):
-    """An Experiment with the cell protocol (until every experiment declares it)."""
-
-    cells: object = None
-    run_cell: object = None
-    merge: object = None
-
-
-TOY = CellExperiment(name="toy", description="toy cells for the runner's tests",
-                     presets={"quick": ToyConfig()}, run=run, figure=figure, summary=summary, family=1,
-                     cells=cells, run_cell=run_cell, merge=merge)
+TOY = Experiment(name="toy", description="toy cells for the runner's tests", presets={"quick": ToyConfig()},
+                 figure=figure, summary=summary, family=1, run=run, cells=cells, run_cell=run_cell, merge=merge,
+                 tiny=ToyConfig(parts=2))
 
 
 @dataclass
@@ -113,3 +104,61 @@ def numbers(result: Result) -> dict:
     """Everything of a result that the computation decides (not timing, environment, files)."""
     data = result.to_dict()
     return {k: v for k, v in data.items() if k not in ("timing", "environment", "files")}
+
+
+# --------------------------------------------------------------------------------------------
+# a resumable toy: each cell is a short training run that checkpoints every 2 steps
+
+#: abort a checkpointing cell after this step (in-process runs only; None: run to the end)
+ABORT_AT = None
+
+
+@dataclass(frozen=True)
+class TrainConfig(ExperimentConfig):
+    parts: int = 2
+    steps: int = 8
+    replicas: int = 2
+
+
+def train_cells(config: TrainConfig):
+    return [("part", i) for i in range(config.parts)]
+
+
+def train_cell(config: TrainConfig, seed: int, key, progress=null_progress, checkpoint_dir=None,
+               resume=False) -> dict:
+    from failgeom.training import Checkpointer, copy_checked, fit
+
+    _, i = key
+    w = np.random.default_rng(seed_streams(seed, "toy-train", i, "init")).standard_normal((config.replicas, 3))
+    noise = np.random.default_rng(seed_streams(seed, "toy-train", i, "noise"))
+
+    def step(j):
+        if ABORT_AT is not None and j > ABORT_AT:
+            raise RuntimeError(f"aborted after step {ABORT_AT}")
+        w[...] -= 0.1 * (w + 0.1 * noise.standard_normal(w.shape))
+        return 0.5 * (w**2).sum(axis=1)
+
+    def restore(arrays, meta):
+        copy_checked(w, arrays["w"], "w")
+        noise.bit_generator.state = meta["noise"]
+
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = Checkpointer(Path(checkpoint_dir) / "state.npz", every=2, restore=restore,
+                                  header={"config": config.to_dict(), "seed": seed, "key": list(key)},
+                                  state=lambda: ({"w": w}, {"noise": noise.bit_generator.state}))
+    curves = fit(step, config.steps, eval_every=2, evaluate=lambda j: {"norm": np.linalg.norm(w, axis=1)},
+                 checkpoint=checkpoint, resume=resume, progress=progress)
+    return {"curves": curves.to_dict()}
+
+
+def train_merge(config: TrainConfig, seed: int, outputs: dict, preset: str) -> Result:
+    curves = {f"part={k[1]}": out["curves"] for k, out in outputs.items()}
+    metrics = {name: {"final_norm": c["norm"][-1]} for name, c in curves.items()}
+    return Result(experiment=TRAIN.name, preset=preset, config=config.to_dict(),
+                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves)
+
+
+TRAIN = Experiment(name="toy-train", description="checkpointing toy cells", presets={"quick": TrainConfig()},
+                   figure=figure, summary=lambda r: "trained", family=1, cells=train_cells, run_cell=train_cell,
+                   merge=train_merge, tiny=TrainConfig(), resumable=True)
