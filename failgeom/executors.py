@@ -2,7 +2,8 @@
 
 An executor is a context manager with ``run(tasks)``, which yields ``(task key, ok, value)`` as
 each task finishes (``value`` is the return value, or the exception when ``ok`` is False), in
-completion order. Tasks are :class:`Task` triples of a key, a picklable module-level function
+completion order. Entering an executor that is already entered reuses its workers (only the
+outermost ``with`` starts and stops them), so several runs can share one pool or cluster. Tasks are :class:`Task` triples of a key, a picklable module-level function
 and its argument; the key is unique per task, so Dask never merges two of them.
 
 - :class:`SerialExecutor`: one after another in this process (progress bars inside a task show);
@@ -72,6 +73,7 @@ class LocalExecutor:
         self.workers = jobs or usable_cores()
         self._pool = None
         self._saved: dict = {}
+        self._depth = 0
 
     def describe(self) -> str:
         return f"on {self.workers} local worker process{'es' if self.workers != 1 else ''}"
@@ -80,6 +82,9 @@ class LocalExecutor:
         import concurrent.futures as cf
         import multiprocessing
 
+        self._depth += 1
+        if self._depth > 1:
+            return self
         # one BLAS thread per worker unless the user chose otherwise; workers inherit the
         # environment when they start, which is on the first submit, so keep it set until exit
         self._saved = {var: os.environ.get(var) for var in BLAS_VARIABLES}
@@ -90,8 +95,12 @@ class LocalExecutor:
         return self
 
     def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth:
+            return False
         try:
             self._pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+            self._pool = None
         finally:
             for var, value in self._saved.items():
                 if value is None:
@@ -134,6 +143,7 @@ class DaskExecutor:
         self.workers = jobs or usable_cores()
         self.retries = retries
         self.client = self.cluster = None
+        self._depth = 0
 
     def describe(self) -> str:
         if self.cluster is not None:
@@ -141,6 +151,17 @@ class DaskExecutor:
         return f"on the Dask cluster at {self.address}"
 
     def __enter__(self):
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._start()
+            except BaseException:
+                self._depth = 0
+                self._stop()
+                raise
+        return self
+
+    def _start(self) -> None:
         distributed = import_distributed()
         if self.address == "local":
             import warnings
@@ -155,16 +176,21 @@ class DaskExecutor:
                 self.client = distributed.Client(self.address, timeout=self.timeout)
             except (OSError, TimeoutError) as exc:
                 raise ValueError(f"--scheduler {self.address}: cannot connect ({exc})") from None
-        return self
 
     def __exit__(self, *exc):
+        self._depth = max(0, self._depth - 1)
+        if not self._depth:
+            self._stop()
+        return False
+
+    def _stop(self) -> None:
         try:
             if self.client is not None:
                 self.client.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()
-        return False
+            self.client = self.cluster = None
 
     def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
         from distributed import as_completed

@@ -90,22 +90,39 @@ class CellTask:
     progress: object = None  # a progress factory, only when the cell runs in this process
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """An experiment spec rebuilt in the worker from its fields (its derived ``run`` is a closure)."""
+
+    cls: type
+    fields: dict
+
+
 def _resolve(ref):
     if isinstance(ref, str):
         from .experiments import get
 
         return get(ref)
+    if isinstance(ref, _Spec):
+        return ref.cls(**ref.fields)
     return ref
 
 
 def _ref(experiment):
-    # the spec travels to a worker pickled by reference to its functions; one that cannot
-    # (a closure) travels as its registry name and the worker looks it up
-    try:
-        pickle.dumps(experiment)
-        return experiment
-    except Exception:
-        return experiment.name
+    """What travels to a worker: the spec itself if it pickles (by reference to its functions),
+    else its fields without the ``run`` derived from its cells, else its registry name."""
+    import dataclasses
+
+    for make in (lambda: experiment, lambda: _Spec(type(experiment), {
+            f.name: None if f.name == "run" and "__post_init__" in getattr(experiment.run, "__qualname__", "")
+            else getattr(experiment, f.name) for f in dataclasses.fields(experiment)})):
+        try:
+            candidate = make()
+            pickle.dumps(candidate)
+            return candidate
+        except Exception:
+            continue
+    return experiment.name
 
 
 def _one_line(exc: BaseException) -> str:
