@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 #: the subpackages and modules reachable as attributes, each imported when first used
 SUBMODULES = ("nn", "theory", "problems", "experiments", "training", "results", "store", "executors",
-              "runner", "verify", "claims", "report", "plotting", "runtime")
+              "runner", "reproduction", "verify", "claims", "report", "plotting", "runtime")
 
 
 def __getattr__(name: str):

@@ -164,9 +164,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from . import runner
+    from . import reproduction
 
-    return runner.reproduce(args.preset, Path(args.out), args.only, args.jobs, args.seed, args.quiet,
+    return reproduction.reproduce(args.preset, Path(args.out), args.only, args.jobs, args.seed, args.quiet,
                             progress_factory(args.quiet), scheduler=args.scheduler,
                             configs=lambda experiment, preset: _config(experiment, preset, None, None, []))
 

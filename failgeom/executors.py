@@ -99,7 +99,10 @@ class LocalExecutor:
         if self._depth:
             return False
         try:
-            self._pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+            if exc[0] is not None:  # interrupted or failed: stop the running cells too
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         finally:
             for var, value in self._saved.items():

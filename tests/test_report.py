@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from failgeom import report, runner
+from failgeom import report, reproduction, runner
 from failgeom.cli import main
 from failgeom.experiments import get
 from failgeom.verify import CHECKS, CheckRow
@@ -35,7 +35,7 @@ def fake_rows(quick):
 
 
 def reproduce(out, configs=None, jobs=1, seed=0, verify=fake_rows, only=NAMES):
-    return runner.reproduce("quick", out, only, jobs, seed, True, None,
+    return reproduction.reproduce("quick", out, only, jobs, seed, True, None,
                             configs=configs or tiny_configs(), verify=verify)
 
 
@@ -108,7 +108,7 @@ def test_html_is_self_contained(first_run):
 
 def test_rerun_skips_complete_results_and_reruns_changed_config(first_run, capsys):
     before = {n: (first_run / n / "result.json").stat().st_mtime_ns for n in NAMES}
-    assert runner.reproduce("quick", first_run, NAMES, 1, 0, False, None,
+    assert reproduction.reproduce("quick", first_run, NAMES, 1, 0, False, None,
                             configs=tiny_configs(), verify=fake_rows) == 0
     assert "0 cells run, 0 reused, 0 failed (2 complete results reused); verify 2/3 PASS" in capsys.readouterr().out
     assert {n: (first_run / n / "result.json").stat().st_mtime_ns for n in NAMES} == before

@@ -11,7 +11,7 @@ import time
 import pytest
 from test_runner_toys import TOY, ToyConfig, numbers
 
-from failgeom import experiments, runner
+from failgeom import experiments, reproduction, runner
 from failgeom.executors import ENV_SCHEDULER, DaskExecutor, make_executor
 from failgeom.results import Result
 
@@ -89,7 +89,7 @@ def test_reproduce_on_the_cluster_runs_verify_there_too(cluster, tmp_path, monke
     from test_runner_toys import fake_verify
 
     monkeypatch.setitem(experiments.REGISTRY, "toy", TOY)
-    status = runner.reproduce("quick", tmp_path, ["toy"], 2, 0, True, configs={"toy": ToyConfig(parts=3)},
+    status = reproduction.reproduce("quick", tmp_path, ["toy"], 2, 0, True, configs={"toy": ToyConfig(parts=3)},
                               verify=fake_verify, scheduler=cluster.scheduler_address)
     assert status == 0
     text = (tmp_path / "report.md").read_text()

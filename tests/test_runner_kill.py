@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_runner_toys import TOY, ToyConfig, numbers
 
-from failgeom import experiments, runner
+from failgeom import experiments, reproduction
 from failgeom.results import Result, file_checksum
 from failgeom.store import CellStore
 
@@ -24,7 +24,7 @@ PRELUDE = textwrap.dedent(f"""
     import sys
     sys.path[:0] = [{str(ROOT / "tests")!r}, {str(ROOT)!r}]
     from test_runner_toys import TOY, ToyConfig
-    from failgeom import experiments, runner
+    from failgeom import experiments, reproduction
     experiments.REGISTRY["toy"] = TOY
     experiments._load_all = lambda: None  # the toy is all these runs need
 """)
@@ -62,7 +62,7 @@ def test_kill_9_of_the_driver_mid_reproduce_then_the_rerun_reuses_every_complete
     out = tmp_path / "out"
     proc = start(f"""
         config = ToyConfig(parts=6, sleep=0.25)
-        runner.reproduce("quick", {str(out)!r}, ["toy"], 2, 0, True, configs={{"toy": config}}, verify=False)
+        reproduction.reproduce("quick", {str(out)!r}, ["toy"], 2, 0, True, configs={{"toy": config}}, verify=False)
     """)
     store = CellStore(out / "toy", "toy", config, 0)
     wait_for(lambda: len(list(store.dir.glob("*.json"))) >= 2, proc)
@@ -71,7 +71,7 @@ def test_kill_9_of_the_driver_mid_reproduce_then_the_rerun_reuses_every_complete
     assert 2 <= len(done) < 6 and not (out / "toy" / "result.json").exists()
 
     monkeypatch.setitem(experiments.REGISTRY, "toy", TOY)
-    assert runner.reproduce("quick", out, ["toy"], 1, 0, True, configs={"toy": config}, verify=False) == 0
+    assert reproduction.reproduce("quick", out, ["toy"], 1, 0, True, configs={"toy": config}, verify=False) == 0
     assert {p: p.stat().st_mtime_ns for p in done} == done  # reused, not recomputed
     assert numbers(Result.load(out / "toy")) == numbers(TOY.run(config, 0, preset="quick"))
     assert len(list(store.dir.glob("*.json"))) == 6 and not list(out.rglob("*.tmp"))
