@@ -156,7 +156,9 @@ def execute_cell(task: CellTask) -> dict:
         text = canonical_output(output, f"{task.label}: run_cell")
     except Exception as exc:  # reported as this cell's failure; the other cells go on
         return failure(exc, task.checkpoint_dir)
-    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start,
+    from . import __version__
+
+    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start, "failgeom": __version__,
             "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
@@ -307,6 +309,7 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
     OSError
         A write failed (no space, permissions, read-only); everything written before stays.
     """
+    from . import __version__
     from .training import null_progress
 
     start = time.perf_counter()
@@ -357,6 +360,9 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
                         continue
                     job, key, label = index[tid]
                     info = value if ok else failure(value)
+                    if info["ok"] and info.get("failgeom") != __version__:  # a cluster of mixed installs
+                        info = {"ok": False, "error": f"the worker {info['worker']} runs failgeom "
+                                f"{info.get('failgeom')}, this run {__version__}; install one version"}
                     if info["ok"]:
                         job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["worker"])
                         job.walls[key] = info["wall_s"]
