@@ -77,27 +77,18 @@ def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
     return Plan(preset, out, seed, jobs, experiments, built, scheduler=scheduler)
 
 
-def _verify_prefixes() -> dict:
-    try:
-        from .claims import VERIFY_PREFIXES
-    except ImportError:
-        from .report import VERIFY_PREFIXES
-    return VERIFY_PREFIXES
-
-
 def verify_task(arg):
-    """One group of ``failgeom verify`` rows: ``(quick, prefix)``, ``(quick, ("rest", prefixes))``
-    for the rows of no family, or ``(quick, f)`` for a custom ``f(quick) -> rows``."""
+    """``(index, row)`` of one group of ``failgeom verify`` rows: ``(quick, ("family", ids))``
+    runs the checks whose id starts with one of ``ids``, ``(quick, ("rest", ids))`` those whose
+    id starts with none, ``(quick, f)`` calls a custom ``f(quick) -> rows``."""
     quick, what = arg
     if callable(what):
         return [(i, row) for i, row in enumerate(what(quick))]
     from . import verify
 
-    if isinstance(what, tuple):
-        ids = [c.id for c in verify.CHECKS if not c.id.startswith(what[1])]
-    else:
-        ids = [c.id for c in verify.CHECKS if c.id.startswith(what)]
+    kind, prefixes = what
     order = {c.id: i for i, c in enumerate(verify.CHECKS)}
+    ids = [c.id for c in verify.CHECKS if c.id.startswith(prefixes) == (kind == "family")]
     return [(order[row.id], row) for cid in ids for row in verify.run_checks(quick=quick, only=cid)
             if row.id == cid]
 
@@ -131,13 +122,13 @@ def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
     plan = make_plan(preset, out, only, jobs, seed, configs, scheduler)
     say = None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     quick = preset == "quick"
-    prefixes = _verify_prefixes()
+    prefixes = report.VERIFY_PREFIXES  # family -> the ids (or id prefixes) of its verify rows
     families = sorted({e.family for e in plan.experiments})
     groups = []
     if callable(verify):
         groups = [verify]
-    elif verify:
-        groups = [p for f in families for p in prefixes.get(f, ())]
+    elif verify:  # one task per family (the checks of a family run one after another)
+        groups = [("family", tuple(prefixes[f])) for f in families if prefixes.get(f)]
         if not only:
             groups.append(("rest", tuple(p for ps in prefixes.values() for p in ps)))
     extra = [Task(f"verify-{i}", verify_task, (quick, g)) for i, g in enumerate(groups)]
@@ -155,7 +146,10 @@ def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
                          say=say, extra=extra, on_extra=collect)
         plan.outcomes = {job.name: job.outcome for job in jobs_}
         plan.jobs, plan.executor = stats.workers, stats.executor
-        verify_rows = [row for _, row in sorted(rows, key=lambda r: r[0])] if groups else None
+        ordered = sorted(rows, key=lambda r: r[0])  # verify's order; a check in two families once
+        verify_rows = list({row.id: row for _, row in ordered}.values()) if groups else None
+        if callable(verify):
+            verify_rows = [row for _, row in ordered]
         verify_seconds = sum(getattr(r, "seconds", 0.0) for r in verify_rows or [])
         total = time.perf_counter() - start
         report.write_report(plan, verify_rows, "; ".join(errors), verify_seconds, total)

@@ -94,7 +94,8 @@ def test_reproduce_on_the_cluster_runs_verify_there_too(cluster, tmp_path, monke
     assert status == 0
     text = (tmp_path / "report.md").read_text()
     assert "`thm1.toy-fail`" in text and "**FAIL**" in text and "| `toy` | ran |" in text
-    assert f"on the Dask cluster at {cluster.scheduler_address}" in text
+    where = Result.load(tmp_path / "toy").environment["executor"]
+    assert where == f"on the Dask cluster at {cluster.scheduler_address}"
 
 
 def test_scheduler_local_starts_and_stops_its_own_cluster(tmp_path, monkeypatch, capsys):
