@@ -346,6 +346,9 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         total = len(tasks) + len(extra) + stats.cells_reused
         bar = make_bar(total) if make_bar else factory(total, "cells")
         bar.update(stats.cells_reused)
+        if hasattr(bar, "set_description_str"):
+            bar.set_description_str(f"{len(tasks)} cells to run" + (f", {stats.cells_reused} reused"
+                                                                    if stats.cells_reused else ""))
         tell = _say_through(bar, say)
         try:
             with executor:

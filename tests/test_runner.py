@@ -85,10 +85,11 @@ def test_one_overall_bar_over_the_cells_with_their_names(tmp_path):
     run_toy(tmp_path / "a", ToyConfig(parts=3), progress=factory)
     (bar,) = bars
     assert (bar.total, bar.n, bar.closed) == (3, 3, True)
-    assert bar.labels == ["toy part=0", "toy part=1", "toy part=2"]
+    assert bar.labels == ["3 cells to run", "toy part=0", "toy part=1", "toy part=2"]
     (tmp_path / "a" / "result.json").unlink()
     run_toy(tmp_path / "a", ToyConfig(parts=3), progress=factory)
     assert (bars[-1].total, bars[-1].n) == (3, 3)  # reused cells count from the start
+    assert bars[-1].labels == ["0 cells to run, 3 reused"]
 
 
 def test_cell_outputs_must_be_plain_json(tmp_path, monkeypatch):
