@@ -62,7 +62,7 @@ def test_kill_9_of_the_driver_mid_reproduce_then_the_rerun_reuses_every_complete
     out = tmp_path / "out"
     proc = start(f"""
         config = ToyConfig(parts=6, sleep=0.25)
-        reproduction.reproduce("quick", {str(out)!r}, ["toy"], 2, 0, True, configs={{"toy": config}}, verify=False)
+        reproduction.reproduce("quick", {str(out)!r}, ["toy"], 1, 0, True, configs={{"toy": config}}, verify=False)
     """)
     store = CellStore(out / "toy", "toy", config, 0)
     wait_for(lambda: len(list(store.dir.glob("*.json"))) >= 2, proc)
@@ -109,7 +109,7 @@ def test_concurrent_runs_of_one_folder_never_mix_files(tmp_path):
     """Two drivers started together into one folder: one runs, the other refuses in one line."""
     code = f"""
         from failgeom.cli import main
-        sys.exit(main(["run", "toy", "--out", {str(tmp_path)!r}, "--jobs", "1", "--set", "sleep=0.3"]))
+        sys.exit(main(["run", "toy", "--out", {str(tmp_path)!r}, "--jobs", "1", "--set", "sleep=0.2"]))
     """
     procs = [start(code) for _ in range(2)]
     outcomes = []
@@ -122,6 +122,6 @@ def test_concurrent_runs_of_one_folder_never_mix_files(tmp_path):
         if code == 1:
             assert err.count("\n") == 1 and "is being written by another failgeom run (pid" in err
     result = Result.load(tmp_path / "toy")
-    assert numbers(result) == numbers(TOY.run(ToyConfig(sleep=0.3), 0, preset="quick"))
+    assert numbers(result) == numbers(TOY.run(ToyConfig(sleep=0.2), 0, preset="quick"))
     recorded = json.loads((tmp_path / "toy" / "result.json").read_text())["files"]["figure.png"]
     assert recorded == file_checksum(tmp_path / "toy" / "figure.png")  # the pair is of one run
