@@ -13,8 +13,7 @@ result goes to), locks the folders, reuses every complete result and every valid
 this process, ``--jobs N`` local processes, or Dask), writes each cell's record as it arrives,
 and merges, draws and commits a job as soon as its last cell is in. A cell's outputs pass
 through the same canonical JSON whichever executor ran it, so the merged result is the same bit
-for bit. :func:`reproduce` runs every experiment and ``failgeom verify`` that way and hands the
-outcomes to :mod:`failgeom.report` to render.
+for bit. :mod:`failgeom.reproduction` runs every experiment and ``failgeom verify`` this way.
 """
 
 from __future__ import annotations
@@ -107,21 +106,25 @@ def _resolve(ref):
     return ref
 
 
+def _pickles(obj) -> bool:
+    try:
+        pickle.dumps(obj)
+        return True
+    except Exception:
+        return False
+
+
 def _ref(experiment):
     """What travels to a worker: the spec itself if it pickles (by reference to its functions),
     else its fields without the ``run`` derived from its cells, else its registry name."""
     import dataclasses
 
-    for make in (lambda: experiment, lambda: _Spec(type(experiment), {
-            f.name: None if f.name == "run" and "__post_init__" in getattr(experiment.run, "__qualname__", "")
-            else getattr(experiment, f.name) for f in dataclasses.fields(experiment)})):
-        try:
-            candidate = make()
-            pickle.dumps(candidate)
-            return candidate
-        except Exception:
-            continue
-    return experiment.name
+    if _pickles(experiment):
+        return experiment
+    derived = "__post_init__" in getattr(experiment.run, "__qualname__", "")
+    spec = _Spec(type(experiment), {f.name: None if f.name == "run" and derived else getattr(experiment, f.name)
+                                    for f in dataclasses.fields(experiment)})
+    return spec if _pickles(spec) else experiment.name
 
 
 def error_line(exc: BaseException) -> str:
@@ -248,6 +251,7 @@ def reusable(folder, config, preset: str, seed: int, need_figure: bool = True) -
 def _finish(job: Job, executor_name: str) -> None:
     """Merge a job's cells, draw its figure and commit the pair; a failure fails the job."""
     o = job.outcome
+    step = "merge"
     try:
         result = merge(job.experiment, job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset)
         result.timing = dict(result.timing or {})
@@ -258,13 +262,14 @@ def _finish(job: Job, executor_name: str) -> None:
         if job.plot:
             from . import plotting
 
+            step = "figure"
             fig = job.experiment.figure(result)
             figure = figure_bytes(fig)
             plotting.close(fig)
     except OSError:
         raise
-    except Exception as exc:
-        o.status, o.error = "failed", f"merge: {error_line(exc)}"
+    except Exception as exc:  # the cells stay stored; only this job fails
+        o.status, o.error = "failed", f"{job.name}: {step}: {error_line(exc)}"
         return
     commit_result(job.folder, result, figure)
     o.status, o.result = "ran", result

@@ -62,6 +62,18 @@ def test_a_failed_cell_fails_its_job_and_the_other_cells_are_kept(tmp_path):
     assert len(list(job.store.dir.glob("*.json"))) == 3
 
 
+def test_a_failing_merge_or_figure_fails_the_job_and_keeps_the_cells(tmp_path):
+    def broken(result):
+        raise KeyError("curves")
+
+    job = runner.Job(dataclasses.replace(TOY, figure=broken), ToyConfig(parts=2), tmp_path, plot=True)
+    stats = runner.run_jobs([job], executor=SerialExecutor())
+    assert job.outcome.status == "failed" and job.outcome.error == "toy: figure: KeyError: 'curves'"
+    assert stats.cells_run == 2 and not (tmp_path / "result.json").exists()
+    job, stats = run_toy(tmp_path, ToyConfig(parts=2))  # a working figure: the cells are reused
+    assert job.outcome.status == "ran" and stats.cells_reused == 2
+
+
 def test_one_overall_bar_over_the_cells_with_their_names(tmp_path):
     class Bar:
         def __init__(self, total):
