@@ -156,3 +156,16 @@ def test_console_entry_point_exit_status():
     proc = subprocess.run([sys.executable, "-m", "failgeom", "run", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "failgeom: error: unknown experiment 'nope' (known: " + proc.stderr.split("(known: ")[1].strip()
+
+
+def test_verify_is_an_ordinary_subcommand(capsys):
+    import json as _json
+
+    assert main(["verify", "--quick", "--only", "lemma1.", "--json"]) == 0
+    rows = _json.loads(capsys.readouterr().out)["checks"]
+    assert rows and all(r["id"].startswith("lemma1.") and r["passed"] for r in rows)
+    for argv, message in [(["verify", "--only", "zzz"], "no check id starts with 'zzz'"),
+                          (["verify", "--bogus"], "unrecognized arguments: --bogus")]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
