@@ -149,7 +149,7 @@ def execute_cell(task: CellTask) -> dict:
 
     from .training import null_progress
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         experiment = _resolve(task.experiment)
         # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
@@ -161,8 +161,8 @@ def execute_cell(task: CellTask) -> dict:
         return failure(exc, task.checkpoint_dir)
     from . import __version__
 
-    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start, "failgeom": __version__,
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+            "failgeom": __version__, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class Job:
     store: CellStore = None
     keys: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
-    walls: dict = field(default_factory=dict)
+    times: dict = field(default_factory=dict)  # key -> {"wall_s", "cpu_s"}
 
     def __post_init__(self):
         self.folder = Path(self.folder)
@@ -255,8 +255,11 @@ def _finish(job: Job, executor_name: str) -> None:
     try:
         result = merge(job.experiment, job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset)
         result.timing = dict(result.timing or {})
-        result.timing["wall_s"] = float(sum(job.walls.values()))
-        result.timing["cells_s"] = {cell_name(k): job.walls[k] for k in job.keys}
+        # the cost of this result, whichever executor ran the cells and whether they were reused
+        result.timing["wall_s"] = float(sum(job.times[k]["wall_s"] for k in job.keys))
+        result.timing["cpu_s"] = float(sum(job.times[k]["cpu_s"] for k in job.keys))
+        result.timing["cells_s"] = {cell_name(k): job.times[k]["wall_s"] for k in job.keys}
+        result.timing["cells_cpu_s"] = {cell_name(k): job.times[k]["cpu_s"] for k in job.keys}
         result.environment["executor"] = executor_name
         figure = None
         if job.plot:
@@ -372,8 +375,9 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
                         info = {"ok": False, "error": f"the worker {info['worker']} runs failgeom "
                                 f"{info.get('failgeom')}, this run {__version__}; install one version"}
                     if info["ok"]:
-                        job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["worker"])
-                        job.walls[key] = info["wall_s"]
+                        job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["cpu_s"],
+                                                          info["worker"])
+                        job.times[key] = {"wall_s": info["wall_s"], "cpu_s": info["cpu_s"]}
                         job.store.drop_checkpoint(key)
                         job.outcome.cells_run += 1
                         stats.cells_run += 1
@@ -421,9 +425,9 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job
         job.store = CellStore(job.folder, job.experiment.name, job.config, job.seed)
         job.keys = cell_keys(job.experiment, job.config)
         for key in job.keys:
-            output, wall, why = job.store.load(key)
+            output, times, why = job.store.load(key)
             if output is not None:
-                job.outputs[key], job.walls[key] = output, wall
+                job.outputs[key], job.times[key] = output, times
                 o.cells_reused += 1
                 stats.cells_reused += 1
             else:

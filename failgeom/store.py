@@ -108,43 +108,44 @@ class CellStore:
     def checkpoint_dir(self, key: tuple) -> Path:
         return self.dir / f"{cell_name(key)}.ckpt"
 
-    def load(self, key: tuple) -> tuple[dict | None, float, str]:
-        """``(output, wall seconds, "")`` of a complete record, or ``(None, 0, reason)``.
+    def load(self, key: tuple) -> tuple[dict | None, dict, str]:
+        """``(output, times, "")`` of a complete record, or ``(None, {}, reason)``.
 
-        ``reason`` is empty when there is no record, else says in a few words what is wrong.
+        ``times`` holds the cell's ``wall_s`` and ``cpu_s`` (seconds); ``reason`` is empty when
+        there is no record, else says in a few words what is wrong.
         """
         path = self.path(key)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return None, 0.0, ""
+            return None, {}, ""
         except OSError as exc:
-            return None, 0.0, f"cannot be read ({exc.strerror})"
+            return None, {}, f"cannot be read ({exc.strerror})"
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return None, 0.0, "is not valid JSON (truncated or garbled)" if raw else "is empty"
+            return None, {}, "is not valid JSON (truncated or garbled)" if raw else "is empty"
         if not isinstance(data, dict):
-            return None, 0.0, f"holds a {type(data).__name__}, not a cell record"
+            return None, {}, f"holds a {type(data).__name__}, not a cell record"
         stored = data.pop("sha256", None)
         if data.get("format") != CELL_FORMAT or data.get("version") != CELL_VERSION:
-            return None, 0.0, "is not a failgeom cell record of this version"
+            return None, {}, "is not a failgeom cell record of this version"
         if stored != checksum(data, allow_nan=True):
-            return None, 0.0, "has a wrong checksum (changed or damaged after it was written)"
+            return None, {}, "has a wrong checksum (changed or damaged after it was written)"
         for name, value in self.ident.items():
             if data.get(name) != value:
-                return None, 0.0, f"belongs to another {name} ({str(data.get(name))[:40]})"
+                return None, {}, f"belongs to another {name} ({str(data.get(name))[:40]})"
         if data.get("key") != json.loads(json.dumps(list(key))):
-            return None, 0.0, f"belongs to another cell ({data.get('key')})"
-        output, wall = data.get("output"), data.get("wall_s")
-        if not isinstance(output, dict) or not isinstance(wall, (int, float)):
-            return None, 0.0, "has no output"
-        return output, float(wall), ""
+            return None, {}, f"belongs to another cell ({data.get('key')})"
+        output, wall, cpu = data.get("output"), data.get("wall_s"), data.get("cpu_s")
+        if not isinstance(output, dict) or not all(isinstance(t, (int, float)) for t in (wall, cpu)):
+            return None, {}, "has no output"
+        return output, {"wall_s": float(wall), "cpu_s": float(cpu)}, ""
 
-    def save(self, key: tuple, output_text: str, wall_s: float, worker: str = "") -> dict:
+    def save(self, key: tuple, output_text: str, wall_s: float, cpu_s: float, worker: str = "") -> dict:
         """Write the record of a finished cell atomically; returns its output (parsed)."""
         data = dict(self.ident, format=CELL_FORMAT, version=CELL_VERSION, key=list(key),
-                    output=json.loads(output_text), wall_s=float(wall_s), worker=worker)
+                    output=json.loads(output_text), wall_s=float(wall_s), cpu_s=float(cpu_s), worker=worker)
         data = json.loads(json.dumps(data, allow_nan=True))
         data["sha256"] = checksum(data, allow_nan=True)
         atomic_write_text(self.path(key), json.dumps(data, allow_nan=True) + "\n")

@@ -214,11 +214,12 @@ def untimed(data):
 def test_store_reads_back_what_it_wrote(tmp_path):
     store = CellStore(tmp_path, "toy", ToyConfig(), 0)
     text = '{"a":[1.5,null,NaN],"b":"x"}'
-    out = store.save(("part", 0), text, 0.25, "host:1")
-    loaded, wall, why = store.load(("part", 0))
-    assert why == "" and wall == 0.25 and loaded["b"] == "x" and loaded["a"][:2] == [1.5, None]
+    out = store.save(("part", 0), text, 0.25, 0.125, "host:1")
+    loaded, times, why = store.load(("part", 0))
+    assert why == "" and times == {"wall_s": 0.25, "cpu_s": 0.125} and loaded["b"] == "x"
+    assert loaded["a"][:2] == [1.5, None]
     assert out["a"][2] != out["a"][2]  # NaN survives the cell record
-    assert store.load(("part", 1)) == (None, 0.0, "")
+    assert store.load(("part", 1)) == (None, {}, "")
 
 
 def test_toy_cells_depend_only_on_their_key():
