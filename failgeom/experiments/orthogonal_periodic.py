@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from ..results import Result
-from ..theory.periodic import linear_periodic_variance
+from ..theory.periodic import PROPOSALS, exact_linear_periodic_variance, linear_periodic_variance
 from ..theory.scaling import fit_exponent, fit_exponential_rate
 from ..training import null_progress, seed_streams
 from . import register
@@ -75,50 +74,6 @@ PRESETS = {
                                     dims=(2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64),
                                     mc_targets=4096, replicas=3),
 }
-
-
-@lru_cache(maxsize=8)
-def _angle_nodes(n: int):
-    from scipy.special import roots_legendre
-
-    x, wt = roots_legendre(n)
-    return 0.5 * np.pi * (x + 1.0), 0.5 * np.pi * wt
-
-
-def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int = 2000) -> float:
-    """``Var(H, F, w)`` over ``h_v = cos(r v^T x)``, ``v`` uniform on the sphere, exactly up to
-    quadrature (Theorem 2's quantity; module docstring for the formula).
-
-    Parameters
-    ----------
-    w_norm : float
-        ``|w|`` of the predictor ``cos(w^T x)`` (the variance depends on w only through it).
-    r : float
-        Target frequency ``|v*|``.
-    d : int
-        Dimension, at least 2.
-    nodes : int
-        Gauss-Legendre nodes on ``theta`` in ``[0, pi]``.
-
-    Returns
-    -------
-    float
-    """
-    if d < 2:
-        raise ValueError(f"d must be at least 2, got {d}")
-    if not (w_norm > 0 and r > 0):
-        raise ValueError(f"w_norm and r must be positive, got {w_norm} and {r}")
-    theta, wt = _angle_nodes(int(nodes))
-    t = np.cos(theta)
-    dens = wt * np.sin(theta) ** (d - 2)
-    dens = dens / dens.sum()
-    base = -0.5 * (w_norm**2 + r**2)
-    # c cosh and c sinh from exponentials of the summed exponents: no overflow for large r |w|
-    ep, em = np.exp(base + r * w_norm * t), np.exp(base - r * w_norm * t)
-    cC, cS = 0.5 * (ep + em), 0.5 * (ep - em)
-    along = w_norm * cC - r * t * cS
-    m = dens @ along
-    return float(dens @ ((along - m) ** 2 + r**2 * (1.0 - t * t) * cS**2))
 
 
 def _w_norm(predictor: str, r: float) -> float:
