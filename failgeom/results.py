@@ -36,16 +36,29 @@ class Result:
     timing: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
-    def to_json(self) -> str:
-        return json.dumps(_jsonable(asdict(self)), indent=1, allow_nan=False) + "\n"
+    def to_dict(self) -> dict:
+        """The record as plain JSON types (non-finite floats become None)."""
+        return _jsonable(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Result":
-        data = json.loads(text)
+    def from_dict(cls, data) -> "Result":
+        """The inverse of :meth:`to_dict`; ValueError for anything that is not such a record."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a result record must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"result schema_version {version!r} is not {SCHEMA_VERSION}")
+        names = {f for f in cls.__dataclass_fields__}
+        if set(data) - names or {"experiment", "preset", "config", "seeds", "metrics", "curves"} - set(data):
+            raise ValueError(f"a result record has the fields {sorted(names)}, got {sorted(data)}")
         return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Result":
+        return cls.from_dict(json.loads(text))
 
     def save(self, folder) -> Path:
         """Write ``folder/result.json`` atomically; returns its path."""

@@ -1,15 +1,23 @@
-"""The training loop shared by the experiments: fresh minibatches, periodic evaluation, curves.
+"""The one training loop of the package, its checkpoints, and the seed streams.
 
-One call of :func:`train_step` is one batched computation over all R replicas (forward, loss,
-backward, update); :func:`train` repeats it, evaluates every ``eval_every`` steps and records
-per-replica curves. Randomness comes from :func:`seed_streams`, so the same config and seed give
-the same numbers.
+:func:`fit` is the loop every experiment uses: it calls a ``step(i)`` function (one batched
+update of all R replicas), evaluates every ``eval_every`` steps, runs hooks (snapshots, early
+stopping), checkpoints and resumes. :func:`train` is the common case of a model, a loss, an
+optimizer and fresh minibatches. Randomness comes from :func:`seed_streams`: every stream is a
+node of a tree named by a key path, so no two streams of an experiment can coincide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+import hashlib
+import io
+import json
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -26,15 +34,85 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
-def seed_streams(seed: int, *key: int) -> np.random.SeedSequence:
-    """The ``SeedSequence`` of one part of an experiment: the user's seed plus a fixed key.
+# ---------------------------------------------------------------------------------------------
+# seed streams
 
-    Keys name the part (for example a dimension d), so one part's numbers do not depend on
-    which other parts the config runs.
+#: integer key parts lie in [0, 2**31); names are hashed into [2**31, 2**32 - 1); the last
+#: 32-bit word marks an unnamed child made by ``spawn``. Every part is one 32-bit word, so a key
+#: path decodes uniquely and two different paths never give the same spawn key.
+_INT_LIMIT = 2**31
+_SPAWN_MARK = 2**32 - 1
+_RECORDER: contextvars.ContextVar[list | None] = contextvars.ContextVar("failgeom_streams", default=None)
+
+
+def _encode(part) -> int:
+    if isinstance(part, str):
+        return _INT_LIMIT + zlib.crc32(part.encode("utf-8")) % (_INT_LIMIT - 1)
+    if isinstance(part, (bool, np.bool_)) or not isinstance(part, (int, np.integer)):
+        raise TypeError(f"a stream key part must be an int or a str, got {part!r}")
+    if not 0 <= int(part) < _INT_LIMIT:
+        raise ValueError(f"an integer stream key part must lie in [0, 2**31), got {part}")
+    return int(part)
+
+
+class Streams(np.random.SeedSequence):
+    """A node of the seed-stream tree: a ``SeedSequence`` named by the user's seed and a key path.
+
+    ``child(*key)`` is a named sub-node, ``spawn(n)`` gives n unnamed children (marked, so they
+    never equal a named node), and ``np.random.default_rng(node)`` draws from the node itself.
+    Use each node for one Generator only; :func:`record_streams` lists the streams drawn.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+
+    def __init__(self, seed: int, spawn_key: tuple = ()):
+        super().__init__(int(seed), spawn_key=tuple(spawn_key))
+        self._spawned = 0
+
+    def child(self, *key) -> "Streams":
+        """The sub-node named ``key`` (ints in [0, 2**31) or strings)."""
+        return Streams(self.entropy, self.spawn_key + tuple(_encode(k) for k in key))
+
+    def spawn(self, n_children: int) -> list["Streams"]:
+        """``n_children`` new unnamed children; successive calls continue the numbering."""
+        start, self._spawned = self._spawned, self._spawned + int(n_children)
+        return [Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
+
+    def generators(self, n: int) -> list[np.random.Generator]:
+        """``n`` Generators from ``n`` fresh unnamed children (one per replica, say)."""
+        return [np.random.default_rng(s) for s in self.spawn(n)]
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        recorded = _RECORDER.get()
+        if recorded is not None:
+            recorded.append((self.entropy, self.spawn_key))
+        return super().generate_state(n_words, dtype)
+
+
+def seed_streams(seed: int, *key) -> Streams:
+    """The stream node of one part of an experiment: the user's seed plus a key path.
+
+    Start the key with the experiment's name and name every part (for example
+    ``seed_streams(seed, "parity", d, "init")``), so one part's numbers do not depend on which
+    other parts run, and two parts never share a stream.
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
+    return Streams(int(seed), tuple(_encode(k) for k in key))
+
+
+@contextlib.contextmanager
+def record_streams():
+    """Collect ``(seed, spawn_key)`` of every stream drawn from a :class:`Streams` node inside
+    the block (each Generator made from a node draws its state once)."""
+    recorded: list = []
+    token = _RECORDER.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDER.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------
+# curves and progress
 
 
 @dataclass
@@ -56,6 +134,12 @@ class Curves:
     def to_dict(self) -> dict:
         return {"steps": list(self.steps), **{k: v for k, v in self.values.items()}}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Curves":
+        """The inverse of :meth:`to_dict`."""
+        data = dict(data)
+        return cls(steps=[int(s) for s in data.pop("steps")], values=data)
+
 
 class _NullProgress:
     def update(self, n: int = 1) -> None:
@@ -70,6 +154,186 @@ def null_progress(total: int, desc: str = "") -> _NullProgress:
     return _NullProgress()
 
 
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: damaged, of another config, or of other shapes."""
+
+
+class StopTraining(Exception):
+    """Raised by a :func:`fit` hook to end training after the current step."""
+
+
+def _checksum(arrays: dict[str, np.ndarray], meta_text: str) -> str:
+    h = hashlib.sha256(meta_text.encode("utf-8"))
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class Checkpointer:
+    """Saves and restores a training run as one ``.npz`` file, written atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint file.
+    header : dict
+        JSON-able identity of the run (config, seed, version); a checkpoint whose header differs
+        is refused.
+    state : callable
+        ``state() -> (arrays, meta)``: the run's arrays (parameters, optimizer moments) and
+        JSON-able metadata (random generator states, elapsed time).
+    restore : callable
+        ``restore(arrays, meta)``: put a saved state back; use :func:`copy_checked` so a saved
+        array of another shape is refused instead of broadcast.
+    every : int
+        Save every ``every`` steps (at evaluation steps, so a multiple of ``eval_every``).
+    restart_hint : str
+        What the user should do to start over, quoted in every :class:`CheckpointError`.
+    """
+
+    VERSION = 2
+
+    def __init__(self, path, *, header: dict, state: Callable, restore: Callable, every: int,
+                 restart_hint: str = "delete the checkpoint file to start over"):
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.path, self.every, self.restart_hint = Path(path), int(every), restart_hint
+        self.header = json.loads(json.dumps(header))
+        self.state, self.restore = state, restore
+
+    def _fail(self, reason: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {self.path} {reason}; {self.restart_hint}")
+
+    def save(self, step: int, curves: Curves) -> None:
+        from .results import atomic_write_bytes
+
+        arrays, meta = self.state()
+        payload = {"version": self.VERSION, "header": self.header, "step": int(step),
+                   "curves": curves.to_dict(), "meta": meta}
+        meta_text = json.dumps(payload, sort_keys=True)
+        arrays = {f"a_{name}": np.asarray(a) for name, a in arrays.items()}
+        buf = io.BytesIO()
+        np.savez(buf, payload=np.array(meta_text), checksum=np.array(_checksum(arrays, meta_text)), **arrays)
+        atomic_write_bytes(self.path, buf.getvalue())
+
+    def load(self) -> tuple[int, Curves] | None:
+        """Restore the saved state; returns ``(step, curves)``, or None if there is no file."""
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(io.BytesIO(self.path.read_bytes()), allow_pickle=False) as data:
+                meta_text, checksum = str(data["payload"]), str(data["checksum"])
+                arrays = {name: data[name] for name in data.files if name.startswith("a_")}
+            payload = json.loads(meta_text)
+        except Exception as exc:  # zip, npy and JSON readers raise many types on damaged bytes
+            raise self._fail(f"cannot be read ({type(exc).__name__})") from None
+        if _checksum(arrays, meta_text) != checksum:
+            raise self._fail("is damaged (checksum mismatch)")
+        if not isinstance(payload, dict) or payload.get("version") != self.VERSION:
+            raise self._fail("has another format version")
+        if payload.get("header") != self.header:
+            raise self._fail("belongs to another config, seed or version")
+        try:
+            self.restore({name[2:]: a for name, a in arrays.items()}, payload["meta"])
+            return int(payload["step"]), Curves.from_dict(payload["curves"])
+        except CheckpointError as exc:
+            raise self._fail(str(exc)) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._fail(f"does not fit this run ({type(exc).__name__}: {exc})") from None
+
+
+def copy_checked(dst: np.ndarray, src: np.ndarray, name: str) -> None:
+    """``dst[...] = src`` if shapes and dtypes agree; CheckpointError naming ``name`` otherwise."""
+    src = np.asarray(src)
+    if src.shape != dst.shape or src.dtype != dst.dtype:
+        raise CheckpointError(f"holds {name} of shape {src.shape} {src.dtype}, expected {dst.shape} {dst.dtype}")
+    np.copyto(dst, src)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
+        evaluate: Callable[[int], dict], hooks: Sequence[Callable[[int], None]] = (),
+        checkpoint: Checkpointer | None = None, resume: bool = False,
+        progress: Callable = null_progress, desc: str = "train", lr=np.nan) -> Curves:
+    """Run ``steps`` updates of all replicas, with evaluation, hooks and checkpoints.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(i) -> (R,)`` does update ``i`` (1-based) of all replicas and returns their loss.
+    steps, eval_every : int
+        Number of updates and the evaluation interval; evaluation also runs at step 0 (unless
+        resumed), at the last step and at a step where a hook stopped training.
+    evaluate : callable
+        ``evaluate(i) -> dict`` of per-replica ``(R,)`` metrics.
+    hooks : sequence of callables
+        ``hook(i)`` after update ``i`` (snapshots, counters); raising :class:`StopTraining`
+        ends training after that step.
+    checkpoint : Checkpointer, optional
+        Saved every ``checkpoint.every`` steps; with ``resume=True`` a saved run is continued.
+    progress : callable
+        ``progress(total, desc)`` returning an object with ``update(n)`` and ``close()``.
+    lr : float or array
+        The learning rate, quoted in a :class:`NonFiniteLossError`.
+
+    Returns
+    -------
+    Curves
+        ``train_loss`` (mean training loss since the previous evaluation; NaN at step 0) and
+        every metric of ``evaluate``, per replica, at the evaluation steps.
+    """
+    for name, value in (("steps", steps), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if checkpoint is not None and checkpoint.every % eval_every:
+        raise ValueError(f"checkpoint every {checkpoint.every} steps must be a multiple of "
+                         f"eval_every = {eval_every}")
+    loaded = checkpoint.load() if (checkpoint is not None and resume) else None
+    if loaded is not None:
+        start, curves = loaded
+    else:
+        start, curves = 0, Curves()
+        metrics = evaluate(0)
+        R = len(np.atleast_1d(next(iter(metrics.values())))) if metrics else 1
+        curves.record(0, train_loss=np.full(R, np.nan), **metrics)
+    running, count = 0.0, 0
+    bar = progress(steps, desc)
+    if start:
+        bar.update(start)
+    try:
+        for i in range(start + 1, steps + 1):
+            value = np.asarray(step(i))
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteLossError(i, lr, np.flatnonzero(~np.isfinite(value)).tolist())
+            running, count = running + value, count + 1
+            stop = False
+            for hook in hooks:
+                try:
+                    hook(i)
+                except StopTraining:
+                    stop = True
+            if i % eval_every == 0 or i == steps or stop:
+                curves.record(i, train_loss=running / count, **evaluate(i))
+                running, count = 0.0, 0
+                if checkpoint is not None and i % checkpoint.every == 0 and i < steps and not stop:
+                    checkpoint.save(i, curves)
+            bar.update(1)
+            if stop:
+                break
+    finally:
+        bar.close()
+    return curves
+
+
 def train_step(model, params, loss, optimizer, x, target) -> np.ndarray:
     """One SGD step for all replicas at once; returns the per-replica loss ``(R,)``."""
     out, cache = model.forward(params, x)
@@ -81,8 +345,9 @@ def train_step(model, params, loss, optimizer, x, target) -> np.ndarray:
 
 def train(model, params, loss, optimizer, sample: Callable, steps: int, *, eval_every: int,
           evaluate: Callable, progress: Callable = null_progress, desc: str = "train",
-          step_fn: Callable | None = None) -> Curves:
-    """Train R replicas for ``steps`` steps on fresh minibatches.
+          step_fn: Callable | None = None, hooks: Sequence[Callable[[int], None]] = (),
+          checkpoint: Checkpointer | None = None, resume: bool = False) -> Curves:
+    """Train R replicas of ``model`` for ``steps`` steps on fresh minibatches (via :func:`fit`).
 
     Parameters
     ----------
@@ -91,21 +356,12 @@ def train(model, params, loss, optimizer, sample: Callable, steps: int, *, eval_
         :mod:`failgeom.nn.losses` and an optimizer from :mod:`failgeom.nn.optim`.
     sample : callable
         ``sample() -> (x, target)``, a fresh minibatch with the replica axis.
-    steps, eval_every : int
-        Number of steps and the evaluation interval; evaluation also runs at step 0 and at the
-        last step.
     evaluate : callable
         ``evaluate(params) -> dict`` of per-replica ``(R,)`` metrics on held-out samples.
-    progress : callable
-        ``progress(total, desc)`` returning an object with ``update(n)`` and ``close()``.
     step_fn : callable, optional
         Replaces :func:`train_step` (same signature), e.g. for a non-gradient update rule.
-
-    Returns
-    -------
-    Curves
-        ``train_loss`` (mean training loss since the previous evaluation) and every metric of
-        ``evaluate``, per replica, at the evaluation steps.
+    hooks, checkpoint, resume, progress, desc
+        As in :func:`fit`.
 
     Raises
     ------
@@ -113,30 +369,11 @@ def train(model, params, loss, optimizer, sample: Callable, steps: int, *, eval_
         As soon as a replica's training loss is NaN or infinite.
     """
     step_fn = step_fn or train_step
-    curves = Curves()
-    curves.record(0, train_loss=np.full(_replicas(params), np.nan), **evaluate(params))
-    running, count = 0.0, 0
-    bar = progress(steps, desc)
-    try:
-        for step in range(1, steps + 1):
-            x, target = sample()
-            value = step_fn(model, params, loss, optimizer, x, target)
-            if not np.all(np.isfinite(value)):
-                raise NonFiniteLossError(step, getattr(optimizer, "lr", np.nan),
-                                         np.flatnonzero(~np.isfinite(value)).tolist())
-            running = running + value
-            count += 1
-            if step % eval_every == 0 or step == steps:
-                curves.record(step, train_loss=running / count, **evaluate(params))
-                running, count = 0.0, 0
-            bar.update(1)
-    finally:
-        bar.close()
-    return curves
 
+    def step(i):
+        x, target = sample()
+        return step_fn(model, params, loss, optimizer, x, target)
 
-def _replicas(params) -> int:
-    from .nn._util import tree_leaves
-
-    leaves = tree_leaves(params)
-    return leaves[0].shape[0] if leaves else 1
+    return fit(step, steps, eval_every=eval_every, evaluate=lambda i: evaluate(params), hooks=hooks,
+               checkpoint=checkpoint, resume=resume, progress=progress, desc=desc,
+               lr=getattr(optimizer, "lr", np.nan))

@@ -44,7 +44,7 @@ def test_no_plot(tmp_path):
     (["run", "parity", "--set", "steps=ten"], "--set steps: expected an integer"),
     (["run", "parity", "--set", "steps=0"], "steps must be positive"),
     (["run", "parity", "--set", "dims=5,-1"], "dims must be positive"),
-    (["run", "parity", "--seeds", "0"], "replicas must be positive"),
+    (["run", "parity", "--seeds", "0"], "replicas must be an integer in [1, 10000]"),
     (["run", "parity", "--set", "novalue"], "--set expects key=value"),
     (["run", "parity", "--preset", "huge"], "invalid choice"),
     (["run", "parity", "--resume"], "does not checkpoint"),
