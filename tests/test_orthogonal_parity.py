@@ -12,7 +12,7 @@ from scipy.linalg import hadamard
 
 from failgeom import nn
 from failgeom.experiments import get
-from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, run, theory_weights
+from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, theory_weights
 from failgeom.experiments.parity import parity_network
 from failgeom.theory.orthogonal import cube_inputs, parity_gradient_variance
 
@@ -65,10 +65,13 @@ def test_walsh_hadamard_variance_equals_direct_sum_over_all_parities(seed, d, wi
     # direct sum uses gradients from failgeom.nn's backward, independent of the theory module
     model, params = random_network(seed, d, width_factor, R=2, bias_scale=bias_scale)
     score, grads = per_input_gradients(model, params, cube_inputs(d))
-    var, bound = parity_gradient_variance(d, theory_weights(params), loss)
-    for r in range(2):
-        assert_allclose(var[r], direct_variance(score[r], grads[r], loss), rtol=RTOL)
-        assert_allclose(bound[r], np.mean(np.sum(grads[r] ** 2, axis=1)) / 2**d, rtol=RTOL)
+    # both routes of the theory module, each against nn's gradients: the WHT with the x_i-shift
+    # identity, and the explicit sum over all targets with its own full per-input gradients
+    for method in ("wht", "direct"):
+        var, bound = parity_gradient_variance(d, theory_weights(params), loss, method=method)
+        for r in range(2):
+            assert_allclose(var[r], direct_variance(score[r], grads[r], loss), rtol=RTOL)
+            assert_allclose(bound[r], np.mean(np.sum(grads[r] ** 2, axis=1)) / 2**d, rtol=RTOL)
 
 
 @settings(deadline=None, max_examples=15)
@@ -107,6 +110,10 @@ def test_variance_is_parseval_identity(seed, d, loss, bias_scale):
 
 SMALL = dataclasses.replace(PRESETS["quick"], dims=(5, 6, 7, 8, 9), replicas=2, train_dims=(4,),
                             train_steps=300, train_eval_every=100)
+
+
+def run(config, seed, preset="custom"):
+    return get("parity-variance").run(config, seed=seed, preset=preset)
 
 
 @pytest.fixture(scope="module")
@@ -164,11 +171,13 @@ def test_fit_decay_recovers_exact_rate():
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="dims"):
-        dataclasses.replace(SMALL, dims=(2, 3)).validate()
+        dataclasses.replace(SMALL, dims=(2, 3))
     with pytest.raises(ValueError, match="losses"):
-        dataclasses.replace(SMALL, losses=("logistic",)).validate()
+        dataclasses.replace(SMALL, losses=("logistic",))
     with pytest.raises(ValueError, match="dims"):
-        dataclasses.replace(SMALL, dims=(2, 3, 30)).validate()
+        dataclasses.replace(SMALL, dims=(2, 3, 30))
+    with pytest.raises(ValueError, match="train_dims"):
+        dataclasses.replace(SMALL, train_dims=(4, 4))
 
 
 @pytest.mark.slow

@@ -80,6 +80,30 @@ def periodic_landscape_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
     return s2 * (-2.0 * w * e_self + (w - b) * e_minus + (w + b) * e_plus)
 
 
+def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
+    """:func:`periodic_landscape` and :func:`periodic_landscape_gradient` at once, from the same
+    three exponentials (what a gradient-descent step that also reports F needs).
+
+    ``F = 1 + e_self / 2 + e^{-2 s2 ||b||^2} / 2 - e_minus - e_plus`` with ``e_self =
+    e^{-2 s2 ||w||^2}``, ``e_-+ = e^{-s2 ||w -+ b||^2 / 2}``, ``s2 = sigma^2``.
+
+    Returns
+    -------
+    F : ndarray (...)
+    grad : ndarray (..., dim)
+    """
+    sigma = positive_float(sigma, "sigma")
+    w = np.asarray(w, dtype=np.float64)
+    b = _target(target, w.shape[-1])
+    s2 = sigma**2
+    e_self = np.exp(-2.0 * s2 * _sq(w))
+    e_minus = np.exp(-0.5 * s2 * _sq(w - b))
+    e_plus = np.exp(-0.5 * s2 * _sq(w + b))
+    F = 1.0 + 0.5 * e_self + 0.5 * np.exp(-2.0 * s2 * float(b @ b)) - e_minus - e_plus
+    grad = s2 * (-2.0 * w * e_self[..., None] + (w - b) * e_minus[..., None] + (w + b) * e_plus[..., None])
+    return F, grad
+
+
 def periodic_landscape_monte_carlo(w, rng, samples: int, target=(2.0, 2.0), sigma: float = 1.0):
     """Monte Carlo estimate of :func:`periodic_landscape` at one point: ``(mean, stderr)``."""
     rng = generator(rng)
