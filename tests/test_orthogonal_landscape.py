@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+from failgeom import plotting
 from failgeom.experiments import get
 from failgeom.experiments.orthogonal_landscape import (
     PRESETS, critical_points, distance_to_optimum, gradient_descent, grid_local_minima, reach_radius,
@@ -161,7 +162,10 @@ def test_experiment_small_run():
     assert abs(m["plateau_F_far"] - 1.0) < 1e-6
     exp = get("linear-periodic-landscape")
     assert "saddles" in exp.summary(result)
-    assert len(exp.figure(result).axes) >= 2
+    fig = exp.figure(result)
+    assert len(fig.axes) >= 2
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    plotting.close(fig)
 
 
 def test_config_rejects_bad_values():

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.linalg import hadamard
 
-from failgeom import nn
+import failgeom.theory as T
+from failgeom import nn, plotting
 from failgeom.experiments import get
 from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, theory_weights
 from failgeom.experiments.parity import parity_network
@@ -159,6 +160,31 @@ def test_experiment_registered_figure_and_summary(small_result):
     fig = exp.figure(small_result)
     assert len(fig.axes) >= 4
     assert "square" in exp.summary(small_result)
+    # legible at the report's size, titled, and the d axes tick at integers only
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    assert fig._suptitle is not None and "Theorem 1" in fig._suptitle.get_text()
+    for ax in fig.axes[:2]:
+        ticks = ax.get_xticks()
+        assert np.all(ticks == np.round(ticks)), ticks
+    plotting.close(fig)
+
+
+def test_theory_init_and_nn_init_draw_the_same_law():
+    # the paper's init is written once (failgeom.initializers.truncated_normal); theory's
+    # init_parity_weights and nn's Dense draw it with the same shapes, std 1/sqrt(fan_in) cut at
+    # 2 std and zero biases; 40 x 400 draws give a sample std within 2% of 0.8796 std
+    d = 40
+    th = T.init_parity_weights(np.random.default_rng(0), d)
+    params, _ = parity_network(d).init(np.random.default_rng(1), 1, (d,), "float64")
+    net = {k: v[0] for k, v in theory_weights(params).items()}
+    for k in ("W1", "b1", "W2", "b2"):
+        assert th[k].shape == net[k].shape, k
+    for w in (th, net):
+        for k, fan_in in (("W1", d), ("W2", 10 * d)):
+            sigma = 1 / np.sqrt(fan_in)
+            assert np.abs(w[k]).max() <= 2 * sigma
+        assert abs(w["W1"].std() * np.sqrt(d) - 0.8796) < 0.02
+        assert not w["b1"].any() and not w["b2"].any()
 
 
 def test_fit_decay_recovers_exact_rate():

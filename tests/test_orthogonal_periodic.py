@@ -13,6 +13,7 @@ from scipy.special import roots_legendre
 
 from scipy.special import ive
 
+from failgeom import plotting
 from failgeom.experiments import get
 from failgeom.experiments.orthogonal_periodic import PRESETS
 from failgeom.theory.periodic import (
@@ -173,7 +174,10 @@ def test_experiment_small_run():
     assert again.curves == result.curves
     exp = get("linear-periodic-variance")
     assert "matched" in exp.summary(result)
-    assert len(exp.figure(result).axes) >= 2
+    fig = exp.figure(result)
+    assert len(fig.axes) >= 2
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    plotting.close(fig)
 
 
 def test_rejects_bad_input():

@@ -85,3 +85,13 @@ def test_paper_preset_reproduces_figure_1():
     result = e.run(e.config("paper"), seed=0)
     assert result.metrics["d=5"]["final_accuracy_min"] >= 0.95
     assert result.metrics["d=30"]["max_abs_deviation_of_seed_mean_from_chance"] < 0.05
+
+
+def test_figure_one_panel_per_d_legible_at_report_size():
+    from failgeom import plotting
+
+    e = get("parity")
+    fig = e.figure(e.run(e.tiny, seed=0))
+    assert [ax.get_title() for ax in fig.axes] == [f"d = {d}" for d in e.tiny.dims]
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    plotting.close(fig)
