@@ -3,7 +3,7 @@
 Nothing here knows a paper section: experiments compose these parts.
 """
 
-from . import losses, optim
+from . import losses, optim, utils
 from .conv import Conv1D, Conv2D, MaxPool2D
 from .convpool import ConvPool2D
 from .forward_only import StraightThrough, forward_only_grads, forward_only_step
@@ -16,6 +16,6 @@ __all__ = [
     "Adam", "Conv1D", "Conv2D", "ConvPool2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
     "PreconditionedSGD", "ReLU", "Reshape", "SGD", "Sequential", "Sigmoid", "check_layer",
     "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
-    "truncated_normal",
+    "truncated_normal", "utils",
     "SmoothStep", "StraightThrough", "forward_only_grads", "forward_only_step",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn._util import as_dtype, check_positive_int
+from ..nn.utils import as_dtype, check_positive_int
 
 #: image side, in pixels
 SIZE = 28

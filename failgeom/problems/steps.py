@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn._util import as_dtype, check_positive_int
+from ..nn.utils import as_dtype, check_positive_int
 
 #: Grid offsets of the original code: ``{-100, -95, ..., 95}`` and a fine part around 0.
 PAPER_OFFSETS = tuple(sorted(

@@ -1,0 +1,82 @@
+"""Public helpers shared by the layers and their users: dtype checks, replica generators, parameter trees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Return ``dtype`` as a NumPy float dtype (float32 or float64), else raise TypeError."""
+    try:
+        dt = np.dtype(DTYPES.get(dtype, dtype))
+    except TypeError:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def replica_generators(rng, R: int) -> list[np.random.Generator]:
+    """One independent ``Generator`` per replica.
+
+    ``rng`` is a sequence of exactly R Generators (used as given, so replica r's numbers do not
+    depend on R), a ``SeedSequence`` (spawned R times) or a single ``Generator`` (spawned R times).
+    """
+    R = check_positive_int(R, "R")
+    if isinstance(rng, np.random.SeedSequence):
+        return [np.random.default_rng(s) for s in rng.spawn(R)]
+    if isinstance(rng, np.random.Generator):
+        return list(rng.spawn(R))
+    if isinstance(rng, Sequence) and all(isinstance(g, np.random.Generator) for g in rng):
+        if len(rng) != R:
+            raise ValueError(f"rng must hold one Generator per replica (R={R}), got {len(rng)}")
+        return list(rng)
+    raise TypeError(
+        "rng must be a numpy Generator, a SeedSequence or a sequence of R Generators, "
+        f"got {type(rng).__name__}"
+    )
+
+
+def check_positive_int(value, name: str) -> int:
+    """Return ``value`` as int if it is a positive integer, else raise a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def tree_leaves(tree) -> list[np.ndarray]:
+    """The arrays of a parameter tree (dicts, lists, tuples of arrays) in a fixed order."""
+    if isinstance(tree, np.ndarray):
+        return [tree]
+    if isinstance(tree, dict):
+        return [leaf for key in sorted(tree) for leaf in tree_leaves(tree[key])]
+    if isinstance(tree, (list, tuple)):
+        return [leaf for item in tree for leaf in tree_leaves(item)]
+    raise TypeError(f"parameter trees hold dicts, lists and arrays, got {type(tree).__name__}")
+
+
+def tree_map(fn, tree):
+    """Apply ``fn`` to every array of a tree, keeping its structure."""
+    if isinstance(tree, np.ndarray):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {key: tree_map(fn, value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, item) for item in tree)
+    raise TypeError(f"parameter trees hold dicts, lists and arrays, got {type(tree).__name__}")
+
+
+def per_replica(value, R: int, ndim: int, dtype) -> np.ndarray | float:
+    """A scalar, or an (R,) array reshaped to broadcast against arrays with leading axis R."""
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim == 0:
+        return arr
+    if arr.shape != (R,):
+        raise ValueError(f"a per-replica value must be a scalar or have shape ({R},), got {arr.shape}")
+    return arr.reshape((R,) + (1,) * (ndim - 1))
