@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..nn._util import as_dtype, tree_leaves
+from ..nn.utils import as_dtype, tree_leaves
 from ..problems.lines import sample_tuple_set, sample_tuples
 from ..results import Result, atomic_write_bytes
 from ..training import CheckpointError, Checkpointer, copy_checked, fit, null_progress, seed_streams

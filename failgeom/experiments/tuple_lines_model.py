@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import nn
-from ..nn._util import check_positive_int
+from ..nn.utils import check_positive_int
 from ..problems.lines import SIZE
 
 APPROACHES = ("end_to_end", "decomposition")

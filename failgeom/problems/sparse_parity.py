@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..nn._util import check_positive_int
+from ..nn.utils import check_positive_int
 from .parity import parity_labels, random_subsets, sample_parity
 
 __all__ = ["dense_k", "k_subsets", "class_size", "sample_parity", "sample_parity_bits", "subset_indices"]
