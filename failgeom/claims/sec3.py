@@ -137,7 +137,7 @@ CLAIMS = [
           metrics=("tuple-lines-snr: k=<k>/<approach> [per replica: snr, upper_bound]",
                    "tuple-lines-snr config: ks, samples"),
           rule=_fig5, docs="docs/e2e-vs-decomposition.md", code="failgeom/experiments/tuple_lines_snr.py",
-          test="tests/test_lines_runs.py", figure="docs/figures/tuple-lines-snr-20k.png"),
+          test="tests/test_lines_runs.py", figure="docs/figures/tuple-lines-snr.png"),
     Claim("fig4.stocks", "stocks: e2e much slower, gap stays",
           "On the stocks problem end-to-end training is much slower than with the decomposition estimator, and "
           "for large k does not close the gap in reasonable time.", "Sec. 3.2, Figure 4", 2,
