@@ -389,7 +389,7 @@ def figure(result: Result):
     ax.set_xticks(ks)
     ax.set_xlabel("k")
     ax.set_ylabel("SNR of the score-layer gradient")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="center right")
     c = result.config
     ax.set_title(f"Gradient SNR at initialisation (pool {c['pool']:,} images, {c['blocks']} blocks, "
                  f"{int(100 * c['level'])}% CI)", fontsize=8)
