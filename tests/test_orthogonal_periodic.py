@@ -74,7 +74,7 @@ def test_tilted_monte_carlo_matches_quadrature_everywhere(d, r, matched, seed):
     # unbiased with a delta-method error whatever r |w| is (300 random cases gave z ~ N(0, 1))
     w_norm = r if matched else 1.0
     rng = np.random.default_rng(seed)
-    est = linear_periodic_variance(random_w(rng, d, w_norm), r, rng, targets=2048)
+    est = linear_periodic_variance(random_w(rng, d, w_norm), r, rng, targets=2048, proposal="tilted")
     assert abs(est.value - exact_linear_periodic_variance(w_norm, r, d)) <= Z * est.stderr
 
 
@@ -96,7 +96,7 @@ def test_uniform_monte_carlo_misses_the_heavy_tail_of_a_matched_predictor(d):
     w = random_w(rng, d, 8.0)
     exact = exact_linear_periodic_variance(8.0, 8.0, d)
     uniform = linear_periodic_variance(w, 8.0, rng, targets=4096, proposal="uniform")
-    tilted = linear_periodic_variance(w, 8.0, rng, targets=4096)
+    tilted = linear_periodic_variance(w, 8.0, rng, targets=4096, proposal="tilted")
     assert uniform.value < 1e-3 * exact
     assert abs(tilted.value - exact) <= Z * tilted.stderr
 
@@ -193,3 +193,29 @@ def test_rejects_bad_input():
         dataclasses.replace(SMALL, radii=(1.0, 30.0, 2.0))
     with pytest.raises(ValueError, match="dims"):
         dataclasses.replace(SMALL, dims=(1, 2, 3))
+
+
+def test_the_verify_checks_closed_form_is_theory_s_exact_variance():
+    # failgeom.checks.orthogonal.periodic_variance writes the same 1-D integral for a Fourier
+    # series psi; both must agree (cos and the triangle wave of the checks) to quadrature accuracy
+    from failgeom.checks.orthogonal import PSIS, periodic_variance
+
+    for harmonics in PSIS.values():
+        for w_norm, r, d in ((1.0, 2.0, 5), (3.0, 3.0, 12), (6.0, 6.0, 40)):
+            assert_allclose(exact_linear_periodic_variance(w_norm, r, d, harmonics=harmonics),
+                            periodic_variance(w_norm, r, d, harmonics, nodes=2000), rtol=1e-10)
+
+
+@settings(deadline=None, max_examples=6)
+@given(r=st.floats(0.5, 4.0), matched=st.booleans())
+def test_harmonics_are_a_sum_of_gradients(r, matched):
+    # psi = cos z - 0.3 cos 3z: the gradient is the same combination of cos-target gradients at
+    # frequencies r and 3r; brute force over a grid of directions in d = 2
+    w_norm = r if matched else 1.0
+    phi = 2 * np.pi * np.arange(4000) / 4000
+    V = np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    w = np.array([0.0, w_norm])
+    g = cos_predictor_gradients(w, V, r) - 0.3 * cos_predictor_gradients(w, V, 3 * r)
+    brute = float(np.mean(np.sum((g - g.mean(axis=0)) ** 2, axis=1)))
+    assert_allclose(exact_linear_periodic_variance(w_norm, r, 2, harmonics={1: 1.0, 3: -0.3}), brute,
+                    rtol=1e-8, atol=1e-27)

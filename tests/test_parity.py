@@ -95,3 +95,22 @@ def test_figure_one_panel_per_d_legible_at_report_size():
     assert [ax.get_title() for ax in fig.axes] == [f"d = {d}" for d in e.tiny.dims]
     assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
     plotting.close(fig)
+
+
+@pytest.mark.parametrize("name", ["parity", "parity-variance", "linear-periodic-landscape",
+                                  "linear-periodic-variance"])
+def test_cells_in_any_order_merge_to_the_serial_run_and_streams_are_distinct(name):
+    # cells are pure functions of (config, seed, key): computed in reverse order and merged they
+    # give the serial result; every Generator of the run comes from its own stream node
+    from failgeom.training import record_streams, seed_streams
+
+    e = get(name)
+    with record_streams() as seen:
+        serial = e.run(e.tiny, seed=4)
+    assert seen and len(seen) == len(set(seen))
+    # every stream's key path starts with the experiment's name
+    assert {key[0] for _, key in seen} == {seed_streams(4, name).spawn_key[0]}
+    outputs = {key: e.compute_cell(e.tiny, 4, key) for key in reversed(e.cell_keys(e.tiny))}
+    merged = e.merge_cells(e.tiny, 4, outputs)
+    np.testing.assert_equal(merged.metrics, serial.metrics)
+    np.testing.assert_equal(merged.curves, serial.curves)

@@ -237,7 +237,7 @@ PROPOSALS = ("tilted", "uniform")
 
 
 def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float = 1.0,
-                             proposal: str = "tilted") -> VarianceEstimate:
+                             proposal: str = "uniform") -> VarianceEstimate:
     """Monte Carlo estimate of ``Var(H, F, w)`` of Theorem 2 for ``H = {cos(r v^T x): ||v|| = 1}``,
     v uniform on the sphere, square loss, predictor ``cos(w^T x)``.
 
@@ -250,10 +250,11 @@ def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float
 
     ``||u||^2`` grows like ``e^{2 |a|}``, so when ``r ||w||`` is large the variance is carried by
     the few directions near ``+-w / ||w||``, which uniform sampling rarely draws (its mean then
-    falls orders of magnitude below the true value). ``proposal="tilted"`` (the default) draws v
-    from the defensive mixture ``q = 0.1 uniform + 0.45 vMF(w/||w||, kappa) + 0.45 vMF(-w/||w||,
-    kappa)``, ``kappa = 2 s2 r ||w||`` (the tilt of ``||u||^2``), and weights each draw by the
-    density ratio ``p/q <= 10``; ``"uniform"`` samples v uniformly.
+    falls orders of magnitude below the true value). ``proposal="tilted"`` draws v from the
+    defensive mixture ``q = 0.1 uniform + 0.45 vMF(w/||w||, kappa) + 0.45 vMF(-w/||w||, kappa)``,
+    ``kappa = 2 s2 r ||w||`` (the tilt of ``||u||^2``), and weights each draw by the density ratio
+    ``p/q <= 10``: use it whenever ``r ||w||`` is more than a few. ``"uniform"`` (the default, plain
+    Monte Carlo) samples v uniformly with :func:`sphere_directions`.
 
     Estimate: ``A - (||B||^2 - S/m)`` with ``A = mean(omega ||u||^2)``, ``B = mean(omega u)`` and
     ``S`` the sample variance of ``omega u`` (unbiased; for the uniform proposal it is the usual
@@ -327,21 +328,24 @@ def _angle_nodes(n: int):
 
 
 def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int = 2000,
-                                   sigma: float = 1.0) -> float:
-    """``Var(H, F, w)`` of Theorem 2 over ``h_v = cos(r v^T x)``, v uniform on the sphere of R^d,
+                                   sigma: float = 1.0, harmonics: dict | None = None) -> float:
+    """``Var(H, F, w)`` of Theorem 2 over ``h_v = psi(r v^T x)``, v uniform on the sphere of R^d,
     predictor ``cos(w^T x)``, ``x ~ N(0, sigma^2 I)``, square loss: exact up to quadrature.
 
-    The v-dependent part of the gradient is ``s2 c [w cosh(a) - r v sinh(a)]`` with
-    ``a = s2 r w^T v``, ``c = e^{-s2 (|w|^2 + r^2) / 2}``, ``s2 = sigma^2``. Writing
-    ``t = w^T v / |w|`` and ``v = t w/|w| + sqrt(1 - t^2) u``, ``u`` a unit vector orthogonal to w,
+    ``psi = cos`` by default, or the even periodic ``psi(z) = sum_m c_m cos(m z)`` given as
+    ``harmonics = {m: c_m}``. For one harmonic the v-dependent part of the gradient is
+    ``c_m s2 e_m [w cosh(a_m) - m r v sinh(a_m)]`` with ``a_m = s2 m r w^T v``,
+    ``e_m = e^{-s2 (|w|^2 + m^2 r^2) / 2}``, ``s2 = sigma^2``. Writing ``t = w^T v / |w|`` and
+    ``v = t w/|w| + sqrt(1 - t^2) u``, ``u`` a unit vector orthogonal to w, the component along
+    w is ``A(t) = sum_m c_m s2 e_m (|w| C_m - m r t S_m)`` and the orthogonal one has norm
+    ``P(t) = sum_m c_m s2 e_m m r sqrt(1 - t^2) S_m`` (``C_m, S_m = cosh, sinh(s2 m r |w| t)``), so
 
-        Var = (s2 c)^2 E_t[(|w| C - r t S - m)^2 + r^2 (1 - t^2) S^2],
-        C = cosh(s2 r |w| t), S = sinh(s2 r |w| t), m = E_t[|w| C - r t S],
+        Var = E_t[(A - E_t A)^2 + P^2],
 
     with ``t = cos(theta)``, ``theta`` of density proportional to ``sin(theta)^(d-2)`` on
     ``[0, pi]``: a 1-D integral, by Gauss-Legendre quadrature in ``theta``. The variance depends
     on w only through ``|w|``. :func:`linear_periodic_variance` is the Monte Carlo estimate of
-    the same quantity from full gradient vectors.
+    the same quantity (``psi = cos``) from full gradient vectors.
 
     Parameters
     ----------
@@ -355,6 +359,9 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
         Gauss-Legendre nodes on ``theta``.
     sigma : float
         Input scale.
+    harmonics : dict {int: float}, optional
+        Cosine coefficients ``{m: c_m}`` of psi (positive integers m, finite non-zero c_m);
+        default ``{1: 1.0}``.
 
     Returns
     -------
@@ -365,15 +372,26 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     sigma = positive_float(sigma, "sigma")
     if d < 2:
         raise ValueError(f"d must be at least 2 (directions on a sphere in R^d), got {d}")
+    harmonics = {1: 1.0} if harmonics is None else harmonics
+    if not isinstance(harmonics, dict) or not harmonics:
+        raise TypeError(f"harmonics must be a non-empty dict {{m: c_m}}, got {harmonics!r}")
+    for m, c in harmonics.items():
+        positive_int(m, "every harmonic m")
+        if not (isinstance(c, (int, float, np.integer, np.floating)) and np.isfinite(c) and c != 0):
+            raise ValueError(f"every coefficient c_m must be a finite non-zero number, got {c!r} for m = {m}")
     theta, wt = _angle_nodes(nodes)
     t = np.cos(theta)
     dens = wt * np.sin(theta) ** (d - 2)
     dens = dens / dens.sum()
     s2 = sigma**2
-    base = -0.5 * s2 * (w_norm**2 + r**2) + np.log(s2)
-    # s2 c cosh and s2 c sinh from exponentials of the summed exponents: no overflow for large r |w|
-    ep, em = np.exp(base + s2 * r * w_norm * t), np.exp(base - s2 * r * w_norm * t)
-    cC, cS = 0.5 * (ep + em), 0.5 * (ep - em)
-    along = w_norm * cC - r * t * cS
-    m = dens @ along
-    return float(dens @ ((along - m) ** 2 + r**2 * (1.0 - t * t) * cS**2))
+    along, perp = np.zeros_like(t), np.zeros_like(t)
+    for m, c in harmonics.items():
+        # c s2 e cosh and c s2 e sinh from exponentials of the summed exponents: no overflow
+        base = -0.5 * s2 * (w_norm**2 + (m * r) ** 2) + np.log(s2 * abs(c))
+        a = s2 * m * r * w_norm * t
+        ep, em = np.exp(base + a), np.exp(base - a)
+        cC, cS = np.copysign(0.5, c) * (ep + em), np.copysign(0.5, c) * (ep - em)
+        along += w_norm * cC - m * r * t * cS
+        perp += m * r * np.sqrt(1.0 - t * t) * cS
+    mean = dens @ along
+    return float(dens @ ((along - mean) ** 2 + perp**2))
