@@ -1,9 +1,10 @@
 """``failgeom reproduce``: run every registered experiment and ``failgeom verify``, write one report.
 
 The report (``DIR/report.md`` and a self-contained ``DIR/report.html`` with the figures embedded)
-has one section per failure family of the paper (Shalev-Shwartz, Shamir, Shammah 2017): the
-paper's claim in one sentence, each experiment's figure, its measured scalar metrics next to
-what the paper states, PASS/FAIL of the related ``failgeom verify`` rows, and the environment
+opens with the verdict on every claim of the paper (Shalev-Shwartz, Shamir, Shammah 2017), then
+has one section per failure family: its claims with their verdicts, each experiment's figure
+(and the paper-preset figure beside it where one exists), its measured scalar metrics, the
+related ``failgeom verify`` rows with PASS/FAIL, and the environment
 (versions, BLAS, CPU, date, wall time per experiment). ``DIR/index.md`` lists the result files.
 
 Experiments are independent, so ``jobs > 1`` runs them in separate processes (``spawn``
@@ -12,8 +13,8 @@ then ``result.json``). A reproduction started again skips every experiment whose
 ``result.json`` and ``figure.png`` exist, load, and were made with the same config, preset, seed
 and schema version, so an interrupted run resumes where it stopped.
 
-The paper's statements live in :data:`FAMILY_CLAIMS` and :data:`PAPER_STATEMENTS` (taken from
-the reference notes of each section); an experiment without an entry shows its description.
+The paper's statements, the verdicts and the paper-preset figures all come from the registry
+:mod:`failgeom.claims` (its opening table is :func:`failgeom.claims.report_markdown`).
 """
 
 from __future__ import annotations
@@ -24,97 +25,22 @@ import html
 import json
 import math
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import claims
+from .claims.render import esc as _esc
 from .results import DEFAULT_OUT, SCHEMA_VERSION, Result, atomic_write_text, check_writable, environment
 
 PRESETS = ("quick", "paper")
 
-FAMILY_TITLES = {
-    1: "Non-informative gradients",
-    2: "Decomposition vs end-to-end",
-    3: "Architecture and conditioning",
-    4: "Flat activations",
-}
+#: the failure families' titles and the claims' verdicts come from the registry (failgeom/claims)
+FAMILY_TITLES = claims.FAMILY_TITLES
 
-#: The paper's claim for each failure family, one sentence each (paper Secs. 2-5).
-FAMILY_CLAIMS = {
-    1: "For a large class of orthogonal targets, such as parities and linear-periodic functions, "
-       "the gradient barely depends on the target (Theorem 1: its variance over the class is at most "
-       "G(w)^2/|H|), so gradient-based methods cannot find it (Sec. 2).",
-    2: "When a problem is a composition of simpler ones, end-to-end training can fail where training "
-       "with the intermediate labels of the decomposition succeeds, because the signal-to-noise ratio "
-       "of the end-to-end gradient collapses as the number of parts k grows (Sec. 3).",
-    3: "Even a convex, realizable regression is slow when the architecture makes it ill-conditioned: "
-       "for piecewise-linear curves a fully connected layer faces a condition number of at least "
-       "n^3.5, a convolution about n^3, and a convolution with explicit conditioning about 1 (Sec. 4).",
-    4: "With a flat, piecewise-constant activation the gradient vanishes almost everywhere, so smooth "
-       "approximations and end-to-end networks are slow or imprecise while the forward-only "
-       "(Isotron/GLMtron) update learns accurately and cheaply (Sec. 5).",
-}
-
-#: What the paper states for each experiment, one sentence each (paper-notes.md, by section).
-PAPER_STATEMENTS = {
-    # Sec. 2
-    "parity": "With a width-10d ReLU network, the hinge loss and SGD, random parities are learned "
-              "for d = 5 and 10, while for d = 30 the accuracy stays at chance (0.5) for all 50,000 "
-              "iterations (Sec. 2.1, Fig. 1).",
-    "parity-variance": "Over all 2^d parities the variance of the gradient is at most G(w)^2/2^d "
-                       "(Theorem 1), so it decays exponentially with d.",
-    "linear-periodic-landscape": "F(w) = E(cos(w^T x) - cos([2,2]^T x))^2 has no local minima or "
-                                 "saddle points but is extremely flat away from the optimum, so "
-                                 "gradient methods, especially stochastic ones, fail (talk, Sec. 2).",
-    "linear-periodic-variance": "For targets psi(v^T x) with ||v|| = r and psi periodic, the "
-                                "gradient variance is O(exp(-Omega(d)) + exp(-Omega(r))) "
-                                "(Theorem 2).",
-    # Sec. 3
-    "tuple-lines": "Decomposition reaches high accuracy quickly for every k = 1..4, while end-to-end "
-                   "training works only for small k and stays at chance for k >= 3 (Sec. 3.1, Fig. 3).",
-    "tuple-lines-snr": "At random initialisation the end-to-end gradient's SNR falls fast with k and "
-                       "is below float32 precision for k >= 3, while the decomposition SNR does not "
-                       "depend on k (Sec. 3.1, Fig. 5).",
-    "stocks": "Near initialisation the end-to-end estimator's second moment is about k times the "
-              "decomposition estimator's, so end-to-end training is much slower and for large k "
-              "does not close the gap in reasonable time (Secs. 3.2-3.3, Fig. 4).",
-    # Sec. 4
-    "pwl-fc": "One fully connected n x n layer learns slowly and is inaccurate at the kinks, as "
-              "cond(W^T W) is Omega(n^3.5) (Sec. 4.1.1, Theorem 3, Fig. 6).",
-    "pwl-conv": "A 3-tap convolution does better but is still slow, as the condition number of its "
-                "window covariance C is Theta(n^3) (Sec. 4.1.2, Appendix A.6, Fig. 6).",
-    "pwl-conv-precond": "Conditioning the convolution with C^(-1/2) brings the condition number to "
-                        "about 1, so SGD finds the filter in order log(1/eps) iterations, "
-                        "independent of n (Sec. 4.1.3, Fig. 6).",
-    "pwl-autoencoder": "A deeper network, an autoencoder with a 2k-dimensional code, fails to capture "
-                       "the kinks (Sec. 4.1.4, Fig. 6).",
-    "pwl-scaling": "The iterations gradient descent needs grow with the condition number (Theorem 3, "
-                   "Appendix A.5): about n^3 for the convolution, independent of n once conditioned.",
-    # Sec. 5
-    "flat-smooth": "Replacing the step function by a sum of sigmoids makes learning possible but "
-                   "slow, sometimes failing, and sensitive to the bias initialisation "
-                   "(Sec. 5.2, Fig. 7).",
-    "flat-e2e": "An end-to-end ReLU network regressing the target is reasonable but imprecise at the "
-                "discontinuities (Sec. 5.3, Fig. 7).",
-    "flat-multiclass": "A softmax classifier over the steps gives blurry class boundaries and a "
-                       "higher sample complexity (Sec. 5.4, Fig. 7).",
-    "flat-forward-only": "The forward-only update, which backpropagates through u as if it were the "
-                         "identity (Isotron/GLMtron), gives the best accuracy and is the cheapest at "
-                         "train and test time (Sec. 5.5, Fig. 7).",
-    "flat-forward-only-convergence": "For an L-Lipschitz non-decreasing u, T = c^4 B^4 L^2/eps^2 "
-                                     "forward-only steps with eta = sqrt(1/(T c^2)) give expected "
-                                     "squared error at most eps (Appendix A.7).",
-}
-
-#: ``failgeom verify`` rows belong to a family by the prefix of their id (failgeom/verify.py).
-VERIFY_PREFIXES = {
-    1: ("thm1.", "lemma3.", "thm2."),
-    2: ("sec3.",),
-    3: ("lemma1.", "lemma2.", "thm3.", "a5.", "a6."),
-    4: ("a7.",),
-}
+#: ``failgeom verify`` rows of each family: the checks of the family's claims (failgeom/claims)
+VERIFY_PREFIXES = {f: tuple(cid for c in claims.CLAIMS if c.family == f for cid in c.checks) for f in FAMILY_TITLES}
 
 #: at most this many metric rows per experiment in the report (the rest stay in result.json)
 MAX_METRIC_ROWS = 16
@@ -125,11 +51,9 @@ RESULT_FILE, FIGURE_FILE = "result.json", "figure.png"
 
 
 def family_of_check(check_id: str) -> int | None:
-    """The failure family of a ``failgeom verify`` row, from its id prefix (None if unknown)."""
-    for family, prefixes in VERIFY_PREFIXES.items():
-        if check_id.startswith(prefixes):
-            return family
-    return None
+    """The failure family of a ``failgeom verify`` row, from the claim it decides (None if unknown)."""
+    claim = claims.claim_of_check(check_id)
+    return claim.family if claim else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,15 +429,6 @@ def _fmt(value) -> str:
     return str(value)
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
-
-
-def _esc(text: str) -> str:
-    """Plain text for a Markdown paragraph or table cell (no emphasis, links or cell breaks)."""
-    text = str(text).translate(_MD_SPECIAL).replace("\n", " ")
-    return re.sub(r"<(?=[A-Za-z/!])", "&lt;", text)  # "<x,v>" is math, not an HTML tag
-
-
 def _code(text: str) -> str:
     """``text`` as a Markdown code span (no escapes apply inside one)."""
     return "`" + str(text).replace("`", "'").replace("|", "/").replace("\n", " ") + "`"
@@ -548,9 +463,25 @@ def _wall(outcome: Outcome) -> str:
     return f"{wall:.1f} s" if isinstance(wall, (int, float)) else "n/a"
 
 
+#: the repository root of a source checkout (docs/ and the paper-preset figures live there)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _link_base(out: Path) -> str | None:
+    """Path from the report folder to the repository root, if this is a source checkout."""
+    if not (REPO_ROOT / "docs" / "claims.md").is_file():
+        return None
+    return Path(os.path.relpath(REPO_ROOT, Path(out).resolve())).as_posix()
+
+
+def _results(plan: Plan) -> dict:
+    return {name: o.result for name, o in plan.outcomes.items() if o.result is not None}
+
+
 def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: float, total: float,
                     embed: bool = False) -> str:
-    """The report as Markdown; ``embed`` puts the figures in as data URIs (for the HTML)."""
+    """The report as Markdown; ``embed`` puts the figures in as data URIs (for the HTML, whose
+    links then stay inside the page)."""
     env = environment()
     outcomes = plan.outcomes
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("ran", "skipped", "failed")}
@@ -560,6 +491,7 @@ def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: 
     rows_by_family: dict = {}
     for row in verify_rows or []:
         rows_by_family.setdefault(family_of_check(row.id), []).append(row)
+    verdicts = {c.id: v for c, v in claims.evaluate_all(_results(plan), verify_rows)}
 
     lines = [
         '# Reproduction of "Failures of Gradient-Based Deep Learning"',
@@ -576,18 +508,21 @@ def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: 
     if plan.preset == "quick":
         lines += ["The quick preset runs smaller sizes and shorter runs than the paper: it shows the "
                   "paper's qualitative result, not its exact numbers (`--preset paper` uses the "
-                  "paper's hyperparameters).", ""]
-    lines += ["| family | the paper's claim | experiments | verify |", "| --- | --- | --- | --- |"]
+                  "paper's hyperparameters); a claim whose verdict depends on the paper's sizes says so.", ""]
+    lines += [claims.report_markdown(_results(plan), verify_rows, None if embed else _link_base(plan.out)), ""]
+    lines += ["| family | claims (verdicts) | experiments | verify |", "| --- | --- | --- | --- |"]
     for family in sorted(by_family):
         title = FAMILY_TITLES.get(family, f"Family {family}")
         names = ", ".join(f"`{e.name}`" for e in by_family[family])
-        lines.append(f"| [{family}. {_esc(title)}](#{_anchor(family)}) | {_esc(FAMILY_CLAIMS.get(family, ''))} "
+        fam = [verdicts[c.id].status for c in claims.CLAIMS if c.family == family]
+        tally = ", ".join(f"{fam.count(s)} {s}" for s in claims.STATUSES if fam.count(s))
+        lines.append(f"| [{family}. {_esc(title)}](#{_anchor(family)}) | {len(fam)} ({tally}) "
                      f"| {names} | {_verdict(rows_by_family.get(family) if verify_rows is not None else None)} |")
     lines.append("")
 
     for family in sorted(by_family):
         lines += _family_section(plan, family, by_family[family], rows_by_family.get(family),
-                                 verify_rows is not None, embed)
+                                 verify_rows is not None, embed, verdicts)
     other = rows_by_family.get(None)
     if other:
         lines += ["## Other verify rows", "", *_verify_table(other), ""]
@@ -595,16 +530,27 @@ def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: 
     return "\n".join(lines) + "\n"
 
 
-def _family_section(plan: Plan, family: int, experiments, verify_rows, verify_ran: bool, embed: bool):
+def _experiment_claims(name: str) -> list:
+    return [c for c in claims.CLAIMS if name in c.experiments]
+
+
+def _claim_line(claim, verdict) -> str:
+    reason = f" {_esc(verdict.reason)}." if verdict.reason else ""
+    value = f" Measured: {_esc(verdict.value)}." if verdict.value else ""
+    return (f"- `{claim.id}` ({_esc(claim.source)}): {_esc(claim.statement)} **{verdict.status}**"
+            f"{' (' + _esc(verdict.preset) + ')' if verdict.preset else ''}.{value}{reason}")
+
+
+def _family_section(plan: Plan, family: int, experiments, verify_rows, verify_ran: bool, embed: bool,
+                    verdicts: dict):
     title = FAMILY_TITLES.get(family, f"Family {family}")
-    lines = [f'<a id="{_anchor(family)}"></a>', "", f"## {family}. {_esc(title)}", ""]
-    if family in FAMILY_CLAIMS:
-        lines += [f"**The paper's claim.** {_esc(FAMILY_CLAIMS[family])}", ""]
-    lines += ["| experiment | the paper states | measured | wall time |", "| --- | --- | --- | --- |"]
+    lines = [f'<a id="{_anchor(family)}"></a>', "", f"## {family}. {_esc(title)}", "", "**The paper's claims.**", ""]
+    lines += [_claim_line(c, verdicts[c.id]) for c in claims.CLAIMS if c.family == family]
+    lines += ["", "| experiment | decides | measured | wall time |", "| --- | --- | --- | --- |"]
     for e in experiments:
         o = plan.outcomes[e.name]
-        lines.append(f"| `{e.name}` | {_esc(PAPER_STATEMENTS.get(e.name, e.description))} "
-                     f"| {_esc(_measured(e, o))} | {_wall(o)} |")
+        decides = ", ".join(f"`{c.id}` ({verdicts[c.id].status})" for c in _experiment_claims(e.name)) or "-"
+        lines.append(f"| `{e.name}` | {decides} | {_esc(_measured(e, o))} | {_wall(o)} |")
     lines.append("")
     for e in experiments:
         lines += _experiment_section(plan, e, embed)
@@ -629,17 +575,34 @@ def _measured(experiment, outcome: Outcome) -> str:
         return f"(summary unavailable: {_error_text(exc)})"
 
 
+def _paper_figures(plan: Plan, name: str, embed: bool) -> list[str]:
+    """Markdown images of the paper-preset figures (docs/figures) of the claims ``name`` decides."""
+    if plan.preset == "paper":
+        return []
+    lines = []
+    for rel in dict.fromkeys(c.figure for c in _experiment_claims(name) if c.figure):
+        path = REPO_ROOT / rel
+        if not path.is_file():
+            continue
+        src = ("data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii") if embed
+               else Path(os.path.relpath(path, Path(plan.out).resolve())).as_posix())
+        lines += [f"![{name}: the paper preset, from {rel}]({src})", ""]
+    return lines
+
+
 def _experiment_section(plan: Plan, e, embed: bool):
     o = plan.outcomes[e.name]
     ref = f" ({_esc(e.paper_ref)})" if e.paper_ref else ""
     lines = [f"### {e.name}", "", f"*{_esc(e.description)}*{ref}", ""]
-    lines += [f"**The paper states:** {_esc(PAPER_STATEMENTS.get(e.name, e.description))}", ""]
+    for c in _experiment_claims(e.name):
+        lines += [f"**The paper states** (`{c.id}`): {_esc(c.statement)}", ""]
     if o.status == "failed":
         return lines + [f"**FAILED:** {_esc(o.error)}", ""]
     lines += [f"**Measured:** {_esc(_measured(e, o))}", ""]
     src = _figure_src(plan.out, e.name, embed)
     if src is not None:
         lines += [f"![{e.name}: reproduced figure]({src})", ""]
+    lines += _paper_figures(plan, e.name, embed)
     metrics = flatten_metrics(o.result.metrics if o.result else {})
     if metrics:
         lines += ["| metric | measured |", "| --- | --- |"]
@@ -656,12 +619,14 @@ def _experiment_section(plan: Plan, e, embed: bool):
 
 
 def _verify_table(rows):
-    lines = ["| id | claim (paper) | value | criterion | result |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| id | claim | value | criterion | margin | result |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         value = _fmt(r.value)
         if r.interval is not None:
             value += f" [{_fmt(r.interval[0])}, {_fmt(r.interval[1])}]"
-        lines.append(f"| `{r.id}` | {_esc(r.statement)} | {_esc(value)} | {_esc(r.criterion)} "
+        decided = claims.claim_of_check(r.id)
+        claim = f"`{decided.id}`" if decided else _esc(r.statement)
+        lines.append(f"| `{r.id}` | {claim} | {_esc(value)} | {_esc(r.criterion)} | {_esc(getattr(r, 'margin', ''))} "
                      f"| **{'PASS' if r.passed else 'FAIL'}** |")
     return lines
 
@@ -752,6 +717,6 @@ def write_report(plan: Plan, verify_rows, verify_error: str = "", verify_seconds
         atomic_write_text(plan.out / "verify.json", verify.to_json(verify_rows) + "\n")
 
 
-__all__ = ["FAMILY_CLAIMS", "FAMILY_TITLES", "PAPER_STATEMENTS", "VERIFY_PREFIXES", "family_of_check",
+__all__ = ["FAMILY_TITLES", "VERIFY_PREFIXES", "family_of_check",
            "flatten_metrics", "make_plan", "select_metrics", "render_html", "render_markdown", "reproduce", "reusable",
            "write_report"]

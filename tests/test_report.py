@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from failgeom import report
+from failgeom import claims, report
+from failgeom.claims.render import esc
 from failgeom.cli import main
 from failgeom.experiments import get
 from failgeom.verify import CHECKS, CheckRow
@@ -26,12 +27,12 @@ def tiny_configs(**parity_changes):
 
 
 def fake_rows(quick):
-    """Verify rows of families 1 and 4 (one FAIL) and one with an unknown prefix."""
+    """Verify rows of families 1 and 4 (one FAIL) and one that decides no registered claim."""
     def row(check_id, passed):
         return CheckRow(id=check_id, statement=f"claim {check_id}", computed="c", value=0.5,
                         interval=(0.25, 0.75), passed=passed, seconds=0.0, criterion="crit")
 
-    return [row("thm1.fake-pass", True), row("a7.fake-fail", False), row("zz.unmapped", True)]
+    return [row("thm1.variance-bound", True), row("a7.forward-only", False), row("zz.unmapped", True)]
 
 
 def reproduce(out, configs=None, jobs=1, seed=0, verify=fake_rows, only=NAMES):
@@ -71,17 +72,17 @@ def test_report_has_each_family_figure_metrics_and_verify_rows(first_run):
     secs = sections(text)
     fam1 = secs["1. Non-informative gradients"]
     fam4 = secs["4. Flat activations"]
-    # the paper's claim, each experiment's statement, figure and measured metric, in its family
-    assert report.FAMILY_CLAIMS[1][:60] in fam1 and report.FAMILY_CLAIMS[4][:60] in fam4
-    assert report.PAPER_STATEMENTS["parity"][:60] in fam1
+    # the registry's claims with a verdict, each experiment's statement, figure and metric, in its family
+    assert esc(claims.get("fig1.parity").statement) in fam1 and esc(claims.get("a7.forward-only").statement) in fam4
+    assert "`fig1.parity`" in secs["The paper's claims and their verdicts"]
     assert "![parity: reproduced figure](parity/figure.png)" in fam1
     assert "![flat-forward-only: reproduced figure](flat-forward-only/figure.png)" in fam4
     result = json.loads((first_run / "parity" / "result.json").read_text())
     mean = result["metrics"]["d=3"]["final_accuracy_mean"]
     assert f"| `d=3 / final_accuracy_mean` | {mean:.4g} |" in fam1
-    # verify rows land in their family by id prefix, with PASS/FAIL; unknown prefixes kept apart
-    assert "`thm1.fake-pass`" in fam1 and "**PASS**" in fam1 and "a7.fake-fail" not in fam1
-    assert "`a7.fake-fail`" in fam4 and "**FAIL**" in fam4
+    # verify rows land in the family of their claim, with PASS/FAIL; unknown ids kept apart
+    assert "`thm1.variance-bound`" in fam1 and "**PASS**" in fam1 and "a7.forward-only`" not in fam1.split("Verify rows")[1]
+    assert "`a7.forward-only`" in fam4 and "**FAIL**" in fam4
     assert "`zz.unmapped`" in secs["Other verify rows"]
     assert "2. Decomposition" not in secs  # only the families of the selected experiments
     # environment: versions, BLAS, CPU and a wall time per experiment
@@ -95,7 +96,7 @@ def test_report_has_each_family_figure_metrics_and_verify_rows(first_run):
 def test_html_is_self_contained(first_run):
     page = (first_run / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page
-    sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
+    sources = re.findall(r'<img alt="[^"]*reproduced figure"[^>]*src="([^"]*)"', page)
     assert len(sources) == len(NAMES)
     for name, src in zip(NAMES, sources):
         prefix = "data:image/png;base64,"
@@ -149,7 +150,8 @@ def test_jobs_2_gives_the_numbers_of_jobs_1(tmp_path):
         # every number but the measured times (some experiments report their cost as a metric)
         assert untimed(parallel["metrics"]) == untimed(serial["metrics"])
         assert len(untimed(serial["metrics"])) >= 4
-    assert "`a7.fake-fail`" in (tmp_path / "parallel" / "report.md").read_text()  # verify ran in a worker
+    text = (tmp_path / "parallel" / "report.md").read_text()
+    assert "| `a7.forward-only` |" in text and "| **FAIL** |" in text  # verify ran in a worker
 
 
 def test_failed_experiment_is_reported_and_others_still_run(tmp_path):
@@ -191,12 +193,11 @@ def test_flatten_metrics_keeps_scalars_and_short_lists():
     assert report.flatten_metrics(metrics) == [("a / b", 1.5), ("a / c", [1, 2]), ("ok", True), ("none", None)]
 
 
-def test_every_experiment_has_a_statement_and_family_claim():
+def test_every_experiment_decides_a_claim_of_its_family():
     from failgeom.experiments import names
 
-    missing = [n for n in names() if n not in report.PAPER_STATEMENTS]
+    missing = [n for n in names() if not any(n in c.experiments and c.family == get(n).family for c in claims.CLAIMS)]
     assert missing == []
-    assert {get(n).family for n in names()} <= set(report.FAMILY_CLAIMS)
 
 
 def test_metric_rows_are_capped_and_spread_over_groups():

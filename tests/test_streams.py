@@ -23,7 +23,7 @@ def test_spawned_child_never_equals_a_named_key():
         assert not np.array_equal(a, b)
 
 
-@settings(deadline=None, max_examples=60)
+@settings(deadline=None, max_examples=20)
 @given(st.lists(st.lists(key_part, max_size=3), min_size=2, max_size=6, unique_by=lambda p: tuple(map(repr, p))),
        st.integers(1, 3))
 def test_distinct_paths_give_distinct_spawn_keys(paths, n_spawn):

@@ -81,7 +81,7 @@ def test_condition_number_closed_forms_small():
 
 
 def test_condition_number_is_omega_n_3_5_and_grows_like_n4():
-    # Theorem 3 (lower bound Omega(n^3.5)); measured: local slopes approach 4.
+    # Theorem 3, the claim thm3.condition of failgeom/claims (a lower bound); measured: local slopes approach 4.
     ns = np.array([10, 100, 1000, 10**4, 10**5])
     cond = np.array([T.condition_number(int(n)) for n in ns])
     fit = T.fit_exponent(ns, cond)

@@ -1,0 +1,133 @@
+"""The registry as Markdown: the report's opening table and the docs page ``docs/claims.md``."""
+
+from __future__ import annotations
+
+import re
+
+from . import CLAIMS, FAMILY_TITLES, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, STATUSES, evaluate_all
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
+
+
+def esc(text) -> str:
+    """Plain text for a Markdown paragraph or table cell (no emphasis, links or cell breaks)."""
+    text = str(text).translate(_MD_SPECIAL).replace("\n", " ")
+    return re.sub(r"<(?=[A-Za-z/!])", "&lt;", text)  # "<x,v>" is math, not an HTML tag
+
+
+def summary_counts(verdicts) -> dict[str, int]:
+    """``{status: count}`` over ``[(claim, verdict)]``, every status present."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for _, v in verdicts:
+        counts[v.status] += 1
+    return counts
+
+
+def summary_line(verdicts) -> str:
+    """``N claims: a reproduced, b partly, c not reproduced, d not tested``."""
+    c = summary_counts(verdicts)
+    return (f"{len(verdicts)} claims: {c[REPRODUCED]} reproduced, {c[PARTLY]} partly, "
+            f"{c[NOT_REPRODUCED]} not reproduced, {c[NOT_TESTED]} not tested")
+
+
+def _verdict_cell(v) -> str:
+    text = f"**{v.status}**"
+    return text + (f": {esc(v.reason)}" if v.reason else "")
+
+
+def _links(claim, base: str | None) -> str:
+    items = [("docs", f"docs/claims.md#{claim.id}"), ("code", claim.code), ("test", claim.test)]
+    if base is None:
+        return " ".join(f"`{path}`" for _, path in items if path)
+    return " · ".join(f"[{label}]({base}/{path})" for label, path in items if path)
+
+
+def report_markdown(results, verify_rows, link_base: str | None = None) -> str:
+    """The report's opening table: a row per claim of the paper, with its verdict.
+
+    Parameters
+    ----------
+    results : dict of str to Result
+        Experiment results by name (missing experiments make their claims "not tested").
+    verify_rows : list of CheckRow or None
+        ``failgeom verify`` rows (None: verify was not run).
+    link_base : str, optional
+        Path from the report's folder to the repository root; links are plain paths without it.
+
+    Returns
+    -------
+    str
+        Markdown: a heading, the counts of each verdict, and the table.
+    """
+    verdicts = evaluate_all(results, verify_rows)
+    lines = ["## The paper's claims and their verdicts", "",
+             f"{summary_line(verdicts)}. A verdict reads the experiments' results and the `failgeom verify` "
+             "rows named in the registry (`failgeom/claims`); **partly** and **not reproduced** say why, with "
+             "the numbers.", "",
+             "| claim | verdict | the paper's statement | measured | preset | links |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for claim, v in verdicts:
+        lines.append(f"| `{claim.id}` ({esc(claim.source)}) | {_verdict_cell(v)} | {esc(claim.statement)} "
+                     f"| {esc(v.value) or '-'} | {esc(v.preset) or '-'} | {_links(claim, link_base)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _decided_by(claim) -> str:
+    parts = []
+    if claim.checks:
+        parts.append("verify rows " + ", ".join(f"`{c}`" for c in claim.checks))
+    if claim.experiments:
+        parts.append("experiments " + ", ".join(f"`{e}`" for e in claim.experiments))
+    return "; ".join(parts) or "nothing yet"
+
+
+def claims_page(results=None, verify_rows=None, command: str = "") -> str:
+    """``docs/claims.md``: every claim with its source, what decides it and its current verdict.
+
+    Parameters
+    ----------
+    results, verify_rows
+        As :func:`report_markdown`; verdicts of claims whose evidence is absent read "not tested".
+    command : str
+        The command that produced the verdicts, quoted on the page.
+    """
+    verdicts = evaluate_all(results, verify_rows)
+    rows = {r.id: r for r in verify_rows or []}
+    lines = ["# The paper's claims", "",
+             "Every claim of *Failures of Gradient-Based Deep Learning* and of the talk it comes from, once, as "
+             "the registry `failgeom/claims` holds it: the statement, where it is made, what decides it "
+             "(experiments with the metric keys the verdict rule reads, `failgeom verify` rows) and the "
+             "current verdict. `failgeom verify` and the report of `failgeom reproduce` read the same registry.",
+             "", f"Verdicts below: {summary_line(verdicts)}" + (f", from `{command}`." if command else "."), "",
+             "| claim | source | verdict | measured | decided by |", "| --- | --- | --- | --- | --- |"]
+    for claim, v in verdicts:
+        lines.append(f"| [`{claim.id}`](#{claim.id}) {esc(claim.title)} | {esc(claim.source)} | {v.status} "
+                     f"| {esc(v.value) or '-'} | {_decided_by(claim)} |")
+    lines.append("")
+    for family, title in FAMILY_TITLES.items():
+        lines += [f"## {family}. {title}", ""]
+        for claim, v in verdicts:
+            if claim.family != family:
+                continue
+            lines += [f'<a id="{claim.id}"></a>', "", f"### `{claim.id}`: {esc(claim.title)}", "",
+                      f"**{esc(claim.source)}.** {esc(claim.statement)}", ""]
+            if claim.corrected:
+                lines += [f"*Corrected:* {esc(claim.corrected)}", ""]
+            lines += [f"- **Verdict** ({esc(v.preset) or 'no run'}): **{v.status}**"
+                      + (f", {esc(v.value)}" if v.value else "") + (f". {esc(v.reason)}" if v.reason else "")]
+            for cid in claim.checks:
+                row = rows.get(cid)
+                text = "not run" if row is None else (
+                    f"{'PASS' if row.passed else 'FAIL'}, {esc(row.computed)}" + (f" Margin: {esc(row.margin)}"
+                                                                                  if row.margin else ""))
+                lines.append(f"- `failgeom verify --only {cid}`: {text}")
+            if claim.metrics:
+                lines.append("- Metric keys read: " + "; ".join(f"`{m}`" for m in claim.metrics))
+            where = [f"[{label}]({path.removeprefix('docs/')})" if path.startswith("docs/") else f"`{path}`"
+                     for label, path in (("page", claim.docs), ("code", claim.code), ("test", claim.test),
+                                         ("paper-preset figure", claim.figure)) if path]
+            lines += ["- Where: " + ", ".join(where), ""]
+    return "\n".join(lines)
+
+
+__all__ = ["claims_page", "esc", "report_markdown", "summary_counts", "summary_line", "CLAIMS"]
