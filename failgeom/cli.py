@@ -217,6 +217,8 @@ def build_parser(with_verify: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true")
     run.add_argument("--quiet", action="store_true")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the stored cells and checkpoints (every run does; kept for scripts)")
     _executor_options(run)
 
     rep = sub.add_parser("reproduce", help="run every experiment and verify; write report.md/.html")
