@@ -381,8 +381,8 @@ def figure(result: Result):
         c = result.curves[f"k={k}"]
         _loss_panel(axes[0, j], c, k, plotting)
         _moment_panel(axes[1, j], c, k, plotting)
-    axes[0, 0].set_ylabel(f"loss -zᵀN_w(x) ({result.config['eval_size']} fresh samples)\n"
-                          "best value -1 (dotted)")
+    axes[0, 0].set_ylabel(f"loss -zᵀN_w(x), {result.config['eval_size']} fresh samples\n"
+                          "(negative by definition; best value -1, dotted)")
     axes[0, 0].legend(loc="upper right", fontsize=LEGEND_PT)
     axes[1, 0].set_ylabel("second moment (exact)")
     axes[1, 0].legend(loc="lower left", fontsize=LEGEND_PT)
@@ -415,8 +415,7 @@ def figure(result: Result):
     ax.set_xlabel("k")
     ax.set_title("ratio at initialisation")
     ax.legend(fontsize=LEGEND_PT)
-    fig.suptitle(f"Stocks (Sec. 3.2, Fig. 4): {result.seeds['replicas']} seeds, band min-max; "
-                 "the loss is -zᵀN_w(x), negative by definition (best -1)")
+    fig.suptitle(f"Stocks (Sec. 3.2, Fig. 4): {result.seeds['replicas']} seeds, band min-max")
     return fig
 
 
