@@ -381,8 +381,8 @@ def figure(result: Result):
         c = result.curves[f"k={k}"]
         _loss_panel(axes[0, j], c, k, plotting)
         _moment_panel(axes[1, j], c, k, plotting)
-    axes[0, 0].set_ylabel(f"loss -zᵀN_w(x), {result.config['eval_size']} fresh samples\n"
-                          "(negative by definition; best value -1, dotted)")
+    axes[0, 0].set_ylabel("loss -zᵀN_w(x): best -1 (dotted)\n"
+                          f"negative by definition; {result.config['eval_size']} samples")
     axes[0, 0].legend(loc="upper right", fontsize=LEGEND_PT)
     axes[1, 0].set_ylabel("second moment (exact)")
     axes[1, 0].legend(loc="lower left", fontsize=LEGEND_PT)
