@@ -385,7 +385,8 @@ def figure(result: Result):
                           f"negative by definition; {result.config['eval_size']} samples")
     axes[0, 0].legend(loc="upper right", fontsize=LEGEND_PT)
     axes[1, 0].set_ylabel("second moment (exact)")
-    axes[1, 0].legend(loc="lower left", fontsize=LEGEND_PT)
+    if axes[1, 0].get_legend_handles_labels()[0]:
+        axes[1, 0].legend(loc="lower left", fontsize=LEGEND_PT)
     # right column: the ratio along training (top) and at initialisation vs k (bottom)
     ax = axes[0, n]
     for j, k in enumerate(ks):
