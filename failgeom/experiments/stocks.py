@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..nn import OneHotDense, RowSparseAdam, row_sparse_step
-from ..nn._util import as_dtype, check_positive_int
+from ..nn import OneHotDense, RowSparseAdam, as_dtype, check_positive_int, row_sparse_step
 from ..problems.stocks import label_gains, labels_of, random_gains, random_label_maps, sample_inputs
 from ..results import Result
 from ..theory.decomposition import stocks_second_moments

@@ -4,6 +4,7 @@ Nothing here knows a paper section: experiments compose these parts.
 """
 
 from . import losses, optim
+from ._util import as_dtype, check_positive_int
 from .conv import Conv1D, Conv2D, MaxPool2D
 from .forward_only import StraightThrough, forward_only_grads, forward_only_step
 from .gradcheck import check_layer, check_loss, check_per_example, numerical_gradient
@@ -17,5 +18,5 @@ __all__ = [
     "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
     "truncated_normal",
     "StraightThrough", "forward_only_grads", "forward_only_step",
-    "OneHotDense", "RowSparseAdam", "adam_update", "row_sparse_step",
+    "OneHotDense", "RowSparseAdam", "adam_update", "row_sparse_step", "as_dtype", "check_positive_int",
 ]
