@@ -10,7 +10,7 @@ from failgeom import nn
 from failgeom.experiments import tuple_lines as tl
 from failgeom.experiments import tuple_lines_snr as snr
 from failgeom.nn.gradcheck import numerical_gradient, relative_error
-from failgeom.nn._util import tree_leaves
+from failgeom.nn.utils import tree_leaves
 
 # float64 central differences with h = 1e-6: truncation O(h^2), rounding O(eps / h) ~ 1e-10
 TOL = 1e-6

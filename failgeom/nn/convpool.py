@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._util import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, check_positive_int, replica_generators
 from .fourier import FourierCorrelation
 from .conv import kernel_init, set_conv_options
 from .layers import Layer

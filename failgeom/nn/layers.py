@@ -1,7 +1,7 @@
 """Dense, activation, reshape layers and the sequential container, with hand-written gradients.
 
 Every layer is a stateless description with three pure functions over explicit state
-(ARCHITECTURE.md, in the spirit of ``jax.example_libraries.stax``)::
+(docs/architecture.md, in the spirit of ``jax.example_libraries.stax``)::
 
     init(rng, R, in_shape, dtype) -> (params, out_shape)
     forward(params, x)            -> (y, cache)
