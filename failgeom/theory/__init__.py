@@ -88,5 +88,6 @@ from .windows import (
 )
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
-    "decomposition", "flat", "orthogonal", "periodic", "pwl", "regression", "scaling", "windows",
+    "annotations", "decomposition", "flat", "orthogonal", "periodic", "pwl", "regression", "scaling",
+    "sparse_parity", "windows",
 }]
