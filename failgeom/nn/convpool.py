@@ -33,6 +33,7 @@ at a time and drop each cache.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -192,13 +193,15 @@ def _map(workers, fn, R, B, step):
     return list(_executor(workers).map(lambda task: fn(*task), tasks))
 
 
-_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+_EXECUTORS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    if workers not in _EXECUTORS:
-        _EXECUTORS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="failgeom-conv")
-    return _EXECUTORS[workers]
+    # keyed by process too: a pool inherited through fork has no threads in the child
+    key = (os.getpid(), workers)
+    if key not in _EXECUTORS:
+        _EXECUTORS[key] = ThreadPoolExecutor(workers, thread_name_prefix="failgeom-conv")
+    return _EXECUTORS[key]
 
 
 # --------------------------------------------------------------------------------------------
