@@ -39,12 +39,15 @@ from .periodic import (
     VarianceEstimate,
     cos_predictor_gradient_bound,
     cos_predictor_gradients,
+    exact_linear_periodic_variance,
     gaussian_cos_product,
     linear_periodic_variance,
     periodic_landscape,
     periodic_landscape_gradient,
     periodic_landscape_monte_carlo,
+    periodic_landscape_value_and_gradient,
     sphere_directions,
+    von_mises_fisher_directions,
 )
 from .pwl import (
     ConvergenceWarning,

@@ -7,7 +7,11 @@ every Gaussian expectation is in closed form, from ``E[exp(i a^T x)] = exp(-sigm
 - ``E[cos(a^T x) cos(b^T x)] = (exp(-s ||a - b||^2) + exp(-s ||a + b||^2)) / 2``, ``s = sigma^2/2``;
 - ``E[x sin(a^T x)] = sigma^2 a exp(-sigma^2 ||a||^2 / 2)``.
 
-All functions are vectorized over leading axes of ``w`` (many points at once).
+On top of these: the talk's landscape and its gradient; the gradient for every target of
+Theorem 2's class; the variance over the class exactly (a 1-D quadrature,
+:func:`exact_linear_periodic_variance`) and by Monte Carlo over the direction v
+(:func:`linear_periodic_variance`, plain or importance-sampled with von Mises-Fisher draws).
+The landscape functions are vectorized over leading axes of ``w`` (many points at once).
 """
 
 from __future__ import annotations
