@@ -45,7 +45,8 @@ class ParityVarianceConfig(ExperimentConfig):
     train_steps: int = param(50_000, low=1, high=10**7, doc="SGD steps of each training run")
     train_eval_every: int = param(2_500, low=1, high=10**7, doc="steps between exact-variance evaluations")
     batch: int = param(128, low=1, high=2**20, doc="fresh training samples per step and replica")
-    lr: float = param(0.01, low=0.0, low_open=True, high=100.0, doc="SGD learning rate (a diverging one stops the run)")
+    lr: float = param(0.01, low=0.0, low_open=True, high=1e30,
+                      doc="SGD learning rate (one that diverges stops the run with an error)")
     eval_size: int = param(500, low=1, high=2**20, doc="fresh samples per accuracy evaluation and replica")
     replicas: int = param(10, low=1, high=1000, doc="independent initialisations (seeds) per d")
 

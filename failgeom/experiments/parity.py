@@ -30,7 +30,8 @@ class ParityConfig(ExperimentConfig):
     dims: tuple[int, ...] = param((5, 10, 30), low=1, high=1024, doc="input dimensions d (one cell each)")
     steps: int = param(50_000, low=1, high=10**7, doc="SGD steps per dimension")
     batch: int = param(128, low=1, high=2**20, doc="fresh training samples per step and replica")
-    lr: float = param(0.01, low=0.0, low_open=True, high=100.0, doc="SGD learning rate (a diverging one stops the run)")
+    lr: float = param(0.01, low=0.0, low_open=True, high=1e30,
+                      doc="SGD learning rate (one that diverges stops the run with an error)")
     eval_every: int = param(100, low=1, high=10**7, doc="steps between evaluations")
     eval_size: int = param(500, low=1, high=2**20, doc="fresh samples per evaluation and replica")
     width_factor: int = param(10, low=1, high=1000, doc="hidden width over d (the paper: 10)")
