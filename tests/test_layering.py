@@ -1,0 +1,81 @@
+"""The package's layering (docs/architecture.md), read from the import graph of failgeom/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "failgeom"
+MODULES = sorted(p for p in ROOT.rglob("*.py"))
+#: the bottom layers may use numpy/scipy/sympy and each other as listed, nothing above them
+BOTTOM = {"nn": {"nn", "initializers"}, "theory": {"theory", "initializers", "nn"},
+          "problems": {"problems", "nn", "initializers"},
+          "initializers": {"initializers"}, "stats": {"stats"}, "gf2": {"gf2"}}
+TOP = {"runner", "store", "executors", "reproduction", "report", "cli", "verify", "claims", "checks"}
+
+
+def _name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path):
+    """(imported module, imported names) of every import in the file, resolved to absolute."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = _name(path) if path.name == "__init__.py" else _name(path).rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            yield module, [a.name for a in node.names]
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_respects_the_layering(path):
+    me = _layer(_name(path))
+    for module, names in _imports(path):
+        if not module.startswith("failgeom"):
+            continue
+        target = _layer(module)
+        assert target != "cli" or me in ("cli", "__main__"), f"{path.name} imports failgeom.cli; only __main__ may"
+        if me in BOTTOM and target:
+            assert target in BOTTOM[me], f"{_name(path)} (layer {me}) imports {module}"
+        if me in ("training", "results", "experiments") and target:
+            assert target not in TOP, f"{_name(path)} imports {module}, which sits above it"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_name_crosses_a_package(path):
+    me = _name(path)
+    my_package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    for module, names in _imports(path):
+        if not module.startswith("failgeom"):
+            continue
+        inside = module == my_package or module.startswith(my_package + ".")
+        private_module = any(part.startswith("_") and part != "__init__" for part in module.split("."))
+        private_names = [n for n in names if n.startswith("_") and n != "__version__"]
+        if not inside:
+            assert not private_module, f"{me} imports the private module {module}"
+            assert not private_names, f"{me} imports private names {private_names} from {module}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_has_one_job_and_fits_on_a_few_screens(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= 500, f"{path.relative_to(ROOT)} has {len(text.splitlines())} lines"
+    doc = ast.get_docstring(ast.parse(text))
+    assert doc and len(doc.split()) >= 4, f"{path.relative_to(ROOT)} has no opening docstring saying its job"
