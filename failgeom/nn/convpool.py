@@ -39,8 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .utils import as_dtype, check_positive_int, replica_generators
-from .fourier import FourierCorrelation
 from .conv import kernel_init, set_conv_options
+from .fourier import FourierCorrelation
 from .layers import Layer
 
 METHODS = ("auto", "direct", "fourier")
