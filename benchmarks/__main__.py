@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SMOKE_ENV = "FAILGEOM_BENCH_SMOKE"
+from .common import SMOKE_ENV, smoke as smoke_flag
+
 KINDS = ("time_", "peakmem_", "track_")
 
 
@@ -157,7 +158,8 @@ def _import_modules():
         if not info.name.startswith("bench_"):
             continue
         full = f"benchmarks.{info.name}"
-        # reload: modules read FAILGEOM_BENCH_SMOKE when imported (sizes, params)
+        # reload: a module that still reads the smoke flag at import (sizes in class attributes)
+        # sees the flag of this run; modules that read it in setup need no reload
         module = importlib.reload(sys.modules[full]) if full in sys.modules else importlib.import_module(full)
         modules.append(module)
     return modules
@@ -173,7 +175,7 @@ def run(filter_text: str = "", smoke: bool = False, budget: float = 1.0, repeat:
     if smoke:
         os.environ[SMOKE_ENV] = "1"
     try:
-        smoke = smoke or os.environ.get(SMOKE_ENV, "") not in ("", "0")
+        smoke = smoke or smoke_flag()
         if smoke:
             budget, repeat = 0.0, 1
         rows: list[Row] = []

@@ -4,7 +4,8 @@ One training step (forward, loss, backward or forward-only update, Adam) on a fi
 256 inputs of dimension 100, for each learner (``smooth``, ``e2e``, ``multiclass``,
 ``forward-only``) and R replicas; the sampler's cost (shared by all learners) separately; and
 the cost of 10,000 test predictions. The paper (Sec. 5.5) expects forward-only to be the
-cheapest at train and test time. ``FAILGEOM_BENCH_SMOKE=1`` shrinks every size.
+cheapest at train and test time. Also the Appendix A.7 run (one forward-only SGD step of R
+replicas, batch 1). ``FAILGEOM_BENCH_SMOKE=1`` shrinks every size.
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ import numpy as np
 from failgeom.experiments import flat
 from failgeom import nn
 from failgeom.problems.steps import draw_targets, paper_grids, sample_steps
+from failgeom.theory import flat as a7
 from failgeom.training import train_step
 
 from .common import median_seconds, smoke
@@ -103,3 +105,24 @@ class FlatPredict:
 
     def peakmem_predict_10k(self, kind):
         self.learner.predict(self.params, self.x)
+
+
+class ForwardOnlyA7:
+    """Appendix A.7's run: forward-only SGD steps of R replicas on one sample each (d = 20)."""
+
+    params = [[1, 256, 4096]]
+    param_names = ["replicas"]
+
+    def setup(self, R):
+        rng = np.random.default_rng(0)
+        self.steps = 10 if smoke() else 1000
+        self.v_star = 3.0 * a7.unit_sphere(rng, (R,), 20)
+        self.x = a7.unit_sphere(rng, (self.steps, R), 20)
+        self.w = np.zeros((R, 20))
+
+    def track_us_per_step(self, R):
+        """Microseconds per step of all R replicas (median of 5 repeats of 1,000 steps)."""
+        run = lambda: a7.forward_only_updates(self.w, self.x, self.v_star, 1.0, 1.0, 0.01, "ramp")  # noqa: E731
+        return 1e6 * median_seconds(run, number=1) / self.steps
+
+    track_us_per_step.unit = "us"

@@ -4,11 +4,16 @@
 same sizes are in :data:`SMOKE`.
 """
 
+import dataclasses
+import functools
 import os
 
 import numpy as np
 
-from failgeom.experiments import pwl, pwl_scaling
+from failgeom import nn
+from failgeom.experiments import get, pwl
+from failgeom.problems.pwl import minibatch, sample_pwl_data
+from failgeom.training import train_step
 
 #: reduced sizes used when FAILGEOM_BENCH_SMOKE=1
 SMOKE = {"n": 20, "replicas": 2, "batch": 10, "train_size": 200, "ns": (5, 6, 7, 8), "sgd_max_n": 7}
@@ -32,24 +37,28 @@ class PWLTrainStep:
         n, R, B = size["n"], size["replicas"], size["batch"]
         if learner == "conv-precond":
             B = min(B, 10)  # the original command's batch
-        self.data = pwl.make_data(0, R, n, 3, "paper", size["train_size"], 2)
+        rngs = [np.random.default_rng([0, r]) for r in range(R)]
+        data = sample_pwl_data(rngs, n, 3, pwl.data_distribution(learner, pwl.PWLConfig()), size["train_size"], 2)
         self.learner = pwl.make_learner(learner, n, 3, "float32")
-        self.learner.prepare(self.data)
+        self.learner.prepare(data.train_f)
         self.params = self.learner.init(np.random.default_rng(0), R, n, np.float32)
         cfg = pwl.PWLConfig(n=n, optimizer=optimizer, lr=1e-9 if learner == "autoencoder" else None)
         self.opt = pwl.make_optimizer(cfg, pwl.default_lr(self.learner, cfg))
+        self.loss = functools.partial(nn.losses.squared, coef=self.learner.loss_coef(n))
         self.rng = np.random.default_rng(1)
-        self.f = self.data.train_f.astype(np.float32)
-        self.p = self.data.train_p.astype(np.float32)
+        self.f, self.p = data.train_f.astype(np.float32), data.train_p.astype(np.float32)
         self.B = B
 
+    def _step(self):
+        fb, pb = minibatch(self.rng, self.f, self.p, self.B)
+        L = self.learner
+        train_step(L.model, self.params, self.loss, self.opt, L.inputs(fb), L.target(fb, pb))
+
     def time_step(self, learner, optimizer):
-        fb, pb = pwl.minibatch(self.rng, self.f, self.p, self.B)
-        pwl.nn_train_step(self.learner, self.params, self.opt, fb, pb)
+        self._step()
 
     def peakmem_step(self, learner, optimizer):
-        fb, pb = pwl.minibatch(self.rng, self.f, self.p, self.B)
-        pwl.nn_train_step(self.learner, self.params, self.opt, fb, pb)
+        self._step()
 
 
 class PWLIterationExponent:
@@ -60,9 +69,10 @@ class PWLIterationExponent:
 
     def setup_cache(self):
         size = sizes()
-        cfg = pwl_scaling.ScalingConfig(replicas=2, ns=size["ns"], sgd_max_n=size["sgd_max_n"], fc_ns=(5,),
-                                        fc_replicas=4, fc_points=3, train_size=500)
-        return pwl_scaling.run(cfg, seed=0).metrics["fits"]
+        exp = get("pwl-scaling")
+        cfg = dataclasses.replace(exp.presets["quick"], replicas=2, ns=size["ns"], sgd_max_n=size["sgd_max_n"],
+                                  fc_ns=(5,), fc_replicas=4, fc_points=3, train_size=500)
+        return exp.run(cfg, seed=0).metrics["fits"]
 
     def track_sgd_plain_exponent(self, fits):
         return fits["sgd_plain_iterations"]["exponent"]

@@ -27,7 +27,7 @@ BATCH = 100
 
 
 def _setup(k, R=REPLICAS, d=D):
-    layer = S.OneHotDense(d, k)
+    layer = nn.OneHotDense(d, k)
     params, _ = layer.init(np.random.default_rng(0), 2 * R, ())
     labels = random_label_maps(list(np.random.default_rng(1).spawn(R)), d, k)
     rng = np.random.default_rng(2)
@@ -45,15 +45,15 @@ class StocksStep:
 
     def setup(self, k):
         self.layer, self.params, self.labels, self.a, self.gains = _setup(k)
-        self.sparse = S.RowSparseAdam(0.1, **nn.PAPER_ADAM)
+        self.sparse = nn.RowSparseAdam(0.1, **nn.PAPER_ADAM)
         self.dense = nn.Adam(0.1, **nn.PAPER_ADAM)
         loss = nn.losses.expected_negative_gain
         # one warm-up step each: allocate the moments and scratch outside the timed region
-        S.row_sparse_step(self.layer, self.params, loss, self.sparse, self.a, self.gains)
+        nn.row_sparse_step(self.layer, self.params, loss, self.sparse, self.a, self.gains)
         train_step(self.layer, self.params, loss, self.dense, self.a, self.gains)
 
     def time_step_row_sparse_adam(self, k):
-        S.row_sparse_step(self.layer, self.params, nn.losses.expected_negative_gain, self.sparse, self.a, self.gains)
+        nn.row_sparse_step(self.layer, self.params, nn.losses.expected_negative_gain, self.sparse, self.a, self.gains)
 
     def time_step_dense_nn_adam(self, k):
         train_step(self.layer, self.params, nn.losses.expected_negative_gain, self.dense, self.a, self.gains)
@@ -62,7 +62,7 @@ class StocksStep:
     time_step_row_sparse_adam.reference = "time_step_dense_nn_adam"
 
     def peakmem_step_row_sparse_adam(self, k):
-        S.row_sparse_step(self.layer, self.params, nn.losses.expected_negative_gain, self.sparse, self.a, self.gains)
+        nn.row_sparse_step(self.layer, self.params, nn.losses.expected_negative_gain, self.sparse, self.a, self.gains)
 
     def track_weights_per_step(self, k):
         """Weights Adam updates each step (all of them: Adam moves zero-gradient weights)."""

@@ -1,3 +1,5 @@
+"""``python -m failgeom``: the same as the ``failgeom`` command."""
+
 import sys
 
 from .cli import main

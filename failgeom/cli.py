@@ -1,28 +1,30 @@
-"""The ``failgeom`` command: list, run, reproduce, verify.
+"""The ``failgeom`` command, thin: parses the arguments and calls the runner, verify or the report.
 
-Bad input (unknown experiment, bad ``--set``, non-positive sizes, unwritable output folder) gets
-one line on stderr and exit status 2; nothing already on disk is touched before the run has
-succeeded, and results are written atomically.
+``list``, ``show NAME``, ``run NAME``, ``reproduce``, ``verify``. Bad input (unknown experiment,
+bad ``--set`` or ``--grid``, out-of-range sizes, an unwritable output folder) gets one line on
+stderr and exit status 2 before anything is written. A failed write (no space, permissions, a
+read-only file system) gets one line naming the path and the system's reason and exit status 1,
+as does a run that diverged, a damaged checkpoint or an output folder another run is writing;
+everything written before stays valid.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from .runtime import configure
 
 # one BLAS thread (before NumPy loads) and a malloc that keeps freed memory: see failgeom.runtime;
-# `reproduce --jobs N` runs experiments in parallel processes instead of BLAS threads
+# parallelism comes from worker processes, one per core, not from BLAS threads
 configure()
 
-import numpy as np  # noqa: E402
-
 from . import __version__  # noqa: E402
+from .store import LockedError  # noqa: E402
 
-EXIT_BAD_INPUT = 2
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+MAX_SEEDS, MAX_JOBS, MAX_SEED = 10_000, 4096, 2**63 - 1
 
 
 class UsageError(ValueError):
@@ -34,18 +36,41 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _progress_factory(quiet: bool):
-    """tqdm bars on stderr, silent with --quiet or when stderr is not a terminal."""
-    if quiet or not sys.stderr.isatty():
-        from .training import null_progress
+def _int_in(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {value}")
+        return value
 
+    return parse
+
+
+def progress_factory(quiet: bool):
+    """tqdm bars on stderr (one over all cells, ``[3/17] tuple-lines k=3 decomposition``, plus
+    bars inside cells run in this process); silent with --quiet or when stderr is no terminal."""
+    from .training import null_progress
+
+    if quiet or not sys.stderr.isatty():
         return null_progress
     from tqdm.auto import tqdm
 
     def factory(total, desc=""):
         return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5)
 
+    def overall(total):
+        return tqdm(total=total, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
+                    bar_format="[{n_fmt}/{total_fmt}] {desc} |{bar:20}| {elapsed}<{remaining}")
+
+    factory.overall = overall
     return factory
+
+
+def _say(quiet: bool):
+    return None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
 
 def _parse_sets(pairs) -> dict[str, str]:
@@ -70,130 +95,175 @@ def _config(experiment, preset: str, seeds, dtype, sets):
     return with_overrides(config, overrides, experiment.name)
 
 
-def _summary(experiment, result) -> str:
-    return f"{result.experiment} ({result.preset}): {experiment.summary(result)}"
-
-
-def run_experiment(experiment, config, seed: int, out: Path, preset: str, plot: bool, progress,
-                   resume: bool = False) -> Path:
-    """Run one experiment and write ``out/<name>/result.json`` (and ``figure.png``)."""
-    from .results import atomic_savefig, check_writable
-
-    folder = check_writable(out / experiment.name)
-    start = time.perf_counter()
-    extra = {}
-    if experiment.resumable:
-        extra = {"checkpoint_dir": folder / "checkpoint", "resume": resume}
-    elif resume:
-        raise UsageError(f"{experiment.name} does not checkpoint; run it without --resume")
-    # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = experiment.run(config, seed, progress, preset=preset, **extra)
-    result.timing["wall_s"] = time.perf_counter() - start
-    if plot:
-        from . import plotting
-
-        fig = experiment.figure(result)
-        atomic_savefig(fig, folder / "figure.png")
-        plotting.close(fig)
-    result.save(folder)
-    return folder
-
-
 def cmd_list(args) -> int:
     from .experiments import get, names
 
     for name in names():
-        e = get(name)
-        print(f"{name:<28} {e.description}")
+        print(f"{name:<30} {get(name).description}")
+    return 0
+
+
+def _value(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
+def cmd_show(args) -> int:
+    from .experiments import get
+
+    experiment = get(args.name)
+    config = experiment.config(args.preset)
+    rows = [("field", args.preset, "default", "accepted", "meaning")]
+    for now, default in zip(config.describe(config), type(config).describe()):
+        rows.append((now["name"], _value(now["value"]), _value(default["value"]), now["accepted"], now["doc"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"{experiment.name}: {experiment.description}")
+    print(f"{type(config).__name__}, {args.preset} preset; set a field with --set KEY=VALUE:")
+    for row in rows:
+        print(("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4]).rstrip())
     return 0
 
 
 def cmd_run(args) -> int:
-    from .experiments import get
+    from . import runner
+    from .experiments import get, with_overrides
+    from .results import atomic_write_text, check_writable
 
     experiment = get(args.name)
-    config = _config(experiment, args.preset, args.seeds, args.dtype, args.set)
-    folder = run_experiment(experiment, config, args.seed, Path(args.out), args.preset,
-                            not args.no_plot, _progress_factory(args.quiet), args.resume)
+    base = _config(experiment, args.preset, args.seeds, args.dtype, args.set)
+    grid = runner.parse_grid(args.grid)
+    root = Path(args.out) / experiment.name
+    plot = not args.no_plot
+    points = runner.grid_points(grid) if grid else []
+    if points:
+        jobs = [runner.Job(experiment, with_overrides(base, p, experiment.name), root / runner.grid_label(p),
+                           args.seed, args.preset, plot, name=f"{experiment.name} {runner.grid_label(p)}")
+                for p in points]
+    else:
+        jobs = [runner.Job(experiment, base, root, args.seed, args.preset, plot)]
+    check_writable(root)
+    stats = runner.run_jobs(jobs, workers=args.jobs, scheduler=args.scheduler,
+                            progress=progress_factory(args.quiet), say=_say(args.quiet), say_failures=False)
+    failed = [job for job in jobs if job.outcome.status == "failed"]
+    if points:
+        table = runner.grid_table(jobs, points, experiment.summary)
+        atomic_write_text(root / "grid.md", f"# {experiment.name} grid ({args.preset} preset)\n\n{table}")
     if not args.quiet:
-        from .results import Result
-
-        print(_summary(experiment, Result.load(folder)))
-        print(f"wrote {folder / 'result.json'}" + ("" if args.no_plot else f" and {folder / 'figure.png'}"))
-    return 0
+        if points:
+            print(table, end="")
+        for job in jobs:
+            if job.outcome.result is not None and not points:
+                print(f"{job.name} ({args.preset}): {experiment.summary(job.outcome.result)}")
+        where = root / "grid.md" if points else root / "result.json"
+        print(f"{stats.line()} {stats.executor}; "
+              + (f"wrote {where}" if len(failed) < len(jobs) else "nothing written"))
+    for job in failed:
+        print(f"failgeom: {job.outcome.error}", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
 
 
 def cmd_reproduce(args) -> int:
-    """Every experiment (or ``--only``) and ``failgeom verify``, then ``report.md``/``.html``."""
-    from . import report
+    from . import reproduction
 
-    return report.reproduce(args.preset, Path(args.out), args.only, args.jobs, args.seed, args.quiet,
-                            _progress_factory(args.quiet),
+    return reproduction.reproduce(args.preset, Path(args.out), args.only, args.jobs, args.seed, args.quiet,
+                            progress_factory(args.quiet), scheduler=args.scheduler,
                             configs=lambda experiment, preset: _config(experiment, preset, None, None, []))
 
 
-def cmd_verify(args, rest) -> int:
+def _verify_module():
     try:
         from . import verify
     except ImportError:
         raise UsageError("failgeom verify is not available in this build") from None
+    return verify
+
+
+def cmd_verify(args, rest) -> int:
+    verify = _verify_module()
+    if hasattr(verify, "run_cli"):
+        return verify.run_cli(args)
     return verify.main(rest)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _executor_options(p) -> None:
+    p.add_argument("--jobs", type=_int_in(1, MAX_JOBS), default=None, metavar="N",
+                   help="worker processes (default: every usable core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the cells on a Dask cluster: a scheduler address, or 'local' for a "
+                        "LocalCluster on this machine (default: $DASK_SCHEDULER_ADDRESS if set)")
+
+
+def build_parser(with_verify: bool = False) -> argparse.ArgumentParser:
+    """The parser; ``with_verify`` adds verify's own options (importing verify takes seconds)."""
     parser = _Parser(prog="failgeom", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"failgeom {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     sub.add_parser("list", help="list the registered experiments")
+    show = sub.add_parser("show", help="an experiment's config: each field's meaning, value and range")
+    show.add_argument("name")
+    show.add_argument("--preset", default="quick", choices=["quick", "paper"])
 
-    run = sub.add_parser("run", help="run one experiment")
+    run = sub.add_parser("run", help="run one experiment (or a grid of configs)")
     run.add_argument("name")
     run.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    run.add_argument("--seeds", type=int, default=None, help="number of seeds (replicas)")
-    run.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    run.add_argument("--seeds", type=_int_in(1, MAX_SEEDS), default=None, help="number of seeds (replicas)")
+    run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="base seed (default 0)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    run.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                     help="sweep a config field (repeatable: every combination); one folder per point")
     run.add_argument("--out", default="failgeom-results", help="output folder")
     run.add_argument("--no-plot", action="store_true")
     run.add_argument("--quiet", action="store_true")
     run.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    run.add_argument("--resume", action="store_true", help="continue a checkpointed run")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the stored cells and checkpoints (every run does; kept for scripts)")
+    _executor_options(run)
 
     rep = sub.add_parser("reproduce", help="run every experiment and verify; write report.md/.html")
     rep.add_argument("--preset", default="quick", choices=["quick", "paper"])
     rep.add_argument("--only", nargs="+", metavar="NAME")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0)
     rep.add_argument("--out", default="failgeom-results")
     rep.add_argument("--quiet", action="store_true")
-    rep.add_argument("--jobs", type=int, default=1, metavar="N", help="experiments run in N processes")
+    _executor_options(rep)
 
-    sub.add_parser("verify", help="check every theorem and lemma numerically", add_help=False)
+    ver = sub.add_parser("verify", help="check every theorem and lemma numerically")
+    if with_verify:
+        verify = _verify_module()
+        if hasattr(verify, "add_arguments"):
+            verify.add_arguments(ver)
     return parser
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["verify"]:
-            return cmd_verify(None, argv[1:])
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        parser = build_parser(with_verify=argv[:1] == ["verify"])
+        args, rest = parser.parse_known_args(argv)
+        passthrough = args.command == "verify" and not hasattr(_verify_module(), "run_cli")
+        if rest and not passthrough:
+            raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        if getattr(args, "seed", 0) < 0:
-            raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-        return {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce}[args.command](args)
+        if args.command == "verify":
+            return cmd_verify(args, rest)
+        return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "reproduce": cmd_reproduce}[args.command](args)
     except (UsageError, ValueError, TypeError) as exc:
         print(f"failgeom: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except FloatingPointError as exc:  # NonFiniteLossError: a run that diverged
-        print(f"failgeom: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a write failed: nothing written before is lost
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"failgeom: could not write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except LockedError as exc:  # another run writes the folder
+        print(f"failgeom: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("failgeom: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``failgeom reproduce``: run every registered experiment and ``failgeom verify``, write one report.
+"""The reproduction report: renders results and ``failgeom verify`` rows; runs nothing itself.
 
 The report (``DIR/report.md`` and a self-contained ``DIR/report.html`` with the figures embedded)
 opens with the verdict on every claim of the paper (Shalev-Shwartz, Shamir, Shammah 2017), then
@@ -7,11 +7,8 @@ has one section per failure family: its claims with their verdicts, each experim
 related ``failgeom verify`` rows with PASS/FAIL, and the environment
 (versions, BLAS, CPU, date, wall time per experiment). ``DIR/index.md`` lists the result files.
 
-Experiments are independent, so ``jobs > 1`` runs them in separate processes (``spawn``
-context); each worker writes its own ``DIR/<name>/`` folder atomically (``figure.png`` first,
-then ``result.json``). A reproduction started again skips every experiment whose
-``result.json`` and ``figure.png`` exist, load, and were made with the same config, preset, seed
-and schema version, so an interrupted run resumes where it stopped.
+:mod:`failgeom.reproduction` runs the experiments (as cells, see :mod:`failgeom.runner`) and
+verify, and passes its plan, the outcome of every experiment, to :func:`write_report`.
 
 The paper's statements, the verdicts and the paper-preset figures all come from the registry
 :mod:`failgeom.claims` (its opening table is :func:`failgeom.claims.report_markdown`).
@@ -20,21 +17,18 @@ The paper's statements, the verdicts and the paper-preset figures all come from 
 from __future__ import annotations
 
 import base64
-import functools
 import html
-import json
 import math
 import os
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import claims
 from .claims.render import esc as _esc
-from .results import DEFAULT_OUT, SCHEMA_VERSION, Result, atomic_write_text, check_writable, environment
+from .results import atomic_write_text, environment
 
-PRESETS = ("quick", "paper")
+if TYPE_CHECKING:  # the runner's records, which the report only reads
+    from .runner import Outcome, Plan
 
 #: the failure families' titles and the claims' verdicts come from the registry (failgeom/claims)
 FAMILY_TITLES = claims.FAMILY_TITLES
@@ -56,326 +50,9 @@ def family_of_check(check_id: str) -> int | None:
     return claim.family if claim else None
 
 
-# --------------------------------------------------------------------------------------------
-# the plan: which experiments, with which configs; everything is checked before anything runs
-
-
-@dataclass
-class Outcome:
-    """What happened to one experiment in this reproduction."""
-
-    name: str
-    status: str  # "ran", "skipped" or "failed"
-    result: Result | None = None
-    error: str = ""
-    reason: str = ""  # why an earlier result was not reused
-
-
-@dataclass
-class Plan:
-    preset: str
-    out: Path
-    seed: int
-    jobs: int
-    experiments: list  # Experiment specs, in registry order
-    configs: dict  # name -> ExperimentConfig
-    outcomes: dict = field(default_factory=dict)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return value
-
-
-def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int = 1, seed: int = 0,
-              configs=None) -> Plan:
-    """Check every argument and build the configs; raise ValueError/TypeError on bad input.
-
-    Parameters
-    ----------
-    preset : {"quick", "paper"}
-    out : path-like
-        Output folder; created if needed and checked to be writable (last, so that a typo in
-        another argument leaves the disk untouched).
-    only : list of str or None
-        Experiment names to run (default: every registered experiment).
-    jobs : int
-        Number of worker processes, at least 1.
-    seed : int
-        Base seed, non-negative.
-    configs : dict or callable, optional
-        ``{name: config}`` or ``f(experiment, preset) -> config``; default
-        ``experiment.config(preset)``.
-    """
-    from .experiments import get, names
-
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    jobs = _positive_int(jobs, "--jobs")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
-    selected = list(dict.fromkeys(only)) if only else names()
-    experiments = [get(name) for name in selected]  # unknown names raise ValueError here
-    order = names()
-    experiments.sort(key=lambda e: order.index(e.name))
-    built = {}
-    for e in experiments:
-        if callable(configs):
-            built[e.name] = configs(e, preset)
-        elif configs is not None and e.name in configs:
-            built[e.name] = configs[e.name].validate()
-        else:
-            built[e.name] = e.config(preset)
-    out = check_writable(Path(out))
-    return Plan(preset, out, seed, jobs, experiments, built)
-
-
-def _config_json(config) -> dict:
-    # the form result.json stores: tuples become lists, exactly as Result.to_json writes them
-    return json.loads(json.dumps(config.to_dict()))
-
-
-def reusable(folder: Path, config, preset: str, seed: int) -> tuple[Result | None, str]:
-    """An earlier complete result in ``folder`` for the same config, preset, seed and schema.
-
-    Returns ``(result, "")`` when it can be reused, ``(None, reason)`` otherwise.
-    """
-    folder = Path(folder)
-    if not (folder / RESULT_FILE).is_file():
-        return None, "no result.json"
-    if not (folder / FIGURE_FILE).is_file():
-        return None, "no figure.png"
-    try:
-        result = Result.load(folder)
-    except (OSError, ValueError, TypeError) as exc:  # truncated, foreign or old-schema file
-        return None, f"result.json does not load ({exc})"
-    if result.schema_version != SCHEMA_VERSION:
-        return None, f"schema version {result.schema_version} is not {SCHEMA_VERSION}"
-    if result.preset != preset:
-        return None, f"made with preset {result.preset!r}"
-    if (result.seeds or {}).get("seed") != seed:
-        return None, f"made with seed {(result.seeds or {}).get('seed')!r}"
-    if result.config != _config_json(config):
-        changed = sorted(k for k in set(result.config) | set(_config_json(config))
-                         if result.config.get(k) != _config_json(config).get(k))
-        return None, f"config changed ({', '.join(changed)})"
-    return result, ""
-
-
-# --------------------------------------------------------------------------------------------
-# running: in this process (jobs == 1) or one experiment per worker process
-
-
-def _run_one(name: str, config, seed: int, out: str, preset: str, progress=None) -> str:
-    """Run one experiment, writing ``out/<name>/`` (a worker's whole job); returns the folder."""
-    from .cli import run_experiment
-    from .experiments import get
-    from .training import null_progress
-
-    experiment = get(name)
-    progress = progress or null_progress
-    # a resumable experiment interrupted in an earlier reproduce continues from its checkpoint;
-    # a checkpoint of another config or seed is refused by the experiment, then it starts over
-    if experiment.resumable and (Path(out) / name / "checkpoint").exists():
-        try:
-            return str(run_experiment(experiment, config, seed, Path(out), preset, True, progress, resume=True))
-        except ValueError as exc:
-            if "checkpoint" not in str(exc):
-                raise
-    return str(run_experiment(experiment, config, seed, Path(out), preset, True, progress))
-
-
-def _run_verify(quick: bool, prefixes: tuple[str, ...] | None = None):
-    """``failgeom verify`` rows: all of them, or those whose id starts with one of ``prefixes``."""
-    from . import verify
-
-    if prefixes is None:
-        return verify.run_checks(quick=quick)
-    rows = [row for p in prefixes for row in verify.run_checks(quick=quick, only=p)]
-    order = {c.id: i for i, c in enumerate(verify.CHECKS)}
-    return sorted(rows, key=lambda row: order.get(row.id, len(order)))
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _worker_threads(jobs: int) -> dict:
-    # jobs workers share the cores: one BLAS pool per worker sized to its share, so that the
-    # workers do not oversubscribe the machine (variables the user set are left alone)
-    share = str(max(1, (os.cpu_count() or 1) // jobs))
-    return {var: share for var in _THREAD_VARS if var not in os.environ}
-
-
-class _Env:
-    """Set environment variables for the duration of a ``with`` block (inherited by workers)."""
-
-    def __init__(self, values: dict):
-        self.values = values
-
-    def __enter__(self):
-        os.environ.update(self.values)
-
-    def __exit__(self, *exc):
-        for var in self.values:
-            os.environ.pop(var, None)
-
-
-def _previous_wall(folder: Path) -> float:
-    """Wall seconds of whatever result is in ``folder`` (any config), +inf if none loads."""
-    try:
-        wall = Result.load(folder).timing.get("wall_s")
-        return float(wall) if isinstance(wall, (int, float)) else math.inf
-    except (OSError, ValueError, TypeError):
-        return math.inf
-
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-
-
-def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int = 1, seed: int = 0,
-              quiet: bool = False, progress=None, *, configs=None, verify=True) -> int:
-    """Run the experiments and ``failgeom verify``, then write the report; returns an exit status.
-
-    Parameters
-    ----------
-    preset, out, only, jobs, seed, configs
-        See :func:`make_plan`; bad values raise ValueError/TypeError before anything runs.
-    quiet : bool
-        No progress lines on stderr and no summary on stdout.
-    progress : callable, optional
-        ``progress(total, desc)`` bar factory for experiments run in this process (``jobs == 1``).
-    verify : bool or callable
-        Run the verify rows of the selected families (``verify.run_checks`` with
-        ``quick = preset == "quick"``), skip them (False), or ``verify(quick) -> rows``.
-
-    Returns
-    -------
-    int
-        0 when every experiment produced a result, 1 when one failed (its section says why).
-        A FAIL row of ``verify`` is reported, not turned into an exit status (``failgeom
-        verify`` is the gate for claims).
-    """
-    start_all = time.perf_counter()
-    plan = make_plan(preset, out, only, jobs, seed, configs)
-    say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-
-    todo = []
-    for e in plan.experiments:
-        result, reason = reusable(plan.out / e.name, plan.configs[e.name], preset, seed)
-        if result is not None:
-            plan.outcomes[e.name] = Outcome(e.name, "skipped", result)
-            say(f"skipping {e.name}: complete result for the same config, preset and seed in "
-                f"{plan.out / e.name}")
-        else:
-            todo.append(e)
-            plan.outcomes[e.name] = Outcome(e.name, "pending", reason=reason)
-    # longest first keeps the workers busy to the end: the wall time of an earlier (stale) result
-    # is the estimate; experiments never run here go first, in registry order
-    todo.sort(key=lambda e: -_previous_wall(plan.out / e.name))
-
-    families = sorted({e.family for e in plan.experiments})
-    all_families = only is None or not only
-    prefixes = None if all_families else tuple(p for f in families for p in VERIFY_PREFIXES.get(f, ()))
-    quick = preset == "quick"
-    verify_fn = None
-    if verify is True and prefixes != ():
-        verify_fn = functools.partial(_run_verify, prefixes=prefixes)  # picklable for a worker
-    elif callable(verify):
-        verify_fn = verify
-    verify_rows, verify_error, verify_seconds = None, "", 0.0
-
-    def finish(name: str, folder=None, exc=None):
-        outcome = plan.outcomes[name]
-        if exc is not None:
-            outcome.status, outcome.error = "failed", _error_text(exc)
-            say(f"failed {name}: {outcome.error}")
-            return
-        outcome.status, outcome.result = "ran", Result.load(folder)
-        say(f"done {name} in {outcome.result.timing.get('wall_s', float('nan')):.1f} s")
-
-    if plan.jobs == 1:
-        for e in todo:
-            say(f"running {e.name} ...")
-            try:
-                finish(e.name, _run_one(e.name, plan.configs[e.name], seed, str(plan.out), preset, progress))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # one broken experiment does not stop the others
-                finish(e.name, exc=exc)
-        if verify_fn is not None:
-            say("running failgeom verify ...")
-            t0 = time.perf_counter()
-            try:
-                verify_rows = verify_fn(quick)
-            except Exception as exc:
-                verify_error = _error_text(exc)
-            verify_seconds = time.perf_counter() - t0
-    else:
-        verify_rows, verify_error, verify_seconds = _run_parallel(plan, todo, verify_fn, quick, finish, say)
-
-    total = time.perf_counter() - start_all
-    write_report(plan, verify_rows, verify_error, verify_seconds, total)
-    failed = [n for n, o in plan.outcomes.items() if o.status == "failed"]
-    if not quiet:
-        skipped = [n for n, o in plan.outcomes.items() if o.status == "skipped"]
-        if skipped:
-            print(f"skipped {len(skipped)} complete result(s): {', '.join(skipped)}")
-        if failed:
-            print(f"FAILED: {', '.join(failed)} (see the report)")
-        print(f"wrote {plan.out / 'report.md'}, {plan.out / 'report.html'} and {plan.out / 'index.md'} "
-              f"in {total:.0f} s")
-    return 1 if failed else 0
-
-
-def _run_parallel(plan: Plan, todo, verify_fn, quick: bool, finish, say):
-    """Run ``todo`` (and verify) on ``plan.jobs`` spawned worker processes."""
-    import concurrent.futures as cf
-    import multiprocessing
-
-    verify_rows, verify_error, verify_seconds = None, "", 0.0
-    if not todo and verify_fn is None:
-        return verify_rows, verify_error, verify_seconds
-    context = multiprocessing.get_context("spawn")
-    workers = min(plan.jobs, len(todo) + (verify_fn is not None))
-    with _Env(_worker_threads(plan.jobs)), cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {}
-        t0 = time.perf_counter()
-        say(f"running {len(todo)} experiment(s){' and failgeom verify' if verify_fn else ''} on "
-            f"{workers} worker processes ...")
-        if verify_fn is not None:
-            futures[pool.submit(verify_fn, quick)] = None
-        for e in todo:
-            futures[pool.submit(_run_one, e.name, plan.configs[e.name], plan.seed, str(plan.out),
-                                plan.preset)] = e.name
-        try:
-            for future in cf.as_completed(futures):
-                name = futures[future]
-                try:
-                    value = future.result()
-                except Exception as exc:
-                    if name is None:
-                        verify_error = _error_text(exc)
-                    else:
-                        finish(name, exc=exc)
-                    continue
-                if name is None:
-                    verify_rows, verify_seconds = value, time.perf_counter() - t0
-                    say(f"done failgeom verify in {verify_seconds:.1f} s")
-                else:
-                    finish(name, value)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            raise
-    return verify_rows, verify_error, verify_seconds
-
-
-# --------------------------------------------------------------------------------------------
-# the report
 
 
 def flatten_metrics(metrics: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -637,6 +314,8 @@ def _environment_section(plan: Plan, env: dict, verify_seconds: float, total: fl
         if key in env:
             lines.append(f"| {key} | {_esc(env[key])} |")
     lines.append(f"| worker processes | {plan.jobs} |")
+    if getattr(plan, "executor", ""):
+        lines.append(f"| where the cells ran | {_esc(plan.executor)} |")
     lines.append(f"| wall time of this reproduction | {total:.1f} s |")
     lines.append(f"| wall time of failgeom verify | {verify_seconds:.1f} s |")
     lines += ["", "Wall time per experiment (from each result's timing; a reused result keeps the "

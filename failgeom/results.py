@@ -1,13 +1,22 @@
-"""Result records on disk: ``result.json`` and ``figure.png``, written atomically.
+"""Result records and how any file reaches the disk: validated ``result.json``, atomic writes.
 
-A write goes to a temporary file in the destination folder and is renamed over the target, so a
-reader (or an interrupted run) never sees a half-written file and an older result is replaced
-only by a complete new one.
+A :class:`Result` is what one experiment produced. Its JSON form carries a SHA-256 checksum of
+its own content and the checksums of the files committed with it (``figure.png``), so a reader
+can tell a complete record from a truncated, garbled, hand-edited or mismatched one:
+:meth:`Result.from_json` checks the schema (every field present with its type), the schema
+version and the checksum, and raises ``ValueError`` in one line naming what is wrong.
+
+A write goes to a temporary file in the destination folder (``.<name>.<random>.tmp``) and is
+renamed over the target, so a reader (or an interrupted run) never sees a half-written file and
+an older file is replaced only by a complete new one. A failed write (no space, permissions, a
+read-only file system) raises ``OSError`` whose ``filename`` is the target and whose
+``strerror`` is the system's text; the temporary file is removed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -18,13 +27,25 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_OUT = Path("failgeom-results")
+TMP_SUFFIX = ".tmp"
+
+#: the fields a result record must have (the others have defaults)
+REQUIRED_FIELDS = ("experiment", "preset", "config", "seeds", "metrics", "curves")
+#: the fields of result.json and their JSON types
+RESULT_FIELDS = {"experiment": str, "preset": str, "config": dict, "seeds": dict, "metrics": dict,
+                 "curves": dict, "environment": dict, "timing": dict, "schema_version": int,
+                 "files": dict}
 
 
 @dataclass
 class Result:
-    """What one experiment run produced (ARCHITECTURE.md, "Results on disk")."""
+    """What one experiment run produced (see docs/architecture.md, "Results on disk").
+
+    ``files`` maps the name of a file committed with the result (``figure.png``) to its SHA-256;
+    the runner fills it in when it writes the pair.
+    """
 
     experiment: str
     preset: str
@@ -35,30 +56,57 @@ class Result:
     environment: dict = field(default_factory=lambda: environment())
     timing: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    files: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """The record as plain JSON types (non-finite floats become None)."""
-        return _jsonable(asdict(self))
+        """The JSON-able record (non-finite floats become None), without the checksum."""
+        return jsonable(asdict(self))
+
+    def to_json(self) -> str:
+        data = self.to_dict()
+        data["sha256"] = checksum(data)
+        return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
     @classmethod
     def from_dict(cls, data) -> "Result":
-        """The inverse of :meth:`to_dict`; ValueError for anything that is not such a record."""
+        """The inverse of :meth:`to_dict`; ValueError in one line for anything else."""
         if not isinstance(data, dict):
-            raise ValueError(f"a result record must be a JSON object, got {type(data).__name__}")
-        version = data.get("schema_version")
+            raise ValueError(f"the top level is a {type(data).__name__}, not an object")
+        version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise ValueError(f"result schema_version {version!r} is not {SCHEMA_VERSION}")
-        names = {f for f in cls.__dataclass_fields__}
-        if set(data) - names or {"experiment", "preset", "config", "seeds", "metrics", "curves"} - set(data):
-            raise ValueError(f"a result record has the fields {sorted(names)}, got {sorted(data)}")
+            raise ValueError(f"schema_version {version!r} is not {SCHEMA_VERSION}")
+        unknown = sorted(set(data) - set(RESULT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+        for name in REQUIRED_FIELDS:
+            if name not in data:
+                raise ValueError(f"field {name!r} is missing")
+        for name, value in data.items():
+            kind = RESULT_FIELDS[name]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"field {name!r} is {type(value).__name__}, not {kind.__name__}")
         return cls(**data)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-
     @classmethod
-    def from_json(cls, text: str) -> "Result":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text) -> "Result":
+        """Parse and validate a record written by :meth:`to_json` (every field, the schema
+        version and the checksum); ValueError in one line."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(f"not valid JSON ({_first_line(exc)})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"the top level is a {type(data).__name__}, not an object")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        stored = data.pop("sha256", None)
+        for name in RESULT_FIELDS:
+            if name not in data:
+                raise ValueError(f"field {name!r} is missing")
+        result = cls.from_dict(data)
+        if stored != checksum(data):
+            raise ValueError("checksum mismatch (the file was changed or damaged after it was written)")
+        return result
 
     def save(self, folder) -> Path:
         """Write ``folder/result.json`` atomically; returns its path."""
@@ -68,20 +116,25 @@ class Result:
 
     @classmethod
     def load(cls, path) -> "Result":
+        """Read and validate ``path`` (a result.json or its folder); OSError or ValueError."""
         path = Path(path)
         if path.is_dir():
             path = path / "result.json"
-        return cls.from_json(path.read_text())
+        return cls.from_json(path.read_bytes())
 
 
-def _jsonable(obj):
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def jsonable(obj):
     """Plain JSON types; non-finite floats become None (JSON has no NaN)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
         value = float(obj)
         return value if math.isfinite(value) else None
@@ -92,6 +145,21 @@ def _jsonable(obj):
     return obj
 
 
+def canonical_json(data, allow_nan: bool = False) -> str:
+    """One fixed text for a JSON-able value (sorted keys, no spaces): what checksums cover."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=allow_nan)
+
+
+def checksum(data, allow_nan: bool = False) -> str:
+    """SHA-256 (hex) of :func:`canonical_json` of ``data``."""
+    return hashlib.sha256(canonical_json(data, allow_nan).encode("utf-8")).hexdigest()
+
+
+def file_checksum(path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _file_mode() -> int:
     # mkstemp creates 0600 files; a result should get the usual mode, 0666 less the umask
     umask = os.umask(0)
@@ -99,35 +167,61 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (a short write is retried); the one low-level writer."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Raises
+    ------
+    OSError
+        With ``filename`` set to ``path`` (whatever step failed) and the system's ``strerror``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
-        os.fchmod(fd, _file_mode())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+        try:
+            os.fchmod(fd, _file_mode())
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_savefig(fig, path, **kwargs) -> None:
-    """``fig.savefig`` (tight bounding box by default) to memory, then an atomic write to ``path``."""
+def figure_bytes(fig, fmt: str = "png", **kwargs) -> bytes:
+    """``fig.savefig`` (tight bounding box by default) into memory."""
     import io
 
     kwargs.setdefault("bbox_inches", "tight")
     buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
-    atomic_write_bytes(path, buf.getvalue())
+    fig.savefig(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def atomic_savefig(fig, path, **kwargs) -> None:
+    """``fig.savefig`` to memory, then an atomic write to ``path``."""
+    atomic_write_bytes(path, figure_bytes(fig, Path(path).suffix.lstrip(".") or "png", **kwargs))
 
 
 def check_writable(folder) -> Path:
@@ -135,7 +229,7 @@ def check_writable(folder) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=TMP_SUFFIX)
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:

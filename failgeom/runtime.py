@@ -11,8 +11,9 @@ MB, allocated and freed every step. Two process-wide defaults hurt that workload
 
 :func:`configure` sets one BLAS thread (unless the user set the variables; effective only if
 NumPy has not been imported yet) and raises glibc's trim and mmap thresholds with ``mallopt``.
-The ``failgeom`` command, the test suite and the benchmarks call it first thing; a library user
-may call it before importing NumPy. Nothing here changes a number, only how fast it comes.
+The ``failgeom`` command, the test suite, the benchmarks and every worker process of the runner
+call it first thing; a library user may call it before importing NumPy. :func:`usable_cores`
+is the default number of workers. Nothing here changes a number, only how fast it comes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def configure(blas_threads: int = 1) -> dict:
         os.environ.setdefault(var, str(blas_threads))
     return {"blas_threads": os.environ["OPENBLAS_NUM_THREADS"], "numpy_loaded_before": "numpy" in sys.modules,
             "malloc_tuned": tune_malloc()}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; ``os.cpu_count()`` where unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def tune_malloc() -> bool:

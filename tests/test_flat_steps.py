@@ -10,11 +10,9 @@ from failgeom.nn import numerical_gradient
 from failgeom.problems.steps import (
     PAPER_OFFSETS,
     StepFunction,
-    clipped_ramp,
     draw_targets,
     paper_grids,
     sample_steps,
-    unit_sphere,
 )
 
 
@@ -111,8 +109,6 @@ def test_bad_input_is_named():
         step.value_of(np.zeros((2, 1)))
     with pytest.raises(ValueError, match="index"):
         step.value_of(np.full((2, 1), 52))
-    with pytest.raises(ValueError, match="c and L"):
-        clipped_ramp(1.0, c=0.0)
 
 
 @settings(deadline=None, max_examples=10)
@@ -182,10 +178,3 @@ def test_sampler_targets_and_scales():
     assert abs(x.std() - 0.01) < 5 * 0.01 / np.sqrt(2 * x.size)
     expected = np.linalg.norm(v_star, axis=1) / 100
     assert np.all(np.abs(r.std(axis=1) - expected) < 5 * expected / np.sqrt(2 * 4000))
-
-
-def test_unit_sphere_and_ramp():
-    x = unit_sphere(np.random.default_rng(1), (5, 7), 4)
-    assert_allclose(np.linalg.norm(x, axis=-1), 1.0, rtol=1e-12)
-    r = np.linspace(-3, 3, 13)
-    assert_allclose(clipped_ramp(r, c=1.0, L=2.0), np.clip(2 * r, -1, 1))

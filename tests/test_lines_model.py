@@ -10,7 +10,7 @@ from failgeom import nn
 from failgeom.experiments import tuple_lines as tl
 from failgeom.experiments import tuple_lines_snr as snr
 from failgeom.nn.gradcheck import numerical_gradient, relative_error
-from failgeom.nn._util import tree_leaves
+from failgeom.nn.utils import tree_leaves
 
 # float64 central differences with h = 1e-6: truncation O(h^2), rounding O(eps / h) ~ 1e-10
 TOL = 1e-6
@@ -98,9 +98,9 @@ def test_score_layer_per_sample_grads_are_exact(approach):
         sl = slice(b, b + 1)
         out, scores, cache = model.forward(params, images[:, sl])
         _, dout, dscores = tl.tuple_losses(out, scores, image_labels[:, sl], labels[:, sl], approach,
-                                           reduction="sum")
+                                           image_loss="sum", reduction="sum")
         _, grads = model.backward(params, cache, dout, dscores)
-        g = grads[0][snr.SCORE_LAYER]
+        g = grads[0][-1]
         np.testing.assert_allclose(per[:, b, :3], g["W"][:, :, 0], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(per[:, b, 3], g["b"][:, 0], rtol=1e-12, atol=1e-14)
 
@@ -115,21 +115,59 @@ def test_score_layer_grads_agree_with_sequential_per_example():
     images, image_labels, labels = tiny_batch(rng, R, B, k)
     per = snr.score_layer_grads(model, params, images, image_labels, labels, "decomposition")
     out, scores, cache = model.forward(params, images)
-    _, dout, dscores = tl.tuple_losses(out, scores, image_labels, labels, "decomposition", reduction="sum")
+    _, dout, dscores = tl.tuple_losses(out, scores, image_labels, labels, "decomposition",
+                                       image_loss="sum", reduction="sum")
     ds, _ = model.backward(params, cache, dout, dscores, need_n1=False)
-    per_image = model.n1.per_example_grads(params[0], cache[0], ds.reshape(R, B * k, 1), snr.SCORE_LAYER)
+    per_image = model.n1.per_example_grads(params[0], cache[0], ds.reshape(R, B * k, 1), len(model.n1.layers) - 1)
     W = per_image["W"].reshape(R, B, k, 3).sum(axis=2)
     np.testing.assert_allclose(per[..., :3], W, rtol=1e-12, atol=1e-14)
 
 
-def test_both_approaches_start_from_the_same_networks():
-    cfg = tl.TupleLinesConfig(ks=(2,), batch=2, eval_size=4, eval_chunk=4, replicas=2)
-    a = tl._Phase(cfg, 2, "end_to_end", 7)
-    b = tl._Phase(cfg, 2, "decomposition", 7)
+def test_both_approaches_start_from_the_same_networks_and_data():
+    cfg = tl.TupleLinesConfig(ks=(2,), batch=2, train_size=5, eval_size=4, eval_chunk=4, replicas=2)
+    a = tl.Cell(cfg, 2, "end_to_end", 7)
+    b = tl.Cell(cfg, 2, "decomposition", 7)
     for p, q in zip(tree_leaves(a.params), tree_leaves(b.params)):
         np.testing.assert_array_equal(p, q)
-    # different data streams
-    assert not np.array_equal(a.data_rng.random(4), b.data_rng.random(4))
+    # the fixed training set and the held-out set are shared; the replicas' sets differ
+    np.testing.assert_array_equal(a.train_set.params, b.train_set.params)
+    np.testing.assert_array_equal(a.eval_images, b.eval_images)
+    assert not np.array_equal(a.train_set.params[0], a.train_set.params[1])
+    # fresh data: each approach and replica has its own stream
+    fresh = tl.TupleLinesConfig(**{**cfg.to_dict(), "data": "fresh"})
+    c, d = tl.Cell(fresh, 2, "end_to_end", 7), tl.Cell(fresh, 2, "decomposition", 7)
+    assert not np.array_equal(c.batch(1)[0], d.batch(1)[0])
+
+
+def test_fixed_training_set_is_read_in_order_and_wraps():
+    cfg = tl.TupleLinesConfig(ks=(1,), batch=3, train_size=7, eval_size=2, eval_chunk=2, replicas=1)
+    cell = tl.Cell(cfg, 1, "decomposition", 0)
+    everything = cell.train_set.take(np.arange(7))[0]
+    rows = [0, 1, 2, 3, 4, 5, 6, 0, 1]
+    got = np.concatenate([cell.batch(i)[0] for i in (1, 2, 3)], axis=1)
+    np.testing.assert_array_equal(got, everything[:, rows])
+
+
+def test_original_conv_init_and_image_loss():
+    """The original code's conv stds 1/sqrt(28) and 1/4 (truncated at 2 std) and the image
+    hinge averaged over all B*k images."""
+    model = tl.TupleModel(2)
+    params = tl.initial_params(model, 0, 1, np.float64)
+    for layer, std in ((0, 1 / np.sqrt(28)), (1, 1 / 4)):
+        W = params[0][layer]["W"]
+        assert np.max(np.abs(W)) <= 2 * std + 1e-12
+        assert abs(W.std() / (std * 0.88) - 1) < 0.1  # a 2-std truncated normal has std 0.88 std
+    rng = np.random.default_rng(0)
+    out, scores = rng.standard_normal((1, 5, 1)), rng.standard_normal((1, 5, 2))
+    yi = rng.choice([-1, 1], (1, 5, 2)).astype(np.int8)
+    y = yi.prod(axis=-1)
+    mean, _, ds_mean = tl.tuple_losses(out, scores, yi, y, "decomposition", image_loss="mean")
+    summed, _, ds_sum = tl.tuple_losses(out, scores, yi, y, "decomposition", image_loss="sum")
+    tuple_part, _, _ = tl.tuple_losses(out, scores, yi, y, "end_to_end")
+    img = np.maximum(0, 1 - yi * scores)
+    np.testing.assert_allclose(mean - tuple_part, img.mean(axis=(1, 2)))
+    np.testing.assert_allclose(summed - tuple_part, img.sum(axis=2).mean(axis=1))
+    np.testing.assert_allclose(ds_sum, 2 * ds_mean)
 
 
 @settings(deadline=None, max_examples=10)

@@ -1,7 +1,7 @@
 """The fused conv + pool layer and the Fourier correlation: equal to the plain layers, float64
 gradients against central finite differences, initialisation options and bad input.
 
-ARCHITECTURE.md: every backward is checked against central finite differences in float64; the
+docs/architecture.md: every backward is checked against central finite differences in float64; the
 bar is a relative error below 1e-6 (the finite-difference error itself is ~1e-10 at h = 1e-6).
 """
 

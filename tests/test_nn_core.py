@@ -1,4 +1,4 @@
-"""The replica axis, initialisation and optimizers of failgeom.nn (ARCHITECTURE.md)."""
+"""The replica axis, initialisation and optimizers of failgeom.nn (docs/architecture.md)."""
 
 import numpy as np
 import pytest

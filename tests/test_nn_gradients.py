@@ -1,6 +1,6 @@
 """Every layer and loss of failgeom.nn against central finite differences in float64.
 
-ARCHITECTURE.md: "Every backward is checked against central finite differences in float64."
+docs/architecture.md: "Every backward is checked against central finite differences in float64."
 The issue's bar is a relative error below 1e-6; with h = 1e-6 the finite-difference error itself
 is O(h^2 + eps/h) ~ 1e-10 relative, so 1e-6 leaves room only for a wrong gradient to fail.
 """

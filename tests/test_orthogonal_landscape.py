@@ -9,13 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+from failgeom import plotting
 from failgeom.experiments import get
 from failgeom.experiments.orthogonal_landscape import (
-    PRESETS, critical_points, distance_to_optimum, gradient_descent, grid_local_minima, reach_radius, run,
-    stochastic_gradient,
+    PRESETS, critical_points, distance_to_optimum, gradient_descent, grid_local_minima, reach_radius,
+    stochastic_gradient, stochastic_loss_and_gradient,
 )
 from failgeom.theory.periodic import (
     periodic_landscape, periodic_landscape_gradient, periodic_landscape_monte_carlo,
+    periodic_landscape_value_and_gradient,
 )
 
 B = np.array([2.0, 2.0])
@@ -42,6 +44,27 @@ def test_stochastic_gradient_is_unbiased(w1, w2, seed):
     se = g.std(axis=0, ddof=1) / np.sqrt(R)
     exact = periodic_landscape_gradient(np.array([w1, w2]), B)
     assert np.all(np.abs(g.mean(axis=0) - exact) <= Z * se + 1e-12)
+
+
+@settings(deadline=None, max_examples=10)
+@given(w1=st.floats(-4, 4), w2=st.floats(-4, 4), seed=st.integers(0, 2**31 - 1))
+def test_minibatch_loss_is_unbiased_for_the_closed_form(w1, w2, seed):
+    # the loss SGD reports to training.fit estimates F(w) without bias
+    R = 50_000
+    w = np.tile([w1, w2], (R, 1))
+    loss, _ = stochastic_loss_and_gradient(w, np.random.default_rng(seed).standard_normal((R, 1, 2)), B)
+    se = loss.std(ddof=1) / np.sqrt(R)
+    assert abs(loss.mean() - periodic_landscape(np.array([w1, w2]), B)) <= Z * se + 1e-12
+
+
+@settings(deadline=None, max_examples=10)
+@given(w1=st.floats(-6, 6), w2=st.floats(-6, 6), sigma=st.floats(0.3, 2.0))
+def test_value_and_gradient_agree_with_the_separate_closed_forms(w1, w2, sigma):
+    # one function sharing the three exponentials; identical up to the rounding of the sums
+    w = np.array([[w1, w2], [w2, -w1]])
+    F, g = periodic_landscape_value_and_gradient(w, B, sigma)
+    assert_allclose(F, periodic_landscape(w, B, sigma), rtol=1e-14, atol=1e-15)
+    assert_allclose(g, periodic_landscape_gradient(w, B, sigma), rtol=1e-14, atol=1e-300)
 
 
 def test_no_local_minimum_other_than_the_optimum_copies_on_a_fine_grid():
@@ -126,7 +149,7 @@ SMALL = dataclasses.replace(PRESETS["quick"], extent=6.0, plot_points=61, critic
 
 
 def test_experiment_small_run():
-    result = run(SMALL, seed=0)
+    result = get("linear-periodic-landscape").run(SMALL, seed=0)
     m = result.metrics
     assert m["critical_point_counts"] == {"minimum": 2, "maximum": 1, "saddle": 2, "degenerate": 0}
     assert len(m["grid_local_minima"]) == 2
@@ -139,7 +162,10 @@ def test_experiment_small_run():
     assert abs(m["plateau_F_far"] - 1.0) < 1e-6
     exp = get("linear-periodic-landscape")
     assert "saddles" in exp.summary(result)
-    assert len(exp.figure(result).axes) >= 2
+    fig = exp.figure(result)
+    assert len(fig.axes) >= 2
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    plotting.close(fig)
 
 
 def test_config_rejects_bad_values():

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.linalg import hadamard
 
-from failgeom import nn
+import failgeom.theory as T
+from failgeom import nn, plotting
 from failgeom.experiments import get
-from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, run, theory_weights
+from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, theory_weights
 from failgeom.experiments.parity import parity_network
 from failgeom.theory.orthogonal import cube_inputs, parity_gradient_variance
 
@@ -65,10 +66,13 @@ def test_walsh_hadamard_variance_equals_direct_sum_over_all_parities(seed, d, wi
     # direct sum uses gradients from failgeom.nn's backward, independent of the theory module
     model, params = random_network(seed, d, width_factor, R=2, bias_scale=bias_scale)
     score, grads = per_input_gradients(model, params, cube_inputs(d))
-    var, bound = parity_gradient_variance(d, theory_weights(params), loss)
-    for r in range(2):
-        assert_allclose(var[r], direct_variance(score[r], grads[r], loss), rtol=RTOL)
-        assert_allclose(bound[r], np.mean(np.sum(grads[r] ** 2, axis=1)) / 2**d, rtol=RTOL)
+    # both routes of the theory module, each against nn's gradients: the WHT with the x_i-shift
+    # identity, and the explicit sum over all targets with its own full per-input gradients
+    for method in ("wht", "direct"):
+        var, bound = parity_gradient_variance(d, theory_weights(params), loss, method=method)
+        for r in range(2):
+            assert_allclose(var[r], direct_variance(score[r], grads[r], loss), rtol=RTOL)
+            assert_allclose(bound[r], np.mean(np.sum(grads[r] ** 2, axis=1)) / 2**d, rtol=RTOL)
 
 
 @settings(deadline=None, max_examples=15)
@@ -107,6 +111,10 @@ def test_variance_is_parseval_identity(seed, d, loss, bias_scale):
 
 SMALL = dataclasses.replace(PRESETS["quick"], dims=(5, 6, 7, 8, 9), replicas=2, train_dims=(4,),
                             train_steps=300, train_eval_every=100)
+
+
+def run(config, seed, preset="custom"):
+    return get("parity-variance").run(config, seed=seed, preset=preset)
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +160,31 @@ def test_experiment_registered_figure_and_summary(small_result):
     fig = exp.figure(small_result)
     assert len(fig.axes) >= 4
     assert "square" in exp.summary(small_result)
+    # legible at the report's size, titled, and the d axes tick at integers only
+    assert plotting.displayed_min_font_pt(fig) >= plotting.MIN_FONT_PT
+    assert fig._suptitle is not None and "Theorem 1" in fig._suptitle.get_text()
+    for ax in fig.axes[:2]:
+        ticks = ax.get_xticks()
+        assert np.all(ticks == np.round(ticks)), ticks
+    plotting.close(fig)
+
+
+def test_theory_init_and_nn_init_draw_the_same_law():
+    # the paper's init is written once (failgeom.initializers.truncated_normal); theory's
+    # init_parity_weights and nn's Dense draw it with the same shapes, std 1/sqrt(fan_in) cut at
+    # 2 std and zero biases; 40 x 400 draws give a sample std within 2% of 0.8796 std
+    d = 40
+    th = T.init_parity_weights(np.random.default_rng(0), d)
+    params, _ = parity_network(d).init(np.random.default_rng(1), 1, (d,), "float64")
+    net = {k: v[0] for k, v in theory_weights(params).items()}
+    for k in ("W1", "b1", "W2", "b2"):
+        assert th[k].shape == net[k].shape, k
+    for w in (th, net):
+        for k, fan_in in (("W1", d), ("W2", 10 * d)):
+            sigma = 1 / np.sqrt(fan_in)
+            assert np.abs(w[k]).max() <= 2 * sigma
+        assert abs(w["W1"].std() * np.sqrt(d) - 0.8796) < 0.02
+        assert not w["b1"].any() and not w["b2"].any()
 
 
 def test_fit_decay_recovers_exact_rate():
@@ -164,11 +197,13 @@ def test_fit_decay_recovers_exact_rate():
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="dims"):
-        dataclasses.replace(SMALL, dims=(2, 3)).validate()
+        dataclasses.replace(SMALL, dims=(2, 3))
     with pytest.raises(ValueError, match="losses"):
-        dataclasses.replace(SMALL, losses=("logistic",)).validate()
+        dataclasses.replace(SMALL, losses=("logistic",))
     with pytest.raises(ValueError, match="dims"):
-        dataclasses.replace(SMALL, dims=(2, 3, 30)).validate()
+        dataclasses.replace(SMALL, dims=(2, 3, 30))
+    with pytest.raises(ValueError, match="train_dims"):
+        dataclasses.replace(SMALL, train_dims=(4, 4))
 
 
 @pytest.mark.slow

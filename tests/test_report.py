@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from failgeom import claims, report
+from failgeom import claims, report, reproduction, runner
 from failgeom.claims.render import esc
 from failgeom.cli import main
 from failgeom.experiments import get
@@ -36,7 +36,7 @@ def fake_rows(quick):
 
 
 def reproduce(out, configs=None, jobs=1, seed=0, verify=fake_rows, only=NAMES):
-    return report.reproduce("quick", out, only, jobs, seed, True, None,
+    return reproduction.reproduce("quick", out, only, jobs, seed, True, None,
                             configs=configs or tiny_configs(), verify=verify)
 
 
@@ -109,9 +109,9 @@ def test_html_is_self_contained(first_run):
 
 def test_rerun_skips_complete_results_and_reruns_changed_config(first_run, capsys):
     before = {n: (first_run / n / "result.json").stat().st_mtime_ns for n in NAMES}
-    assert report.reproduce("quick", first_run, NAMES, 1, 0, False, None,
+    assert reproduction.reproduce("quick", first_run, NAMES, 1, 0, False, None,
                             configs=tiny_configs(), verify=fake_rows) == 0
-    assert "skipped 2 complete result(s): parity, flat-forward-only" in capsys.readouterr().out
+    assert "0 cells run, 0 reused, 0 failed (2 complete results reused)" in capsys.readouterr().out
     assert {n: (first_run / n / "result.json").stat().st_mtime_ns for n in NAMES} == before
     assert "Reused without running again (2)" in (first_run / "report.md").read_text()
 
@@ -124,20 +124,20 @@ def test_rerun_skips_complete_results_and_reruns_changed_config(first_run, capsy
 
 
 @pytest.mark.parametrize("damage, reason", [
-    (lambda folder: (folder / "result.json").write_text('{"experiment": "par'), "does not load"),
+    (lambda folder: (folder / "result.json").write_text('{"experiment": "par'), "damaged"),
     (lambda folder: (folder / "figure.png").unlink(), "no figure.png"),
 ])
 def test_incomplete_result_is_not_reused(tmp_path, damage, reason):
     configs = tiny_configs()
     assert reproduce(tmp_path, configs, verify=False, only=["parity"]) == 0
     damage(tmp_path / "parity")
-    result, why = report.reusable(tmp_path / "parity", configs["parity"], "quick", 0)
+    result, why = runner.reusable(tmp_path / "parity", configs["parity"], "quick", 0)
     assert result is None and reason in why
     assert reproduce(tmp_path, configs, verify=False, only=["parity"]) == 0
-    assert report.reusable(tmp_path / "parity", configs["parity"], "quick", 0)[0] is not None
+    assert runner.reusable(tmp_path / "parity", configs["parity"], "quick", 0)[0] is not None
     # another seed or preset is another result
-    assert "seed" in report.reusable(tmp_path / "parity", configs["parity"], "quick", 1)[1]
-    assert "preset" in report.reusable(tmp_path / "parity", configs["parity"], "paper", 0)[1]
+    assert "seed" in runner.reusable(tmp_path / "parity", configs["parity"], "quick", 1)[1]
+    assert "preset" in runner.reusable(tmp_path / "parity", configs["parity"], "paper", 0)[1]
 
 
 def test_jobs_2_gives_the_numbers_of_jobs_1(tmp_path):
@@ -158,14 +158,14 @@ def test_failed_experiment_is_reported_and_others_still_run(tmp_path):
     configs = tiny_configs(lr=1e30)  # parity diverges
     assert reproduce(tmp_path, configs, verify=False) == 1
     text = (tmp_path / "report.md").read_text()
-    assert "**FAILED:** NonFiniteLossError" in text
+    assert re.search(r"\*\*FAILED:\*\* parity( d=3)?: NonFiniteLossError", text)  # the cell that failed
     assert (tmp_path / "flat-forward-only" / "result.json").is_file()
     assert "`failgeom verify` was not run for this report." in text
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
-    (["--jobs", "two"], "invalid int value"),
+    (["--jobs", "0"], "argument --jobs: expected an integer from 1 to 4096, got 0"),
+    (["--jobs", "two"], "argument --jobs: expected an integer, got 'two'"),
     (["--only", "parity", "nope"], "unknown experiment 'nope'"),
 ])
 def test_bad_input_is_one_line_exit_2_before_anything_runs(argv, message, tmp_path, capsys):

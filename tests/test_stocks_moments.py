@@ -14,11 +14,12 @@ from failgeom import nn
 from failgeom.experiments import stocks as S
 from failgeom.problems.stocks import label_gains, labels_of, random_gains, sample_inputs
 from failgeom.theory.decomposition import stocks_second_moments
+from failgeom.training import seed_streams
 
 
 def _init(seed, d, k, R=2, bias=True):
     config = S.StocksConfig(replicas=R, d=d, bias=bias, dtype="float64")
-    return S.initial_state(config, k, seed)
+    return S.initial_state(config, k, seed_streams(seed, "stocks-test"))
 
 
 @settings(deadline=None, max_examples=12)
@@ -107,19 +108,35 @@ def _tiny(**changes):
     return dataclasses.replace(base, **changes)
 
 
-def test_run_is_deterministic_and_records_both_estimators():
+def test_run_is_deterministic_and_records_both_estimators_and_optimizers():
     config = _tiny(steps=40, ks=(5,))
     r1, r2 = S.run(config, seed=3), S.run(config, seed=3)
     assert_equal(r1.curves, r2.curves)  # NaN (no training loss at step 0) equals NaN
+    assert_equal(r1.metrics, r2.metrics)
     c = r1.curves["k=5"]
     assert c["steps"][0] == 0 and c["steps"][-1] == 40
-    assert c["moment_steps"] == [0, 40]
-    assert np.asarray(c["eval_loss/end_to_end"]).shape == (len(c["steps"]), 2)
-    # same init for both estimators: identical moments at step 0
-    assert_allclose(c["m2_end_to_end/end_to_end"][0], c["m2_end_to_end/decomposition"][0])
+    assert c["moment_steps"] == [0, 40] and c["sgd/moment_steps"] == [0, 40]
+    for prefix in ("", "sgd/"):
+        for e in S.ESTIMATORS:
+            assert np.asarray(c[f"{prefix}eval_loss/{e}"]).shape == (len(c["steps"]), 2)
+            # training moved the weights: the expected loss changed
+            assert c[f"{prefix}expected_loss/{e}"][-1] != c[f"{prefix}expected_loss/{e}"][0]
+    m = r1.metrics["k=5"]
+    assert set(m["sgd"]) == {"end_to_end", "decomposition", "final_gap"}
+    # every cell has its own streams: no two training runs share a curve
+    runs = [c[f"{p}eval_loss/{e}"] for p in ("", "sgd/") for e in S.ESTIMATORS]
+    assert all(not np.array_equal(x, y) for i, x in enumerate(runs) for y in runs[i + 1:])
     assert S.summary(r1).startswith("k=5:")
     other = S.run(config, seed=4).curves["k=5"]["eval_loss/end_to_end"]
     assert not np.array_equal(other, c["eval_loss/end_to_end"])
+
+
+def test_merge_of_cells_equals_the_serial_run():
+    config = _tiny(steps=20, ks=(5,), eval_every=10, moment_every=10)
+    outputs = {key: S.run_cell(config, 1, key) for key in reversed(S.cells(config))}
+    merged, serial = S.merge(config, 1, outputs), S.run(config, seed=1)
+    assert_equal(merged.metrics, serial.metrics)
+    assert_equal(merged.curves, serial.curves)
 
 
 def test_decomposition_beats_end_to_end_for_large_k():
@@ -132,7 +149,7 @@ def test_decomposition_beats_end_to_end_for_large_k():
     bias is the slow test below.
     """
     config = _tiny(ks=(5, 200), d=200, batch=20, steps=200, eval_every=50, moment_every=200, bias=False)
-    r = S.run(config, seed=0)
+    r = S.run(dataclasses.replace(config, optimizers=("adam",)), seed=0)
     small, large = r.metrics["k=5"], r.metrics["k=200"]
     # k = 5: both close to the optimum loss -1
     assert small["end_to_end"]["final_expected_loss_mean"] < -0.9
@@ -151,6 +168,13 @@ def test_bad_config_is_named():
         _tiny(ks=(1, 5)).validate()
     with pytest.raises(ValueError, match="target_loss"):
         _tiny(target_loss=-2.0).validate()
+    for field, bad in (("lr", float("nan")), ("sgd_lr", float("inf")), ("d", 10**9), ("steps", 0)):
+        with pytest.raises(ValueError, match=field):
+            _tiny(**{field: bad}).validate()
+    with pytest.raises(ValueError, match="optimizers"):
+        _tiny(optimizers=("adam", "rmsprop")).validate()
+    with pytest.raises(ValueError, match="optimizers"):
+        _tiny(optimizers=("sgd", "sgd")).validate()
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from failgeom import nn
-from failgeom.results import Result, atomic_write_text, check_writable
+from failgeom import results
+from failgeom.results import SCHEMA_VERSION, Result, atomic_write_text, check_writable
 from failgeom.training import NonFiniteLossError, seed_streams, train
 
 
@@ -64,7 +65,7 @@ def test_result_round_trip_has_no_nan(tmp_path):
     assert "NaN" not in text
     loaded = Result.load(tmp_path)
     assert loaded.metrics == {"m": 0.5, "nan": None} and loaded.curves["steps"] == [0, 1, 2]
-    assert json.loads(text)["schema_version"] == 1
+    assert json.loads(text)["schema_version"] == SCHEMA_VERSION
     assert {"failgeom", "numpy", "python", "blas", "cpu", "date"} <= set(loaded.environment)
 
 
@@ -87,3 +88,39 @@ def test_check_writable_rejects_a_file_path(tmp_path):
     f.write_text("x")
     with pytest.raises(ValueError, match="not writable"):
         check_writable(f / "sub")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: [d], "the top level is a list, not an object"),
+    (lambda d: {**d, "config": [1]}, "field 'config' is list, not dict"),
+    (lambda d: {**d, "metrics": None}, "field 'metrics' is NoneType, not dict"),
+    (lambda d: {**d, "curves": None}, "field 'curves' is NoneType, not dict"),
+    (lambda d: {k: v for k, v in d.items() if k != "seeds"}, "field 'seeds' is missing"),
+    (lambda d: {**d, "extra": 1}, "unknown field(s) 'extra'"),
+    (lambda d: {**d, "schema_version": 1}, "schema_version 1 is not"),
+    (lambda d: {**d, "metrics": {"m": 0.6, "nan": None}}, "checksum mismatch"),
+])
+def test_result_json_is_validated(edit, message):
+    data = json.loads(_result().to_json())
+    with pytest.raises(ValueError) as exc:
+        Result.from_json(json.dumps(edit(data)))
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("text", [b"", b'{"experiment": "x", "pre', b"\x89PNG\x00\xff garbage"])
+def test_truncated_or_garbled_result_json_is_one_value_error(text):
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Result.from_json(text)
+
+
+def test_a_failed_write_names_the_target_and_removes_its_temporary(tmp_path, monkeypatch):
+    import errno
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(results, "_write_all", full)
+    with pytest.raises(OSError) as exc:
+        atomic_write_text(tmp_path / "result.json", "x")
+    assert exc.value.filename == str(tmp_path / "result.json") and exc.value.strerror == "No space left on device"
+    assert os.listdir(tmp_path) == []

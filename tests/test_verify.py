@@ -124,6 +124,10 @@ FALSIFIED = {
     "a6.cond-growth": dict(exponent=3.5),
     "a6.preconditioned": dict(estimate=lambda f: np.eye(3)),
     "sec5.flat-gradient": dict(activation=lambda b_star: np.tanh),
+    "beyond.sparse-variance": dict(variance=lambda n, ks, w, loss: (lambda v, b: (v, 0.1 * b))(
+        *T.sparse_parity_gradient_variance(n, ks, w, loss))),
+    "a7.small-c": dict(measure=lambda *a, **k: dataclasses.replace(T.forward_only_average_error(*a, **k), ratio=0.8,
+                                                                     ci=(0.7, 0.9))),
     "a7.forward-only": dict(run=lambda dim, c, B, L, eps, *a, **k: T.forward_only_run(dim, c, B, L, 10 * eps, *a, **k)),
 }
 

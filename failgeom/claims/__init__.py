@@ -9,7 +9,8 @@ reproduce`` and ``docs/claims.md`` read this registry; nothing else states a cla
 
 The claims live by paper section in :mod:`.sec2` (non-informative gradients), :mod:`.sec3`
 (decomposition vs end-to-end), :mod:`.sec4` (architecture and conditioning), :mod:`.sec5`
-(flat activations); :data:`CLAIMS` lists them in paper order.
+(flat activations), then :mod:`.beyond` (sparse parities and GF(2), beyond the paper);
+:data:`CLAIMS` lists them in paper order.
 """
 
 from __future__ import annotations
@@ -259,9 +260,10 @@ from .sec2 import CLAIMS as _SEC2  # noqa: E402  (the sections use the helpers a
 from .sec3 import CLAIMS as _SEC3  # noqa: E402
 from .sec4 import CLAIMS as _SEC4  # noqa: E402
 from .sec5 import CLAIMS as _SEC5  # noqa: E402
+from .beyond import CLAIMS as _BEYOND  # noqa: E402
 
 #: every claim, in paper order
-CLAIMS: list[Claim] = [*_SEC2, *_SEC3, *_SEC4, *_SEC5]
+CLAIMS: list[Claim] = [*_SEC2, *_SEC3, *_SEC4, *_SEC5, *_BEYOND]
 
 from .render import claims_page, report_markdown, summary_counts  # noqa: E402
 

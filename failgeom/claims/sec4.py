@@ -110,7 +110,7 @@ def _scaling(ev) -> Verdict:
     return Verdict(REPRODUCED, value, "", ev.preset(name))
 
 
-_THEORY, _PWL = "failgeom/theory/pwl.py", "failgeom/experiments/pwl.py"
+_THEORY, _PWL = "failgeom/theory/pwl.py", "failgeom/experiments/pwl/__init__.py"
 _TEST = "tests/theory/test_theory_pwl.py"
 CLAIMS = [
     Claim("lemma1.inverse", "W^{-1} = U, the filter (1, -2, 1)",

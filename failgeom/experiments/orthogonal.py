@@ -6,21 +6,22 @@ experiments, which live in their own modules.
 - ``linear-periodic-landscape`` (:mod:`.orthogonal_landscape`): the talk's 2-D landscape, its
   critical points, and exact/stochastic gradient descent from a grid of starts.
 - ``linear-periodic-variance`` (:mod:`.orthogonal_periodic`): Theorem 2's variance over targets
-  ``cos(r v^T x)`` as r and d grow.
+  ``cos(r v^T x)`` as r and d grow (the exact variance itself lives in
+  :func:`failgeom.theory.periodic.exact_linear_periodic_variance`).
 """
 
 from __future__ import annotations
 
 from .orthogonal_landscape import (
     LandscapeConfig, critical_points, distance_to_optimum, gradient_descent, grid_local_minima,
-    landscape_hessian, reach_radius, start_grid, stochastic_gradient,
+    landscape_hessian, reach_radius, start_grid, stochastic_gradient, stochastic_loss_and_gradient,
 )
 from .orthogonal_parity import ParityVarianceConfig, fit_decay, theory_weights, training_run, variance_at_init
-from .orthogonal_periodic import PeriodicVarianceConfig, exact_linear_periodic_variance
+from .orthogonal_periodic import PeriodicVarianceConfig, mean_stderr, monte_carlo_estimates
 
 __all__ = [
     "LandscapeConfig", "ParityVarianceConfig", "PeriodicVarianceConfig", "critical_points",
-    "distance_to_optimum", "exact_linear_periodic_variance", "fit_decay", "gradient_descent",
-    "grid_local_minima", "landscape_hessian", "reach_radius", "start_grid", "stochastic_gradient",
-    "theory_weights", "training_run", "variance_at_init",
+    "distance_to_optimum", "fit_decay", "gradient_descent", "grid_local_minima", "landscape_hessian",
+    "mean_stderr", "monte_carlo_estimates", "reach_radius", "start_grid", "stochastic_gradient",
+    "stochastic_loss_and_gradient", "theory_weights", "training_run", "variance_at_init",
 ]

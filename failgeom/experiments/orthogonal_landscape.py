@@ -23,46 +23,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import Result
-from ..theory.periodic import periodic_landscape, periodic_landscape_gradient
-from ..training import null_progress, seed_streams
+from ..theory.periodic import periodic_landscape, periodic_landscape_gradient, periodic_landscape_value_and_gradient
+from ..training import fit, null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig
+from .base import Experiment, ExperimentConfig, param
+
+NAME = "linear-periodic-landscape"
 
 
 @dataclass(frozen=True)
 class LandscapeConfig(ExperimentConfig):
-    """Settings of the 2-D landscape experiment (the talk gives only F; GD settings are ours).
+    """Settings of the 2-D landscape experiment (the talk gives only F; GD settings are ours)."""
 
-    ``replicas`` is the number of independent stochastic-gradient runs from each starting point.
-    """
-
-    target: tuple[float, ...] = (2.0, 2.0)
-    extent: float = 7.0
-    plot_points: int = 281
-    critical_points_grid: int = 401
-    starts_per_axis: int = 41
-    steps: int = 20_000
-    lr: float = 0.5
-    sgd_starts_per_axis: int = 31
-    sgd_batch: int = 16
-    tolerance: float = 0.1
-    distance_bin: float = 0.5
-    replicas: int = 1
-    dtype: str = "float64"
-
-    positive = ("replicas", "extent", "plot_points", "critical_points_grid", "starts_per_axis",
-                "steps", "lr", "sgd_starts_per_axis", "sgd_batch", "tolerance", "distance_bin")
+    target: tuple[float, ...] = param((2.0, 2.0), low=-20.0, high=20.0, doc="b of the target cos(b^T x)")
+    extent: float = param(7.0, low=0.0, low_open=True, high=50.0, doc="half-width of the box [-extent, extent]^2")
+    plot_points: int = param(281, low=3, high=2001, doc="grid points per axis of the plotted gradient norm")
+    critical_points_grid: int = param(401, low=3, high=2001, doc="grid points per axis of the critical-point search")
+    starts_per_axis: int = param(41, low=3, high=301, doc="exact GD starting points per axis")
+    steps: int = param(20_000, low=1, high=10**7, doc="gradient steps of every run")
+    lr: float = param(0.5, low=0.0, low_open=True, high=100.0, doc="step size of exact GD and SGD")
+    sgd_starts_per_axis: int = param(31, low=3, high=301, doc="SGD starting points per axis")
+    sgd_batch: int = param(16, low=1, high=10**5, doc="fresh Gaussian samples per SGD step and run")
+    tolerance: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="distance to +-b that counts as reached")
+    distance_bin: float = param(0.5, low=0.0, low_open=True, high=10.0, doc="width of the starting-distance bins")
+    replicas: int = param(1, low=1, high=100, doc="independent SGD runs from each starting point")
+    dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 
     def check(self) -> None:
-        if self.dtype != "float64":
-            raise ValueError(f"dtype must be float64 (closed forms in float64), got {self.dtype!r}")
         if len(self.target) != 2:
             raise ValueError(f"target must have 2 coordinates (the talk's 2-D landscape), got {self.target!r}")
         if not any(self.target):
             raise ValueError("target must be non-zero")
-        for name in ("plot_points", "critical_points_grid", "starts_per_axis", "sgd_starts_per_axis"):
-            if getattr(self, name) < 3:
-                raise ValueError(f"{name} must be at least 3, got {getattr(self, name)}")
+
+    def memory_bytes(self) -> int:
+        grid = max(self.plot_points, 2 * self.critical_points_grid + 1) ** 2 * 8 * 12
+        sgd_runs = self.sgd_starts_per_axis**2 * self.replicas
+        return grid + sgd_runs * self.sgd_batch * 8 * 12 + self.starts_per_axis**2 * 8 * 24
 
 
 PRESETS = {
@@ -73,6 +69,10 @@ PRESETS = {
     # sqrt(2 log(lr * steps))
     "quick": LandscapeConfig(steps=10_000, sgd_starts_per_axis=21),
 }
+
+#: runs in about a second (stream-distinctness and merge tests)
+TINY = LandscapeConfig(plot_points=41, critical_points_grid=61, starts_per_axis=5, steps=40,
+                       sgd_starts_per_axis=4, sgd_batch=4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,26 +190,34 @@ def distance_to_optimum(w, target) -> np.ndarray:
     return np.minimum(np.linalg.norm(w - b, axis=-1), np.linalg.norm(w + b, axis=-1))
 
 
-def stochastic_gradient(w, x, target) -> np.ndarray:
-    """Minibatch gradient of ``(cos(w^T x) - cos(b^T x))^2``: ``mean_B 2 (p - h) (-sin(w^T x)) x``.
+def stochastic_loss_and_gradient(w, x, target):
+    """Minibatch loss ``mean_B (cos(w^T x) - cos(b^T x))^2`` ``(R,)`` and its gradient
+    ``mean_B 2 (p - h) (-sin(w^T x)) x`` ``(R, 2)``.
 
-    ``w`` ``(R, 2)``, ``x`` ``(R, B, 2)`` (each replica its own samples); returns ``(R, 2)``.
-    An unbiased estimate of :func:`~failgeom.theory.periodic.periodic_landscape_gradient`.
+    ``w`` ``(R, 2)``, ``x`` ``(R, B, 2)`` (each replica its own samples). Unbiased estimates of
+    :func:`~failgeom.theory.periodic.periodic_landscape` and its gradient.
     """
     b = np.asarray(target, dtype=w.dtype)
     wx = np.einsum("rbi,ri->rb", x, w)
-    coef = -2.0 * (np.cos(wx) - np.cos(x @ b)) * np.sin(wx)
-    return np.einsum("rb,rbi->ri", coef, x) / x.shape[1]
+    resid = np.cos(wx) - np.cos(x @ b)
+    coef = -2.0 * resid * np.sin(wx)
+    return np.mean(resid * resid, axis=1), np.einsum("rb,rbi->ri", coef, x) / x.shape[1]
+
+
+def stochastic_gradient(w, x, target) -> np.ndarray:
+    """The gradient part of :func:`stochastic_loss_and_gradient`, shape ``(R, 2)``."""
+    return stochastic_loss_and_gradient(w, x, target)[1]
 
 
 def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *, rng=None,
                      batch: int | None = None, progress=null_progress, desc: str = "GD"):
-    """Exact (``rng=None``) or stochastic gradient descent from every start at once.
+    """Exact (``rng=None``) or stochastic gradient descent from every start at once, through
+    :func:`failgeom.training.fit` (the starting points are the replica axis).
 
     Parameters
     ----------
     starts : ndarray (R, 2)
-        Starting points (the replica axis).
+        Starting points.
     target : sequence of 2 floats
         ``b``.
     lr : float
@@ -227,19 +235,21 @@ def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *,
     """
     w = np.array(starts, dtype=np.float64)
     hit = np.where(distance_to_optimum(w, target) < tolerance, 0, -1)
-    bar = progress(steps, desc)
-    try:
-        for step in range(1, steps + 1):
-            if rng is None:
-                g = periodic_landscape_gradient(w, target)
-            else:
-                g = stochastic_gradient(w, rng.standard_normal((w.shape[0], batch, w.shape[1])), target)
-            w -= lr * g
-            newly = (hit < 0) & (distance_to_optimum(w, target) < tolerance)
-            hit[newly] = step
-            bar.update(1)
-    finally:
-        bar.close()
+
+    def step(i):
+        if rng is None:
+            loss, g = periodic_landscape_value_and_gradient(w, target)
+        else:
+            loss, g = stochastic_loss_and_gradient(w, rng.standard_normal((w.shape[0], batch, w.shape[1])), target)
+        w[...] -= lr * g
+        return loss
+
+    def record_hits(i):
+        newly = (hit < 0) & (distance_to_optimum(w, target) < tolerance)
+        hit[newly] = i
+
+    fit(step, steps, eval_every=steps, evaluate=lambda i: {"distance": distance_to_optimum(w, target)},
+        hooks=(record_hits,), progress=progress, desc=desc, lr=lr)
     return w, hit
 
 
@@ -257,58 +267,84 @@ def fraction_by_distance(distance, reached, bin_width: float):
 # --------------------------------------------------------------------------------------------
 
 
-def run(config: LandscapeConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Critical points, flatness, and exact/stochastic GD success vs starting distance."""
-    config.validate()
-    b = np.asarray(config.target, dtype=np.float64)
-    timing, metrics, curves = {}, {}, {}
+def cells(config: LandscapeConfig) -> list[tuple]:
+    """The landscape's critical points and flatness, exact GD, and SGD: three cells."""
+    return [("landscape",), ("gd", "exact"), ("gd", "sgd")]
 
-    start = time.perf_counter()
+
+def landscape_cell(config: LandscapeConfig) -> dict:
+    """Critical points, strict grid minima, the far plateau and the flat fraction of the box."""
+    b = np.asarray(config.target, dtype=np.float64)
     crit = critical_points(b, config.extent, config.critical_points_grid)
     grid_min = grid_local_minima(b, min(config.extent, 4.5), 2 * config.critical_points_grid + 1)
     axis = np.linspace(-config.extent, config.extent, config.plot_points)
     Wp = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1)
     gnorm = np.linalg.norm(periodic_landscape_gradient(Wp, b), axis=-1)
-    metrics["critical_points"] = crit
-    metrics["critical_point_counts"] = {k: sum(c["kind"] == k for c in crit)
-                                        for k in ("minimum", "maximum", "saddle", "degenerate")}
-    metrics["grid_local_minima"] = grid_min.tolist()
-    metrics["plateau_F_far"] = float(periodic_landscape(np.array([config.extent, -config.extent]), b))
-    metrics["flat_fraction"] = {f"grad<1e-{k}": float(np.mean(gnorm < 10.0**-k)) for k in (2, 4, 8)}
-    timing["landscape_s"] = time.perf_counter() - start
+    return {
+        "critical_points": crit,
+        "critical_point_counts": {k: sum(c["kind"] == k for c in crit)
+                                  for k in ("minimum", "maximum", "saddle", "degenerate")},
+        "grid_local_minima": grid_min.tolist(),
+        "plateau_F_far": float(periodic_landscape(np.array([config.extent, -config.extent]), b)),
+        "flat_fraction": {f"grad<1e-{k}": float(np.mean(gnorm < 10.0**-k)) for k in (2, 4, 8)},
+    }
 
-    gd_ss, sgd_ss = seed_streams(seed, 7, 2).spawn(2)
-    reach = reach_radius(config.lr, config.steps)
-    metrics["predicted_reach_radius"] = reach
-    for name, per_axis, rng, batch, reps in (
-        ("exact", config.starts_per_axis, None, None, 1),
-        ("sgd", config.sgd_starts_per_axis, np.random.default_rng(sgd_ss), config.sgd_batch, config.replicas),
-    ):
-        start = time.perf_counter()
-        starts = np.tile(start_grid(config.extent, per_axis), (reps, 1))
-        final, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=rng,
-                                      batch=batch, progress=progress, desc=f"landscape {name} GD")
-        dist0 = distance_to_optimum(starts, b)
-        reached = hit >= 0
-        centres, frac, counts = fraction_by_distance(dist0, reached, config.distance_bin)
-        curves[name] = {"distance": centres.tolist(), "fraction_reached": frac.tolist(), "count": counts.tolist()}
-        moved = np.linalg.norm(final - starts, axis=1)
-        reached_d = dist0[reached]
-        failed_d = dist0[~reached]
-        metrics[name] = {
-            "starts": int(starts.shape[0]),
-            "fraction_reached": float(reached.mean()),
-            "max_start_distance_reached": float(reached_d.max()) if reached_d.size else None,
-            "min_start_distance_failed": float(failed_d.min()) if failed_d.size else None,
-            "fraction_final_within_tolerance": float(np.mean(distance_to_optimum(final, b) < config.tolerance)),
-            "median_hit_step": float(np.median(hit[reached])) if reached.any() else None,
-            "median_movement_of_failed": float(np.median(moved[~reached])) if (~reached).any() else None,
-            "final_F_failed_median": (float(np.median(periodic_landscape(final[~reached], b)))
-                                      if (~reached).any() else None),
-        }
-        timing[f"{name}_s"] = time.perf_counter() - start
+
+def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_progress) -> dict:
+    """Exact GD (``name="exact"``) or SGD (``"sgd"``, stream ``linear-periodic-landscape / sgd``)
+    from the grid of starts: success by starting distance and summary metrics."""
+    b = np.asarray(config.target, dtype=np.float64)
+    if name == "exact":
+        per_axis, rng, batch, reps = config.starts_per_axis, None, None, 1
+    else:
+        per_axis, batch, reps = config.sgd_starts_per_axis, config.sgd_batch, config.replicas
+        rng = np.random.default_rng(seed_streams(seed, NAME, "sgd"))
+    starts = np.tile(start_grid(config.extent, per_axis), (reps, 1))
+    final, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=rng,
+                                  batch=batch, progress=progress, desc=f"landscape {name} GD")
+    dist0 = distance_to_optimum(starts, b)
+    reached = hit >= 0
+    centres, frac, counts = fraction_by_distance(dist0, reached, config.distance_bin)
+    moved = np.linalg.norm(final - starts, axis=1)
+    reached_d, failed_d = dist0[reached], dist0[~reached]
+    metrics = {
+        "starts": int(starts.shape[0]),
+        "fraction_reached": float(reached.mean()),
+        "max_start_distance_reached": float(reached_d.max()) if reached_d.size else None,
+        "min_start_distance_failed": float(failed_d.min()) if failed_d.size else None,
+        "fraction_final_within_tolerance": float(np.mean(distance_to_optimum(final, b) < config.tolerance)),
+        "median_hit_step": float(np.median(hit[reached])) if reached.any() else None,
+        "median_movement_of_failed": float(np.median(moved[~reached])) if (~reached).any() else None,
+        "final_F_failed_median": (float(np.median(periodic_landscape(final[~reached], b)))
+                                  if (~reached).any() else None),
+    }
+    curve = {"distance": centres.tolist(), "fraction_reached": frac.tolist(), "count": counts.tolist()}
+    return {"curve": curve, "metrics": metrics}
+
+
+def run_cell(config: LandscapeConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+    start = time.perf_counter()
+    if key == ("landscape",):
+        out = landscape_cell(config)
+    elif key in (("gd", "exact"), ("gd", "sgd")):
+        out = descent_cell(config, seed, key[1], progress)
+    else:
+        raise ValueError(f"unknown linear-periodic-landscape cell {key!r}")
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def merge(config: LandscapeConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """Critical points, flatness, and exact/stochastic GD success vs starting distance."""
+    land = dict(outputs[("landscape",)])
+    timing = {"landscape_s": land.pop("seconds")}
+    metrics, curves = land, {}
+    metrics["predicted_reach_radius"] = reach_radius(config.lr, config.steps)
+    for name in ("exact", "sgd"):
+        out = outputs[("gd", name)]
+        curves[name], metrics[name], timing[f"{name}_s"] = out["curve"], out["metrics"], out["seconds"]
     timing["total_s"] = sum(timing.values())
-    return Result(experiment="linear-periodic-landscape", preset=preset, config=config.to_dict(),
+    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
                   timing=timing)
 
@@ -339,12 +375,13 @@ def figure(result: Result):
         pts = np.array([c["w"] for c in result.metrics["critical_points"] if c["kind"] == kind]).reshape(-1, 2)
         if pts.size:
             ax.scatter(pts[:, 0], pts[:, 1], marker=mk, color=col, s=40, label=kind, zorder=3)
-    ax.legend(loc="lower right", fontsize=7, facecolor="#333333", framealpha=0.6, frameon=True, labelcolor="white")
+    ax.legend(loc="lower right", facecolor="#333333", framealpha=0.6, frameon=True, labelcolor="white")
     ax.set_xlabel("w1")
     ax.set_ylabel("w2")
     ax.set_aspect("equal")
     ax.grid(False)
-    ax.set_title("F(w) = E[(cos(w^T x) - cos([2,2]^T x))^2]", fontsize=8)
+    b = cfg["target"]
+    ax.set_title(f"F(w) = E[(cos(w^T x) - cos([{b[0]:g},{b[1]:g}]^T x))^2]")
 
     ax = axes[0, 1]
     for name, col, label in (("exact", plotting.COLORS["blue"], "exact GD"),
@@ -355,9 +392,9 @@ def figure(result: Result):
                label="reach radius (gradient flow)")
     ax.set_xlabel("starting distance to the nearest optimum +-b")
     ax.set_ylabel(f"fraction within {cfg['tolerance']} of +-b")
-    ax.set_title(f"{cfg['steps']:,} steps, lr {cfg['lr']}", fontsize=8)
+    ax.set_title(f"{cfg['steps']:,} steps, lr {cfg['lr']}")
     ax.set_ylim(-0.03, 1.03)
-    ax.legend(fontsize=7)
+    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -372,8 +409,8 @@ def summary(result: Result) -> str:
 
 
 EXPERIMENT = register(Experiment(
-    name="linear-periodic-landscape",
+    name=NAME,
     description="talk's 2-D landscape cos(w^T x) vs cos([2,2]^T x): flat plateau, narrow wells; GD from far fails",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=1,
-    paper_ref="Sec. 2.2, talk part 4",
+    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    summary=summary, family=1, paper_ref="Sec. 2.2, talk part 4",
 ))

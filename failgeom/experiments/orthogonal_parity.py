@@ -24,40 +24,48 @@ from ..theory.orthogonal import LOSSES, parity_gradient_variance
 from ..theory.scaling import fit_exponential_rate
 from ..training import null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig
-from .parity import parity_network, train_parity
+from .base import Experiment, ExperimentConfig, param
+from .parity import parity_network, train_parity, training_memory_bytes
+
+NAME = "parity-variance"
+#: peak bytes of the chunked Walsh-Hadamard evaluation beyond its inputs (a few chunks)
+_WHT_CHUNK_BYTES = 2**24
 
 
 @dataclass(frozen=True)
 class ParityVarianceConfig(ExperimentConfig):
     """Dimensions, losses and the training run (defaults: the paper's network and SGD settings)."""
 
-    dims: tuple[int, ...] = tuple(range(2, 17))
-    width_factor: int = 10
-    losses: tuple[str, ...] = LOSSES
-    train_dims: tuple[int, ...] = (5, 10, 14)
-    train_steps: int = 50_000
-    train_eval_every: int = 2_500
-    batch: int = 128
-    lr: float = 0.01
-    eval_size: int = 500
-    replicas: int = 10
-
-    positive = ("replicas", "dims", "width_factor", "train_steps", "train_eval_every", "batch", "lr",
-                "eval_size")
+    dims: tuple[int, ...] = param(tuple(range(2, 17)), low=1, high=20,
+                                  doc="dimensions d of the exact variance at init (all 2^d inputs enumerated)")
+    width_factor: int = param(10, low=1, high=1000, doc="hidden width over d (the paper: 10)")
+    losses: tuple[str, ...] = param(LOSSES, choices=LOSSES, doc="losses whose gradient variance is computed")
+    train_dims: tuple[int, ...] = param((5, 10, 14), low=1, high=20,
+                                        doc="dimensions of the training runs followed by the exact variance")
+    train_steps: int = param(50_000, low=1, high=10**7, doc="SGD steps of each training run")
+    train_eval_every: int = param(2_500, low=1, high=10**7, doc="steps between exact-variance evaluations")
+    batch: int = param(128, low=1, high=2**20, doc="fresh training samples per step and replica")
+    lr: float = param(0.01, low=0.0, low_open=True, high=1e30,
+                      doc="SGD learning rate (one that diverges stops the run with an error)")
+    eval_size: int = param(500, low=1, high=2**20, doc="fresh samples per accuracy evaluation and replica")
+    replicas: int = param(10, low=1, high=1000, doc="independent initialisations (seeds) per d")
 
     def check(self) -> None:
         if len(self.dims) < 3:
             raise ValueError(f"dims must hold at least 3 dimensions to fit a decay rate, got {self.dims!r}")
-        if max(self.dims) > 20:
-            raise ValueError(f"dims must be at most 20 (all 2^d inputs are enumerated), got {max(self.dims)}")
-        if self.train_dims and (min(self.train_dims) <= 0 or max(self.train_dims) > 20):
-            raise ValueError(f"train_dims must lie in 1..20, got {self.train_dims!r}")
-        for loss in self.losses:
-            if loss not in LOSSES:
-                raise ValueError(f"losses must be drawn from {LOSSES}, got {loss!r}")
+        for name in ("dims", "train_dims", "losses"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must be distinct (one cell or curve each), got {values!r}")
         if not self.losses:
             raise ValueError("losses must name at least one loss")
+
+    def memory_bytes(self) -> int:
+        dims = self.dims + self.train_dims
+        wht = max(8 * 2**d * (d + 8) for d in dims) + 6 * _WHT_CHUNK_BYTES
+        train = max((training_memory_bytes(d, self.width_factor, self.replicas, max(self.batch, self.eval_size),
+                                           self.dtype) for d in self.train_dims), default=0)
+        return wht + train
 
 
 PRESETS = {
@@ -66,6 +74,10 @@ PRESETS = {
     "quick": ParityVarianceConfig(dims=tuple(range(2, 15)), replicas=5, train_dims=(5, 10),
                                   train_steps=6_000, train_eval_every=500),
 }
+
+#: runs in about a second (stream-distinctness and merge tests)
+TINY = ParityVarianceConfig(dims=(2, 3, 4), replicas=2, train_dims=(3,), train_steps=40, train_eval_every=20,
+                            eval_size=64, batch=32)
 
 
 def theory_weights(params) -> dict:
@@ -77,16 +89,17 @@ def theory_weights(params) -> dict:
 
 
 def variance_at_init(config: ParityVarianceConfig, d: int, seed: int) -> dict:
-    """Exact variance over all parities and the bound, per replica, at a random initialisation."""
+    """Exact variance over all parities (per loss) and the bound, per replica ``(R,)`` lists, at a
+    random initialisation of the paper's network (stream ``parity-variance / init / d``)."""
     model = parity_network(d, config.width_factor)
-    rngs = [np.random.default_rng(s) for s in seed_streams(seed, 7, 1, d).spawn(config.replicas)]
+    rngs = seed_streams(seed, NAME, "init", d).generators(config.replicas)
     params, _ = model.init(rngs, config.replicas, (d,), config.dtype)
     w = theory_weights(params)
     out = {}
     for loss in config.losses:
-        var, bound = parity_gradient_variance(d, w, loss)
-        out[loss] = var
-        out["bound"] = bound
+        var, bound = parity_gradient_variance(d, w, loss, chunk_bytes=_WHT_CHUNK_BYTES)
+        out[loss] = np.asarray(var).tolist()
+        out["bound"] = np.asarray(bound).tolist()
     return out
 
 
@@ -108,16 +121,18 @@ def fit_decay(dims, values):
 
 
 def training_run(config: ParityVarianceConfig, d: int, seed: int, progress=null_progress):
-    """Train the parity network (hinge loss, SGD, fresh samples) and record, every
-    ``train_eval_every`` steps, the exact variance over all parities at the current weights."""
+    """Train the parity network (hinge loss, SGD, fresh samples; stream ``parity-variance / train
+    / d``) and record, every ``train_eval_every`` steps, the exact variance over all parities at
+    the current weights. Returns the Curves."""
 
     def variances(p):
         metrics, w = {}, theory_weights(p)
         for loss in config.losses:
-            metrics[f"variance_{loss}"], metrics["bound"] = parity_gradient_variance(d, w, loss)
+            metrics[f"variance_{loss}"], metrics["bound"] = parity_gradient_variance(
+                d, w, loss, chunk_bytes=_WHT_CHUNK_BYTES)
         return metrics
 
-    curves, _ = train_parity(d, seed_streams(seed, 7, 3, d), replicas=config.replicas,
+    curves, _ = train_parity(d, seed_streams(seed, NAME, "train", d), replicas=config.replicas,
                              steps=config.train_steps, batch=config.batch, lr=config.lr,
                              eval_every=config.train_eval_every, eval_size=config.eval_size,
                              width_factor=config.width_factor, dtype=config.dtype,
@@ -126,33 +141,51 @@ def training_run(config: ParityVarianceConfig, d: int, seed: int, progress=null_
     return curves
 
 
-def run(config: ParityVarianceConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Variance and bound for every d at initialisation; fitted decay rates; training runs."""
-    config.validate()
-    timing, metrics, curves = {}, {}, {}
+def cells(config: ParityVarianceConfig) -> list[tuple]:
+    """``("init", d)`` for every d of ``dims``, then ``("train", d)`` for every training run."""
+    return [("init", int(d)) for d in config.dims] + [("train", int(d)) for d in config.train_dims]
+
+
+def run_cell(config: ParityVarianceConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+    """One dimension at init (variances and bound) or one training run (curves and summary)."""
+    kind, d = key[0], int(key[1])
     start = time.perf_counter()
-    at_init = {}
-    bar = progress(len(config.dims), "parity-variance at init")
-    for d in config.dims:
-        at_init[d] = variance_at_init(config, d, seed)
-        bar.update(1)
-    bar.close()
-    timing["at_init_s"] = time.perf_counter() - start
-    init_curves = {"dims": list(config.dims)}
+    if kind == "init":
+        return {"at_init": variance_at_init(config, d, seed), "seconds": time.perf_counter() - start}
+    if kind != "train":
+        raise ValueError(f"unknown parity-variance cell {key!r}")
+    c = training_run(config, d, seed, progress)
+    entry = {"final_accuracy_mean": float(c.array("accuracy")[-1].mean())}
+    for loss in config.losses:
+        var = c.array(f"variance_{loss}")
+        r = var / c.array("bound")
+        entry[f"ratio_{loss}_min"] = float(r.min())
+        entry[f"ratio_{loss}_max"] = float(r.max())
+        entry[f"variance_{loss}_init_mean"] = float(var[0].mean())
+        entry[f"variance_{loss}_final_mean"] = float(var[-1].mean())
+    entry["bound_init_mean"] = float(c.array("bound")[0].mean())
+    entry["bound_final_mean"] = float(c.array("bound")[-1].mean())
+    return {"curves": c.to_dict(), "metrics": entry, "seconds": time.perf_counter() - start}
+
+
+def merge(config: ParityVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """Variances and bound vs d with the fitted decay rates, and the training runs."""
+    dims = np.asarray(config.dims)
+    timing, metrics, curves = {}, {}, {}
+    init_curves = {"dims": dims.tolist()}
     for key in (*config.losses, "bound"):
-        init_curves[key] = [np.asarray(at_init[d][key]).tolist() for d in config.dims]
+        init_curves[key] = [outputs[("init", int(d))]["at_init"][key] for d in dims]
+    timing["at_init_s"] = sum(outputs[("init", int(d))]["seconds"] for d in dims)
     curves["at_init"] = init_curves
     bound = np.asarray(init_curves["bound"])
-    # 2^d bound = G^2: dividing by it isolates the 2^-d factor of Theorem 1
-    metrics["fits"] = {"bound": fit_decay(config.dims, bound),
-                       "G2": fit_decay(config.dims, bound * 2.0 ** np.asarray(config.dims)[:, None])}
+    G2 = bound * 2.0 ** dims[:, None]  # 2^d bound = G^2: dividing by it isolates Theorem 1's 2^-d
+    metrics["fits"] = {"bound": fit_decay(dims, bound), "G2": fit_decay(dims, G2)}
     for loss in config.losses:
         var = np.asarray(init_curves[loss])
         ratio = var / bound
-        metrics["fits"][loss] = fit_decay(config.dims, var)
+        metrics["fits"][loss] = fit_decay(dims, var)
         # Var / G^2: Theorem 1 says at most 2^-d, i.e. a log2-rate of -1
-        G2 = bound * 2.0 ** np.asarray(config.dims)[:, None]
-        metrics["fits"][f"{loss}_over_G2"] = fit_decay(config.dims, var / G2)
+        metrics["fits"][f"{loss}_over_G2"] = fit_decay(dims, var / G2)
         metrics[loss] = {
             "max_ratio_to_bound": float(ratio.max()),
             "min_ratio_to_bound": float(ratio.min()),
@@ -161,22 +194,11 @@ def run(config: ParityVarianceConfig, seed: int = 0, progress=null_progress, pre
             "all_below_bound": bool(np.all(var <= bound * (1 + 1e-9))),
         }
     for d in config.train_dims:
-        start = time.perf_counter()
-        c = training_run(config, d, seed, progress)
-        timing[f"train_d={d}_s"] = time.perf_counter() - start
-        curves[f"train_d={d}"] = c.to_dict()
-        entry = {"final_accuracy_mean": float(c.array("accuracy")[-1].mean())}
-        for loss in config.losses:
-            r = c.array(f"variance_{loss}") / c.array("bound")
-            entry[f"ratio_{loss}_min"] = float(r.min())
-            entry[f"ratio_{loss}_max"] = float(r.max())
-            entry[f"variance_{loss}_init_mean"] = float(c.array(f"variance_{loss}")[0].mean())
-            entry[f"variance_{loss}_final_mean"] = float(c.array(f"variance_{loss}")[-1].mean())
-        entry["bound_init_mean"] = float(c.array("bound")[0].mean())
-        entry["bound_final_mean"] = float(c.array("bound")[-1].mean())
-        metrics[f"train_d={d}"] = entry
+        out = outputs[("train", int(d))]
+        curves[f"train_d={d}"], metrics[f"train_d={d}"] = out["curves"], out["metrics"]
+        timing[f"train_d={d}_s"] = out["seconds"]
     timing["total_s"] = sum(timing.values())
-    return Result(experiment="parity-variance", preset=preset, config=config.to_dict(),
+    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
                   timing=timing)
 
@@ -185,15 +207,16 @@ _LOSS_COLORS = {"square": "blue", "hinge": "red"}
 
 
 def figure(result: Result):
-    """(a) variance and bound vs d (log scale) with fitted rates; (b) ratio to the bound;
+    """(a) variance and bound vs d (log scale) with fitted rates; (b) ratio to the bound at init;
     (c) the ratio along training; (d) accuracy along training."""
     from .. import plotting
 
-    fig, axes = plotting.figure(1, 4, width=3.3, height=2.9)
+    fig, axes = plotting.figure(2, 2, width=4.6, height=3.3)
     init = result.curves["at_init"]
     dims = np.asarray(init["dims"])
     fits = result.metrics["fits"]
     bound = np.asarray(init["bound"])
+    seeds = result.seeds["replicas"]
     ax = axes[0, 0]
     plotting.band(ax, dims, bound, plotting.COLORS["grey"], label="bound G^2/2^d")
     for i, loss in enumerate(result.config["losses"]):
@@ -202,12 +225,12 @@ def figure(result: Result):
         f = fits[loss]
         ax.plot(dims + 0.12 * (i - 0.5), var, ".", color=col, ms=3, alpha=0.6)
         ax.plot(dims, var.mean(axis=1), "-", color=col, lw=1,
-                label=f"{loss}: rate {f['rate_log2']:.3f} [{f['ci95_log2'][0]:.3f}, {f['ci95_log2'][1]:.3f}]")
+                label=f"{loss}: {f['rate_log2']:.3f} [{f['ci95_log2'][0]:.3f}, {f['ci95_log2'][1]:.3f}]")
     ax.set_yscale("log", base=2)
     ax.set_xlabel("d")
     ax.set_ylabel("Var(H, F, w) over all 2^d parities")
-    ax.set_title("fitted rate: log2 Var per unit d", fontsize=8)
-    ax.legend(fontsize=6.5)
+    ax.set_title("(a) at init; fitted log2 Var per unit d [95% CI]")
+    ax.legend(loc="lower left")
 
     ax = axes[0, 1]
     for loss in result.config["losses"]:
@@ -217,8 +240,10 @@ def figure(result: Result):
     ax.set_xlabel("d")
     ax.set_ylabel("Var / (G^2 / 2^d)")
     ax.set_ylim(0, 1.1)
-    ax.set_title(f"at init ({result.seeds['replicas']} seeds, band min-max)", fontsize=8)
-    ax.legend(fontsize=7)
+    ax.set_title(f"(b) ratio to the bound at init ({seeds} seeds, band min-max)")
+    ax.legend(loc="lower right")
+    for a in (axes[0, 0], axes[0, 1]):
+        plotting.integer_ticks(a, "x")
 
     train_keys = [k for k in result.curves if k.startswith("train_d=")]
     styles = ["-", "--", ":", "-."]
@@ -228,23 +253,26 @@ def figure(result: Result):
         b = np.asarray(c["bound"])
         for loss in result.config["losses"]:
             col = plotting.COLORS[_LOSS_COLORS.get(loss, "green")]
-            plotting.band(axes[0, 2], steps, np.asarray(c[f"variance_{loss}"]) / b, col,
+            plotting.band(axes[1, 0], steps, np.asarray(c[f"variance_{loss}"]) / b, col,
                           label=f"{key[6:]} {loss}")
-            axes[0, 2].lines[-1].set_linestyle(styles[j % 4])
+            axes[1, 0].lines[-1].set_linestyle(styles[j % 4])
         # dimension colours distinct from the loss colours of panel (c)
-        plotting.band(axes[0, 3], steps, np.asarray(c["accuracy"]), plotting.CYCLE[2 + j % 4], label=key[6:])
+        plotting.band(axes[1, 1], steps, np.asarray(c["accuracy"]), plotting.CYCLE[2 + j % 4], label=key[6:])
     # hinge: Var / bound = E[c^2 ||grad p||^2] / E||grad p||^2 with c^2 in [1/4, 1]
-    axes[0, 2].axhline(0.25, color=plotting.COLORS["grey"], ls=":", lw=0.8)
-    axes[0, 2].set_ylim(0, 1.08)
-    axes[0, 2].set_xlabel("training step (hinge, SGD)")
-    axes[0, 2].set_ylabel("Var / (G(w_t)^2 / 2^d)")
-    axes[0, 2].set_title("along training", fontsize=8)
-    axes[0, 2].legend(fontsize=6)
-    axes[0, 3].axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
-    axes[0, 3].set_xlabel("training step")
-    axes[0, 3].set_ylabel("accuracy")
-    axes[0, 3].set_ylim(0.35, 1.02)
-    axes[0, 3].legend(fontsize=7)
+    axes[1, 0].axhline(0.25, color=plotting.COLORS["grey"], ls=":", lw=0.8)
+    axes[1, 0].set_ylim(0, 1.08)
+    axes[1, 0].set_xlabel("training step (hinge loss, SGD)")
+    axes[1, 0].set_ylabel("Var / (G(w_t)^2 / 2^d)")
+    axes[1, 0].set_title("(c) ratio to the bound along training")
+    axes[1, 1].axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+    axes[1, 1].set_xlabel("training step")
+    axes[1, 1].set_ylabel("accuracy")
+    axes[1, 1].set_ylim(0.35, 1.02)
+    axes[1, 1].set_title("(d) accuracy along training")
+    if train_keys:
+        axes[1, 0].legend(loc="center right", ncol=2)
+        axes[1, 1].legend(loc="lower right")
+    fig.suptitle("Theorem 1: gradient variance over all 2^d parity targets vs the bound G(w)^2 / 2^d")
     fig.tight_layout()
     return fig
 
@@ -260,8 +288,8 @@ def summary(result: Result) -> str:
 
 
 EXPERIMENT = register(Experiment(
-    name="parity-variance",
+    name=NAME,
     description="exact gradient variance over all 2^d parities vs Theorem 1's bound G^2/2^d (Sec. 2.1)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=1,
-    paper_ref="Sec. 2.1, Theorem 1",
+    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    summary=summary, family=1, paper_ref="Sec. 2.1, Theorem 1",
 ))

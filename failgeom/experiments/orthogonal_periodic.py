@@ -4,69 +4,62 @@ Targets ``h_v(x) = cos(r v^T x)``, ``v`` uniform on the unit sphere of R^d, inpu
 ``x ~ N(0, I_d)``, predictor ``p_w(x) = cos(w^T x)``, square loss ``0.5 (p - h)^2``. Theorem 2:
 ``Var(H, F, w) <= O(exp(-Omega(d)) + exp(-Omega(r)))`` for every ``w``.
 
-For each v the gradient is in closed form (:func:`failgeom.theory.periodic.cos_predictor_gradients`):
-the v-dependent part is ``c [w cosh(r w^T v) - r v sinh(r w^T v)]``, ``c = e^{-(|w|^2 + r^2)/2}``.
-Writing ``t = w^T v / |w|`` and ``v = t w/|w| + sqrt(1 - t^2) u`` with ``u`` a unit vector
-orthogonal to w,
-
-    Var = c^2 E_t[(|w| C(t) - r t S(t) - m)^2 + r^2 (1 - t^2) S(t)^2],
-    C = cosh(r |w| t), S = sinh(r |w| t), m = E_t[|w| C - r t S],
-
-with ``t = cos(theta)``, ``theta`` of density proportional to ``sin(theta)^(d-2)`` on
-``[0, pi]``: a 1-D integral, computed here by Gauss-Legendre quadrature
-(:func:`exact_linear_periodic_variance`, private to this experiment: the theory module offers
-a Monte Carlo estimate over v, which this module reports next to it). The variance depends on w
-only through ``|w|``.
-
-Two predictors: ``|w| = 1`` ("unit", the scale of the paper's initialisation) and ``|w| = r``
-("matched", at the target's frequency, where the gradient is informative for the few v near
-``w / |w|``).
+Each point is computed twice: exactly, by a 1-D quadrature over the angle between v and w
+(:func:`failgeom.theory.periodic.exact_linear_periodic_variance`), and by Monte Carlo over v from
+full gradient vectors (:func:`failgeom.theory.periodic.linear_periodic_variance`, importance
+sampled towards ``+-w/|w|`` by default, where the variance sits when ``r |w|`` is large). The
+variance depends on w only through ``|w|``. Two predictors: ``|w| = 1`` ("unit", the scale of the
+paper's initialisation) and ``|w| = r`` ("matched", at the target's frequency, where the gradient
+is informative for the few v near ``w / |w|``). Cells: one curve each (vs r at fixed d, vs d at
+each fixed r), per predictor.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from ..results import Result
-from ..theory.periodic import linear_periodic_variance
+from ..theory.periodic import PROPOSALS, exact_linear_periodic_variance, linear_periodic_variance
 from ..theory.scaling import fit_exponent, fit_exponential_rate
 from ..training import null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig
+from .base import Experiment, ExperimentConfig, param
 
 PREDICTORS = ("unit", "matched")
+NAME = "linear-periodic-variance"
 
 
 @dataclass(frozen=True)
 class PeriodicVarianceConfig(ExperimentConfig):
     """Ranges of r and d; ``replicas`` independent Monte Carlo estimates per point."""
 
-    radii: tuple[float, ...] = tuple(float(r) for r in np.arange(1.0, 12.5, 0.5))
-    radius_dim: int = 10
-    dims: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
-    dim_radii: tuple[float, ...] = (4.0, 8.0)
-    mc_targets: int = 16_384
-    quadrature_nodes: int = 2_000
-    replicas: int = 5
-    dtype: str = "float64"
-
-    positive = ("replicas", "radii", "radius_dim", "dims", "dim_radii", "mc_targets", "quadrature_nodes")
+    radii: tuple[float, ...] = param(tuple(float(r) for r in np.arange(1.0, 12.5, 0.5)), low=0.0, low_open=True,
+                                     high=20.0, doc="frequencies r of the curve vs r (float64 underflows beyond 20)")
+    radius_dim: int = param(10, low=2, high=4096, doc="dimension d of the curve vs r")
+    dims: tuple[int, ...] = param((2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), low=2, high=4096,
+                                  doc="dimensions d of the curves vs d")
+    dim_radii: tuple[float, ...] = param((4.0, 8.0), low=0.0, low_open=True, high=20.0,
+                                         doc="frequencies r of the curves vs d (one curve each)")
+    mc_targets: int = param(16_384, low=2, high=10**7, doc="directions v per Monte Carlo estimate")
+    mc_proposal: str = param("tilted", choices=PROPOSALS,
+                             doc="how the Monte Carlo draws v: tilted towards +-w/|w| (importance sampling) or uniform")
+    quadrature_nodes: int = param(2_000, low=16, high=10**6, doc="Gauss-Legendre nodes of the exact variance")
+    replicas: int = param(5, low=1, high=1000, doc="independent Monte Carlo estimates per point")
+    dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 
     def check(self) -> None:
-        if self.dtype != "float64":
-            raise ValueError(f"dtype must be float64 (closed forms in float64), got {self.dtype!r}")
-        if self.radius_dim < 2 or min(self.dims) < 2:
-            raise ValueError("radius_dim and dims must be at least 2 (directions on a sphere in R^d)")
         if len(self.radii) < 3 or len(self.dims) < 3:
             raise ValueError("radii and dims must hold at least 3 values each, to fit a rate")
-        if max(self.radii) > 20 or max(self.dim_radii) > 20:
-            raise ValueError("radii and dim_radii must be at most 20 (the variance underflows float64 beyond)")
-        if self.mc_targets < 2:
-            raise ValueError(f"mc_targets must be at least 2, got {self.mc_targets}")
+        for name in ("radii", "dims", "dim_radii"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must be distinct, got {values!r}")
+
+    def memory_bytes(self) -> int:
+        return 10 * 8 * self.mc_targets * max(self.radius_dim, *self.dims) + 8 * 8 * self.quadrature_nodes
 
 
 PRESETS = {
@@ -76,70 +69,30 @@ PRESETS = {
                                     mc_targets=4096, replicas=3),
 }
 
-
-@lru_cache(maxsize=8)
-def _angle_nodes(n: int):
-    from scipy.special import roots_legendre
-
-    x, wt = roots_legendre(n)
-    return 0.5 * np.pi * (x + 1.0), 0.5 * np.pi * wt
-
-
-def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int = 2000) -> float:
-    """``Var(H, F, w)`` over ``h_v = cos(r v^T x)``, ``v`` uniform on the sphere, exactly up to
-    quadrature (Theorem 2's quantity; module docstring for the formula).
-
-    Parameters
-    ----------
-    w_norm : float
-        ``|w|`` of the predictor ``cos(w^T x)`` (the variance depends on w only through it).
-    r : float
-        Target frequency ``|v*|``.
-    d : int
-        Dimension, at least 2.
-    nodes : int
-        Gauss-Legendre nodes on ``theta`` in ``[0, pi]``.
-
-    Returns
-    -------
-    float
-    """
-    if d < 2:
-        raise ValueError(f"d must be at least 2, got {d}")
-    if not (w_norm > 0 and r > 0):
-        raise ValueError(f"w_norm and r must be positive, got {w_norm} and {r}")
-    theta, wt = _angle_nodes(int(nodes))
-    t = np.cos(theta)
-    dens = wt * np.sin(theta) ** (d - 2)
-    dens = dens / dens.sum()
-    base = -0.5 * (w_norm**2 + r**2)
-    # c cosh and c sinh from exponentials of the summed exponents: no overflow for large r |w|
-    ep, em = np.exp(base + r * w_norm * t), np.exp(base - r * w_norm * t)
-    cC, cS = 0.5 * (ep + em), 0.5 * (ep - em)
-    along = w_norm * cC - r * t * cS
-    m = dens @ along
-    return float(dens @ ((along - m) ** 2 + r**2 * (1.0 - t * t) * cS**2))
+#: runs in about a second (stream-distinctness and merge tests)
+TINY = PeriodicVarianceConfig(radii=(1.0, 2.0, 3.0), dims=(2, 4, 8), dim_radii=(4.0,), mc_targets=256,
+                              replicas=2, quadrature_nodes=200)
 
 
 def _w_norm(predictor: str, r: float) -> float:
     return 1.0 if predictor == "unit" else float(r)
 
 
-def _monte_carlo(w_norm: float, r: float, d: int, config, key) -> dict:
-    """``replicas`` Monte Carlo estimates (theory's estimator), each with a random direction of w."""
+def monte_carlo_estimates(w_norm: float, r: float, d: int, config: PeriodicVarianceConfig, streams) -> dict:
+    """``config.replicas`` Monte Carlo estimates, one Generator each from ``streams``: a random
+    direction of w of norm ``w_norm``, then :func:`linear_periodic_variance`."""
     vals, errs = [], []
-    for s in seed_streams(*key).spawn(config.replicas):  # set-up loop over a few estimates
-        rng = np.random.default_rng(s)
+    for rng in streams.generators(config.replicas):  # set-up loop over a few estimates
         w = rng.standard_normal(d)
         w *= w_norm / np.linalg.norm(w)
-        est = linear_periodic_variance(w, r, rng, targets=config.mc_targets)
+        est = linear_periodic_variance(w, r, rng, targets=config.mc_targets, proposal=config.mc_proposal)
         vals.append(est.value)
         errs.append(est.stderr)
     return {"mc": vals, "mc_stderr": errs}
 
 
-def _mean_stderr(stderrs) -> np.ndarray:
-    """Standard error of the mean of independent estimates ``(n, R)`` with the given errors."""
+def mean_stderr(stderrs) -> np.ndarray:
+    """Standard error of the mean of independent estimates ``(n, R)`` with the given errors, ``(n,)``."""
     se = np.asarray(stderrs, dtype=np.float64)
     return np.sqrt(np.sum(se**2, axis=1)) / se.shape[1]
 
@@ -149,71 +102,87 @@ def _fit_dict(fit) -> dict:
             "local_rates": np.asarray(fit.local_slopes).tolist()}
 
 
-def run(config: PeriodicVarianceConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Exact (quadrature) and Monte Carlo variance vs r and vs d, with fitted decay rates."""
-    config.validate()
+def _r_key(r: float) -> str:
+    return f"r={float(r)!r}"
+
+
+def cells(config: PeriodicVarianceConfig) -> list[tuple]:
+    """Per predictor: the curve vs r, ``("vs_r", predictor)``, and one curve vs d per fixed r,
+    ``("vs_d", predictor, "r=<r>")``."""
+    out = []
+    for pred in PREDICTORS:
+        out.append(("vs_r", pred))
+        out += [("vs_d", pred, _r_key(r)) for r in config.dim_radii]
+    return out
+
+
+def run_cell(config: PeriodicVarianceConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+    """Exact and Monte Carlo variance along one curve; streams keyed by the point's (d, r)."""
     start = time.perf_counter()
-    curves, metrics = {}, {"fits": {}}
-    radii = np.asarray(config.radii)
-    dims = np.asarray(config.dims)
-    bar = progress(len(PREDICTORS) * (len(radii) + len(dims) * len(config.dim_radii)), "linear-periodic-variance")
-    for pi_, pred in enumerate(PREDICTORS):
-        exact, mc, err = [], [], []
-        for i, r in enumerate(radii):
-            wn = _w_norm(pred, r)
-            exact.append(exact_linear_periodic_variance(wn, r, config.radius_dim, config.quadrature_nodes))
-            est = _monte_carlo(wn, r, config.radius_dim, config, (seed, 7, 4, pi_, 0, i))
-            mc.append(est["mc"])
-            err.append(est["mc_stderr"])
-            bar.update(1)
-        exact = np.asarray(exact)
-        key = f"vs_r/{pred}"
-        curves[key] = {"r": radii.tolist(), "exact": exact.tolist(), "mc": mc, "mc_stderr": err,
-                       "d": config.radius_dim}
-        metrics["fits"][key] = {"per_r": _fit_dict(fit_exponential_rate(radii, exact)),
-                                "per_r2": _fit_dict(fit_exponential_rate(radii**2, exact)),
-                                "power": _fit_dict(fit_exponent(radii, exact))}
-        for j, r in enumerate(config.dim_radii):
-            wn = _w_norm(pred, r)
-            exact, mc, err = [], [], []
-            for i, d in enumerate(dims):
-                exact.append(exact_linear_periodic_variance(wn, r, int(d), config.quadrature_nodes))
-                est = _monte_carlo(wn, r, int(d), config, (seed, 7, 4, pi_, 1 + j, i))
-                mc.append(est["mc"])
-                err.append(est["mc_stderr"])
-                bar.update(1)
-            exact = np.asarray(exact)
-            key = f"vs_d/{pred}/r={r:g}"
-            curves[key] = {"d": dims.tolist(), "exact": exact.tolist(), "mc": mc, "mc_stderr": err, "r": r}
-            metrics["fits"][key] = {"per_d": _fit_dict(fit_exponential_rate(dims, exact)),
-                                    "power": _fit_dict(fit_exponent(dims, exact))}
+    kind, pred = key[0], key[1]
+    if pred not in PREDICTORS or kind not in ("vs_r", "vs_d"):
+        raise ValueError(f"unknown linear-periodic-variance cell {key!r}")
+    if kind == "vs_r":
+        points = [(config.radius_dim, float(r)) for r in config.radii]
+    else:
+        (r,) = [r for r in config.dim_radii if _r_key(r) == key[2]]
+        points = [(int(d), float(r)) for d in config.dims]
+    exact, mc, err = [], [], []
+    bar = progress(len(points), f"{NAME} {' '.join(key)}")
+    for d, r in points:
+        wn = _w_norm(pred, r)
+        exact.append(exact_linear_periodic_variance(wn, r, d, config.quadrature_nodes))
+        est = monte_carlo_estimates(wn, r, d, config, seed_streams(seed, NAME, kind, pred, f"d={d}", _r_key(r)))
+        mc.append(est["mc"])
+        err.append(est["mc_stderr"])
+        bar.update(1)
     bar.close()
-    # agreement of the quadrature with theory's Monte Carlo estimator: z-scores of the MC means
-    # (the MC mean falls far below the exact value where rare directions v near w/|w| carry the
-    # variance, and has a rounding floor near 1e-29 from centring the v-independent term)
-    z = []
-    for c in curves.values():
-        mc = np.asarray(c["mc"])
-        se = _mean_stderr(c["mc_stderr"])
-        c["mc_z"] = ((mc.mean(axis=1) - np.asarray(c["exact"])) / np.maximum(se, 1e-300)).tolist()
-        z.extend(c["mc_z"])
-    z = np.asarray(z)
-    metrics["mc_agreement"] = {"max_abs_z": float(np.abs(z).max()),
+    out = {"exact": exact, "mc": mc, "mc_stderr": err}
+    if kind == "vs_r":
+        out.update(r=[r for _, r in points], d=config.radius_dim)
+    else:
+        out.update(d=[d for d, _ in points], r=points[0][1])
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def merge(config: PeriodicVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """The curves with fitted decay rates and the agreement of Monte Carlo with the exact values."""
+    curves, metrics, seconds = {}, {"fits": {}}, 0.0
+    for key in cells(config):
+        c = dict(outputs[key])
+        seconds += c.pop("seconds")
+        exact = np.asarray(c["exact"])
+        if key[0] == "vs_r":
+            name, radii = f"vs_r/{key[1]}", np.asarray(c["r"])
+            metrics["fits"][name] = {"per_r": _fit_dict(fit_exponential_rate(radii, exact)),
+                                     "per_r2": _fit_dict(fit_exponential_rate(radii**2, exact)),
+                                     "power": _fit_dict(fit_exponent(radii, exact))}
+        else:
+            name, dims = f"vs_d/{key[1]}/r={c['r']:g}", np.asarray(c["d"])
+            metrics["fits"][name] = {"per_d": _fit_dict(fit_exponential_rate(dims, exact)),
+                                     "power": _fit_dict(fit_exponent(dims, exact))}
+        se = mean_stderr(c["mc_stderr"])
+        c["mc_z"] = ((np.asarray(c["mc"]).mean(axis=1) - exact) / np.maximum(se, 1e-300)).tolist()
+        curves[name] = c
+    z = np.concatenate([np.asarray(c["mc_z"]) for c in curves.values()])
+    metrics["mc_agreement"] = {"proposal": config.mc_proposal, "points": int(z.size),
+                               "max_abs_z": float(np.abs(z).max()),
                                "fraction_abs_z_below_3": float(np.mean(np.abs(z) < 3))}
-    timing = {"total_s": time.perf_counter() - start}
-    return Result(experiment="linear-periodic-variance", preset=preset, config=config.to_dict(),
+    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                  timing=timing)
+                  timing={"total_s": seconds})
 
 
 _PRED_COLORS = {"unit": "blue", "matched": "red"}
 
 
 def figure(result: Result):
-    """Log variance vs r (at fixed d) and vs d (at fixed r), exact lines and Monte Carlo points."""
+    """Log variance vs r (at fixed d) and vs d (at fixed r): exact lines, Monte Carlo points
+    (mean of the replicas, +-2 s.e.), and a note on how well the two agree."""
     from .. import plotting
 
-    fig, axes = plotting.figure(1, 2, width=4.2, height=3.3)
+    fig, axes = plotting.figure(1, 2, width=4.6, height=3.9)
     fits = result.metrics["fits"]
     styles = ["-", "--", ":"]
     for key, c in result.curves.items():
@@ -234,22 +203,33 @@ def figure(result: Result):
             ls = styles[j % 3]
             label = f"{label_w}, r={c['r']:g}: rate/d {f['rate']:.2f} [{f['ci95'][0]:.2f}, {f['ci95'][1]:.2f}]"
         ax.plot(x, c["exact"], ls, color=col, lw=1.2, label=label)
-        mc = np.asarray(c["mc"])
-        se = _mean_stderr(c["mc_stderr"])
-        mean = mc.mean(axis=1)
+        se = mean_stderr(c["mc_stderr"])
+        mean = np.asarray(c["mc"]).mean(axis=1)
         # a log axis cannot show a bar below zero: clip the lower bar at 90% of the value
-        ax.errorbar(x, mean, yerr=[np.minimum(2 * se, 0.9 * mean), 2 * se], fmt="o", ms=2.5, color=col,
+        ax.errorbar(x, mean, yerr=[np.minimum(2 * se, 0.9 * np.abs(mean)), 2 * se], fmt="o", ms=2.5, color=col,
                     alpha=0.6, lw=0.8)
     axes[0, 0].set_xlabel("r = |v*|")
-    axes[0, 0].set_title(f"d = {result.config['radius_dim']}", fontsize=8)
+    axes[0, 0].set_title(f"vs r at d = {result.config['radius_dim']}")
     axes[0, 1].set_xlabel("d")
     axes[0, 1].set_xscale("log", base=2)
-    axes[0, 1].set_title("fixed r", fontsize=8)
+    axes[0, 1].set_title("vs d at fixed r")
     for ax in axes[0]:
         ax.set_yscale("log")
         ax.set_ylabel("Var over targets cos(r v^T x)")
-        ax.legend(fontsize=6.5)
-    fig.suptitle("Theorem 2: lines exact (quadrature), points Monte Carlo over v (+-2 s.e.)", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+    agree = result.metrics["mc_agreement"]
+    n = agree["points"]
+    off = round((1 - agree["fraction_abs_z_below_3"]) * n)
+    chance = n * 0.0027  # P(|z| > 3) for a normal z
+    how = "v tilted towards +-w/|w|" if agree["proposal"] == "tilted" else "v uniform"
+    text = (f"Monte Carlo ({how}): {off} of {n} points\nbeyond 3 s.e. of the exact line "
+            f"(chance alone: {chance:.1f});\nmax |z| {agree['max_abs_z']:.3g}")
+    disagrees = off > chance + 3 * np.sqrt(chance) + 1
+    if disagrees and agree["proposal"] == "uniform":
+        text += "; uniform v misses the rare\ndirections near +-w/|w| that carry Var"
+    plotting.note(axes[0, 0], text, loc="lower left", color=plotting.COLORS["red"] if disagrees else "#333333")
+    fig.suptitle(f"Theorem 2: lines exact (quadrature), points Monte Carlo over v "
+                 f"(mean of {result.seeds['replicas']}, +-2 s.e.)")
     fig.tight_layout()
     return fig
 
@@ -264,8 +244,8 @@ def summary(result: Result) -> str:
 
 
 EXPERIMENT = register(Experiment(
-    name="linear-periodic-variance",
+    name=NAME,
     description="gradient variance over targets cos(r v^T x) as r and d grow (Theorem 2)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=1,
-    paper_ref="Sec. 2.2, Theorem 2",
+    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    summary=summary, family=1, paper_ref="Sec. 2.2, Theorem 2",
 ))

@@ -7,27 +7,29 @@ of Sec. 4.1.3, each at a fixed fraction of the largest stable step of its expect
 Which numbers are what:
 
 * **measured SGD**: R replicas (seeds) of the learners of :mod:`failgeom.experiments.pwl`
-  trained with minibatches from fixed training sets; the count is the first checked step at
-  which a replica's filter error is below ``tol``. Unconditioned runs only up to
-  ``sgd_max_n`` (the count grows like the condition number, about 1.5e6 at n = 100).
-* **exact GD**: the trajectory of full gradient descent on the population quadratic
-  ``(w - w*)^T C (w - w*)`` (3 x 3; C the exact window covariance), in closed form from its
-  eigendecomposition, ``w_t - w* = V diag((1 - 2 eta D)^t) V^T (w_0 - w*)``, at every n (with
-  conditioning: ``C`` replaced by ``P C P``, ``P = C_hat^{-1/2}`` of each replica).
+  trained with minibatches from fixed training sets (the paper text's curves); the count is the
+  first checked step at which a replica's filter error is below ``tol``. Unconditioned runs only
+  up to ``sgd_max_n`` (the count grows like the condition number, about 1.5e6 at n = 100).
+* **exact GD**: full gradient descent on the population quadratic of the same loss (3 x 3,
+  Hessian ``2 loss_coef C`` with C the exact window covariance). Plain: Appendix A.5's closed
+  form (:func:`failgeom.theory.regression.gd_regression_error_formula`) at every n. Conditioned:
+  the filter ``w = P x`` is not a coordinate of the whitened quadratic, so its error is stepped
+  (a few steps suffice), with each replica's ``P = C_hat^{-1/2}``.
 
-The loss is ``mean_batch sum_t (K . window_t - p_t)^2`` (Hessian ``2C``), so the largest stable
-step of GD is ``1 / lambda_max(C)`` and the step used is ``step_fraction`` times that
-(``step_fraction = 0.5`` is Appendix A.5's ``eta = 1 / D_11`` for this loss). Exponents are fitted
-with :func:`failgeom.theory.scaling.fit_exponent`.
+The step is ``step_fraction`` times GD's stability edge (``step_fraction = 0.5`` is Appendix
+A.5's ``eta = 1 / D_11``). Exponents are fitted with :func:`failgeom.theory.scaling.fit_exponent`.
 
 A second part checks Lemma 2 and Theorem 3 for the fully connected learner at small n: the
 average of ``U_t`` over many SGD replicas (fresh curves each step) against Lemma 2's closed-form
 ``E U_t``, and the spectral error ``||E U_t - U||`` against Theorem 3's bound (at least 0.5 while
 ``t + 1 <= S11^2 / (2 Snn^2)``).
+
+Cells: ``("n", n)`` for each n of ``ns``, ``("fc", n)`` for each n of ``fc_ns``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -35,60 +37,57 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..problems.pwl import sample_pwl_curves
+from ..problems.pwl import minibatch, sample_pwl_curves, sample_pwl_data
 from ..results import Result
-from ..theory.pwl import (condition_number, expected_error_norm, expected_iterate, iteration_lower_bound,
-                          paper_step_threshold, pwl_inverse)
+from ..theory.pwl import condition_number, expected_error_norm, expected_iterate, iteration_lower_bound, pwl_inverse
+from ..theory.regression import gd_regression_error_formula
 from ..theory.scaling import fit_exponent
-from ..theory.windows import kink_second_moment
-from ..training import NonFiniteLossError, null_progress, seed_streams
+from ..theory.windows import (jacobi_condition_number, kink_second_moment, spd_condition_number,
+                              window_covariance)
+from ..training import StopTraining, fit, null_progress, seed_streams, train_step
 from . import register
-from .base import Experiment, ExperimentConfig
-from .pwl import (TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, cond, filter_error,
-                  jacobi_condition_number, make_data, minibatch, nn_train_step, window_covariance_left_padded)
+from .base import Experiment, ExperimentConfig, param
+from .pwl.learners import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
 
-_SCALING_KEY, _FC_KEY = 4200, 4201
+NAME = "pwl-scaling"
 
 
 @dataclass(frozen=True)
 class ScalingConfig(ExperimentConfig):
     """Sizes, budgets and step sizes of the iterations-vs-conditioning experiment."""
 
-    ns: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 100, 150, 200)
-    sgd_max_n: int = 32
-    k: int = 3
-    batch: int = 10
-    train_size: int = 2_000
-    step_fraction: float = 0.5
-    tol: float = 1e-2
-    max_steps: int = 1_000_000
-    check_every: int = 10
-    fc_ns: tuple[int, ...] = (6, 8, 12)
-    fc_replicas: int = 128
-    fc_batch: int = 10
-    fc_points: int = 14
-    fc_step_fraction: float = 0.5
-    fc_t_factor: float = 10.0
-
-    positive = ("replicas", "ns", "sgd_max_n", "k", "batch", "train_size", "step_fraction", "tol",
-                "max_steps", "check_every", "fc_ns", "fc_replicas", "fc_batch", "fc_points",
-                "fc_step_fraction", "fc_t_factor")
+    ns: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64, 100, 150, 200), low=3, high=2_000,
+                                doc="curve lengths n (exact GD and conditioned SGD at each)")
+    sgd_max_n: int = param(32, low=3, high=2_000, doc="largest n at which plain SGD is measured")
+    k: int = param(3, low=1, high=2_000, doc="kinks per curve (paper text's distribution)")
+    batch: int = param(10, low=1, high=100_000, doc="curves per SGD minibatch")
+    train_size: int = param(2_000, low=1, high=1_000_000, doc="fixed training curves per replica")
+    step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+                                 doc="step as a fraction of GD's stability edge")
+    tol: float = param(1e-2, low=0.0, high=10.0, low_open=True, doc="filter error to reach")
+    max_steps: int = param(1_000_000, low=1, high=100_000_000, doc="SGD step budget per run")
+    check_every: int = param(10, low=1, high=1_000_000, doc="steps between filter checks (after step 100)")
+    fc_ns: tuple[int, ...] = param((6, 8, 12), low=3, high=64, doc="n of the Lemma 2 / Theorem 3 check")
+    fc_replicas: int = param(128, low=2, high=100_000, doc="SGD replicas averaged for Lemma 2")
+    fc_batch: int = param(10, low=1, high=10_000, doc="fresh curves per fc SGD step")
+    fc_points: int = param(14, low=1, high=1_000, doc="checkpoints of the fc run (geometric in t)")
+    fc_step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+                                    doc="fc step as a fraction of Theorem 3's threshold")
+    fc_t_factor: float = param(10.0, low=0.0, high=1_000.0, low_open=True,
+                               doc="fc run length in units of Theorem 3's bound")
 
     def check(self) -> None:
         if len(set(self.ns)) < 3:
             raise ValueError(f"ns must hold at least 3 distinct sizes (for a fit), got {self.ns}")
-        if min(self.ns) < 3 or min(self.fc_ns) < 3:
-            raise ValueError(f"ns and fc_ns must be at least 3, got {self.ns}, {self.fc_ns}")
-        if max(self.ns) > 2000:
-            raise ValueError(f"ns must be at most 2000 (dense window sums), got {max(self.ns)}")
         if self.k > min(self.ns) or self.k > min(self.fc_ns):
             raise ValueError(f"k must be at most the smallest n, got {self.k}")
         if len([n for n in self.ns if n <= self.sgd_max_n]) < 3:
             raise ValueError(f"sgd_max_n={self.sgd_max_n} must leave at least 3 sizes of ns for measured SGD")
-        if not self.step_fraction < 1 or not self.fc_step_fraction < 1:
-            raise ValueError("step_fraction and fc_step_fraction must be below 1 (1 is the stability edge)")
-        if self.fc_replicas < 2:
-            raise ValueError(f"fc_replicas must be at least 2 (a standard error), got {self.fc_replicas}")
+
+    def memory_bytes(self) -> int:
+        sgd = 40 * self.replicas * self.train_size * max(self.ns)
+        fc = 8 * self.fc_replicas * max(self.fc_ns) * (4 * max(self.fc_ns) + 3 * self.fc_batch)
+        return sgd + fc
 
 
 PRESETS = {
@@ -100,56 +99,29 @@ PRESETS = {
                            fc_replicas=64, fc_points=10, fc_t_factor=2.0, max_steps=100_000),
 }
 
+TINY = ScalingConfig(replicas=2, ns=(4, 5, 6), sgd_max_n=6, tol=0.1, fc_ns=(4,), fc_replicas=4, fc_points=3,
+                     fc_t_factor=1.0, train_size=200, max_steps=20_000)
+
 
 # ---------------------------------------------------------------------------------------------
 # Exact gradient descent on the 3x3 quadratic
 
 
-def gd_filter_errors(C, P, eta: float, w_star, ts) -> np.ndarray:
-    """Filter errors ``||w_t - w*||`` of exact GD on ``x -> (P x - w*)^T C (P x - w*)`` from 0.
+def plain_gd_iterations(hessian, eta: float, w_star, tol: float, t_max: float = 1e15) -> int:
+    """Smallest t with ``||w_t - w*|| <= tol`` for GD ``w <- w - eta H (w - w*)`` from 0.
 
-    The learner regresses on the windows times ``P`` (``P = I``: the plain filter; ``P =
-    C_hat^{-1/2}``: Sec. 4.1.3) and returns ``w = P x``. The Hessian in x is ``2 S``,
-    ``S = P C P = V D V^T``, so ``x_t - x* = V diag((1 - 2 eta D)^t) V^T (-x*)`` with
-    ``x* = P^{-1} w*``; powers are taken as ``exp(t log|1 - 2 eta D|)`` with the sign kept, so t
-    may be huge without losing the slow mode's digits.
-
-    Parameters
-    ----------
-    C, P : ndarray (3, 3)
-        Window covariance and (symmetric) preconditioner.
-    eta : float
-        Step size.
-    w_star : ndarray (3,)
-        Target filter.
-    ts : array_like of non-negative numbers
-        Iteration counts.
-
-    Returns
-    -------
-    ndarray, shape (len(ts),)
+    Appendix A.5's closed form ``||w* - w_t||^2 = sum_j ((1 - eta D_jj)^t v*_j)^2`` (theory.regression)
+    with ``H = V D V^T``, ``v* = V^T w*``; bracketing by doubling, then bisection (the error is
+    a sum of decaying modes, monotone in practice).
     """
-    S = P @ C @ P
-    D, V = np.linalg.eigh(0.5 * (S + S.T))
-    rho = 1.0 - 2.0 * eta * D
-    if np.any(np.abs(rho) >= 1.0):
-        raise ValueError(f"eta={eta:g} is not stable for this quadratic (|1 - 2 eta D| >= 1)")
-    x_star = np.linalg.solve(P, w_star)
-    c = V.T @ (-x_star)
-    ts = np.atleast_1d(np.asarray(ts, dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mags = np.exp(ts[:, None] * np.log(np.abs(rho))[None, :])
-    mags = np.where(ts[:, None] == 0, 1.0, np.nan_to_num(mags, nan=0.0))  # 0^0 = 1, 0^t = 0
-    powers = np.sign(rho)[None, :] ** np.round(ts)[:, None] * mags
-    err = (powers * c[None, :]) @ V.T @ P.T
-    return np.linalg.norm(err, axis=1)
+    H = np.asarray(hessian, dtype=np.float64)
+    D, V = np.linalg.eigh(0.5 * (H + H.T))
+    if np.any(np.abs(1.0 - eta * D) >= 1.0):
+        raise ValueError(f"eta={eta:g} is not stable for this quadratic (|1 - eta D| >= 1)")
+    v_star = V.T @ np.asarray(w_star, dtype=np.float64)
 
-
-def gd_iterations_to_tol(C, P, eta: float, w_star, tol: float, t_max: float = 1e15) -> int:
-    """Smallest t with ``gd_filter_errors(...) <= tol`` (bracketing by doubling, then bisection;
-    the error is a sum of decaying modes, monotone in practice)."""
     def err(t):
-        return gd_filter_errors(C, P, eta, w_star, [t])[0]
+        return math.sqrt(gd_regression_error_formula(D, v_star, eta, [t])[0])
 
     if err(0) <= tol:
         return 0
@@ -168,78 +140,123 @@ def gd_iterations_to_tol(C, P, eta: float, w_star, tol: float, t_max: float = 1e
     return hi
 
 
+def conditioned_gd_iterations(hessian, P, eta: float, w_star, tol: float, max_steps: int = 100_000) -> int:
+    """Smallest t with ``||P x_t - w*|| <= tol`` for GD on ``(P x - w*)^T H (P x - w*) / 2`` from 0.
+
+    The whitened Hessian ``P H P`` is near a multiple of I (Sec. 4.1.3), so a few steps suffice;
+    they are taken one by one, since ``w = P x`` mixes the modes.
+    """
+    S = P @ np.asarray(hessian, dtype=np.float64) @ P
+    x_star = np.linalg.solve(P, w_star)
+    x = np.zeros(3)
+    for t in range(max_steps + 1):
+        if np.linalg.norm(P @ x - w_star) <= tol:
+            return t
+        x = x - eta * (S @ (x - x_star))
+    raise ValueError(f"conditioned GD does not reach tol={tol:g} within {max_steps} iterations")
+
+
 # ---------------------------------------------------------------------------------------------
 # Measured SGD
 
 
-def sgd_iterations_to_tol(learner_name: str, n: int, config: ScalingConfig, seed: int,
-                          progress=null_progress):
-    """Train R replicas of the conv learner (plain or conditioned) with SGD until each filter is
-    within ``tol``; returns ``(counts (R,) with None for censored replicas, lr, learner)``."""
+def sgd_iterations_to_tol(learner, data, n: int, config: ScalingConfig, stream, progress=null_progress):
+    """Train R replicas of a conv learner with SGD until each filter is within ``tol``.
+
+    ``stream``: the run's seed-stream node (children ``"init"`` and ``"batches"``). Returns
+    ``(counts (R,) with None for censored replicas, lr)``.
+    """
     R, dtype = config.replicas, np.dtype(config.dtype)
-    data = make_data(seed, R, n, config.k, "paper", config.train_size, 2)
-    learner = ConvLearner() if learner_name == "conv" else PreconditionedConvLearner(dtype)
-    learner.prepare(data)
-    params = learner.init(seed_streams(seed, _SCALING_KEY, n, 1), R, n, dtype)
-    C = window_covariance_left_padded(n, config.k)
-    if learner_name == "conv":
-        top = float(np.linalg.eigvalsh(C)[-1])
-    else:
-        top = max(float(np.linalg.eigvalsh(P @ C @ P)[-1]) for P in learner.P)
-    lr = config.step_fraction / top
+    params = learner.init(stream.child("init"), R, n, dtype)
+    lr = sgd_step_size(learner, config.step_fraction, n, config.k, "paper")
     opt = nn.SGD(lr)
-    rng = np.random.default_rng(seed_streams(seed, _SCALING_KEY, n, 2))
+    loss = functools.partial(nn.losses.squared, coef=learner.loss_coef(n))
+    rng = np.random.default_rng(stream.child("batches"))
     train_f, train_p = data.train_f.astype(dtype), data.train_p.astype(dtype)
     counts = np.full(R, -1, dtype=np.int64)
-    bar = progress(config.max_steps, f"pwl-scaling {learner_name} n={n}")
-    try:
-        for step in range(1, config.max_steps + 1):
-            fb, pb = minibatch(rng, train_f, train_p, config.batch)
-            value = nn_train_step(learner, params, opt, fb, pb)
-            # every step early on (the conditioned runs finish within tens of steps)
-            if step <= 100 or step % config.check_every == 0:
-                if not np.all(np.isfinite(value)):
-                    raise NonFiniteLossError(step, lr, np.flatnonzero(~np.isfinite(value)).tolist())
-                hit = (filter_error(learner.filter(params)) < config.tol) & (counts < 0)
-                counts[hit] = step
-                if np.all(counts >= 0):
-                    break
-            bar.update(1)
-    finally:
-        bar.close()
-    return [int(c) if c >= 0 else None for c in counts], lr, learner
+
+    def step(i):
+        fb, pb = minibatch(rng, train_f, train_p, config.batch)
+        return train_step(learner.model, params, loss, opt, learner.inputs(fb), learner.target(fb, pb))
+
+    def check(i):
+        # every step early on (the conditioned runs finish within tens of steps)
+        if i <= 100 or i % config.check_every == 0:
+            hit = (filter_error(learner.filter(params)) < config.tol) & (counts < 0)
+            counts[hit] = i
+            if np.all(counts >= 0):
+                raise StopTraining
+
+    fit(step, config.max_steps, eval_every=config.max_steps, hooks=(check,),
+        evaluate=lambda i: {"filter_error": filter_error(learner.filter(params))},
+        progress=progress, desc=f"{NAME} {learner.name} n={n}", lr=lr)
+    return [int(c) if c >= 0 else None for c in counts], lr
+
+
+def size_cell(config: ScalingConfig, seed: int, n: int, progress=null_progress) -> dict:
+    """One n: condition numbers, exact GD and measured SGD counts, plain and conditioned."""
+    t0 = time.perf_counter()
+    node = seed_streams(seed, NAME, "n", n)
+    data = sample_pwl_data(node.child("data").generators(config.replicas), n, config.k, "paper",
+                           config.train_size, 2)
+    C = window_covariance(n, config.k, "paper", "valid")
+    plain = ConvLearner()
+    coef = plain.loss_coef(n)
+    row = {"window_condition_number": spd_condition_number(C), "jacobi_condition_number": jacobi_condition_number(C),
+           "fc_condition_number": condition_number(n)}
+    eta = sgd_step_size(plain, config.step_fraction, n, config.k, "paper")
+    row["gd_plain_lr"] = eta
+    row["gd_plain_iterations"] = plain_gd_iterations(2 * coef * C, eta, TARGET_FILTER, config.tol)
+    pre = PreconditionedConvLearner(config.dtype)
+    pre.prepare(data.train_f)
+    row["sgd_precond_iterations"], row["sgd_precond_lr"] = sgd_iterations_to_tol(
+        pre, data, n, config, node.child("conv-precond"), progress)
+    row["gd_precond_iterations"] = [conditioned_gd_iterations(2 * coef * C, P, row["sgd_precond_lr"], TARGET_FILTER,
+                                                              config.tol) for P in pre.P]
+    row["preconditioned_condition_number"] = [spd_condition_number(P @ C @ P) for P in pre.P]
+    if n <= config.sgd_max_n:
+        row["sgd_plain_iterations"], row["sgd_plain_lr"] = sgd_iterations_to_tol(
+            plain, data, n, config, node.child("conv"), progress)
+    return {"row": row, "seconds": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------------------------------------
 # Lemma 2 / Theorem 3 for the fully connected learner
 
 
-def fc_lemma2(n: int, config: ScalingConfig, seed: int):
+def fc_lemma2(n: int, config: ScalingConfig, seed: int, progress=null_progress):
     """Average ``U_t`` over ``fc_replicas`` SGD runs against Lemma 2's ``E U_t`` at checkpoints.
 
     The learner minimises ``mean_batch ||U_hat f - p||^2`` (Hessian ``2 lam W W^T``), so SGD
     with step eta is Lemma 2's SGD on ``0.5 ||.||^2`` with step ``2 eta``; the step used is
-    ``eta_lemma = 2 eta = fc_step_fraction / (lam S11^2)``, below Theorem 3's threshold.
-    Curves: fresh samples of the paper's distribution each step (``E[p p^T] = lam I``).
+    ``eta_lemma = 2 eta = fc_step_fraction / (lam S11^2)``, below Theorem 3's threshold
+    ``1 / (lam S11^2)``, which is half of GD's stability edge (so ``eta`` is
+    :func:`sgd_step_size` at ``fc_step_fraction / 2``). Curves: fresh samples of the paper's
+    distribution each step (``E[p p^T] = lam I``).
     """
     R, B = config.fc_replicas, config.fc_batch
     lam = kink_second_moment(n, config.k, "paper")
-    eta_lemma = config.fc_step_fraction * paper_step_threshold(n, lam)
+    learner = FCLearner(n)
+    eta = sgd_step_size(learner, 0.5 * config.fc_step_fraction, n, config.k, "paper")
+    eta_lemma = 2.0 * eta
     bound = iteration_lower_bound(n)
     t_max = int(math.ceil(config.fc_t_factor * bound))
-    checkpoints = np.unique(np.geomspace(1, t_max, config.fc_points).astype(int))
-    learner = FCLearner(n)
-    params = learner.init(seed_streams(seed, _FC_KEY, n, 1), R, n, np.float64)
-    opt = nn.SGD(0.5 * eta_lemma)
-    rng = np.random.default_rng(seed_streams(seed, _FC_KEY, n, 2))
+    checkpoints = set(np.unique(np.geomspace(1, t_max, config.fc_points).astype(int)).tolist())
+    node = seed_streams(seed, NAME, "fc", n)
+    params = learner.init(node.child("init"), R, n, np.float64)
+    opt = nn.SGD(eta)
+    loss = functools.partial(nn.losses.squared, coef=learner.loss_coef(n))
+    rng = np.random.default_rng(node.child("curves"))
     U = pwl_inverse(n, np.float64)
     rows = {"t": [], "sgd_error_norm": [], "lemma2_error_norm": [], "max_abs_z": [], "max_abs_diff": []}
-    step = 0
-    for t in checkpoints:
-        while step < t:
-            f, p = sample_pwl_curves(rng, R * B, n, config.k, "paper")
-            nn_train_step(learner, params, opt, f.reshape(R, B, n), p.reshape(R, B, n))
-            step += 1
+
+    def step(i):
+        f, p = sample_pwl_curves(rng, R * B, n, config.k, "paper")
+        return train_step(learner.model, params, loss, opt, f.reshape(R, B, n), p.reshape(R, B, n))
+
+    def measure(t):
+        if t not in checkpoints:
+            return
         U_t = learner.u_hat(params)
         mean = U_t.mean(axis=0)
         se = U_t.std(axis=0, ddof=1) / math.sqrt(R)
@@ -249,6 +266,9 @@ def fc_lemma2(n: int, config: ScalingConfig, seed: int):
         rows["lemma2_error_norm"].append(expected_error_norm(n, eta_lemma, lam, int(t)))
         rows["max_abs_diff"].append(float(np.abs(mean - EU).max()))
         rows["max_abs_z"].append(float((np.abs(mean - EU) / np.maximum(se, 1e-300)).max()))
+
+    fit(step, t_max, eval_every=t_max, evaluate=lambda i: {}, hooks=(measure,), progress=progress,
+        desc=f"{NAME} fc n={n}", lr=eta)
     t_arr = np.asarray(rows["t"])
     within = t_arr + 1 <= bound
     lemma, sgd = np.asarray(rows["lemma2_error_norm"]), np.asarray(rows["sgd_error_norm"])
@@ -261,7 +281,22 @@ def fc_lemma2(n: int, config: ScalingConfig, seed: int):
 
 
 # ---------------------------------------------------------------------------------------------
-# The experiment
+# The experiment: cells and merge
+
+
+def cells(config: ScalingConfig) -> list[tuple]:
+    return [("n", n) for n in config.ns] + [("fc", n) for n in config.fc_ns]
+
+
+def run_cell(config: ScalingConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+    kind, n = key
+    if kind == "n":
+        return size_cell(config, seed, n, progress)
+    if kind == "fc":
+        t0 = time.perf_counter()
+        rows, metrics = fc_lemma2(n, config, seed, progress)
+        return {"rows": rows, "metrics": metrics, "seconds": time.perf_counter() - t0}
+    raise ValueError(f"{NAME} has cells ('n', n) and ('fc', n), got {key!r}")
 
 
 def _median(counts):
@@ -276,34 +311,10 @@ def _fit_dict(ns, values):
             "ns": fit.ns.tolist(), "values": fit.values.tolist()}
 
 
-def run(config: ScalingConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Measured SGD and exact GD iteration counts per n, their fitted exponents, and the fc check."""
-    config.validate()
-    start = time.perf_counter()
-    w_star = TARGET_FILTER
-    per_n = {}
-    timing = {}
-    for n in config.ns:
-        t0 = time.perf_counter()
-        C = window_covariance_left_padded(n, config.k)
-        row = {"window_condition_number": cond(C), "jacobi_condition_number": jacobi_condition_number(C),
-               "fc_condition_number": condition_number(n)}
-        eta = config.step_fraction / float(np.linalg.eigvalsh(C)[-1])
-        row["gd_plain_lr"] = eta
-        row["gd_plain_iterations"] = gd_iterations_to_tol(C, np.eye(3), eta, w_star, config.tol)
-        pre_counts, pre_lr, pre = sgd_iterations_to_tol("conv-precond", n, config, seed, progress)
-        row["sgd_precond_iterations"] = pre_counts
-        row["sgd_precond_lr"] = pre_lr
-        gd_pre = [gd_iterations_to_tol(C, P, pre_lr, w_star, config.tol) for P in pre.P]
-        row["gd_precond_iterations"] = gd_pre
-        row["preconditioned_condition_number"] = [cond(P @ C @ P) for P in pre.P]
-        if n <= config.sgd_max_n:
-            counts, lr, _ = sgd_iterations_to_tol("conv", n, config, seed, progress)
-            row["sgd_plain_iterations"] = counts
-            row["sgd_plain_lr"] = lr
-        per_n[str(n)] = row
-        timing[f"n={n}"] = time.perf_counter() - t0
-
+def merge(config: ScalingConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """Per-n rows, their fitted exponents, and the fc check."""
+    per_n = {str(n): outputs[("n", n)]["row"] for n in config.ns}
+    timing = {f"n={n}": outputs[("n", n)]["seconds"] for n in config.ns}
     ns = np.asarray(config.ns, dtype=float)
     rows = [per_n[str(n)] for n in config.ns]
     metrics = {"per_n": per_n}
@@ -328,19 +339,25 @@ def run(config: ScalingConfig, seed: int = 0, progress=null_progress, preset: st
     metrics["fits"] = fits
     metrics["censored_sgd_plain"] = {str(n): sum(c is None for c in per_n[str(n)]["sgd_plain_iterations"])
                                      for n in sgd_ns}
-
-    t0 = time.perf_counter()
-    fc_rows, fc_metrics = {}, {}
-    for n in config.fc_ns:
-        fc_rows[str(n)], fc_metrics[str(n)] = fc_lemma2(n, config, seed)
-    timing["fc_lemma2"] = time.perf_counter() - t0
-    metrics["fc_lemma2"] = fc_metrics
-    timing["total_s"] = time.perf_counter() - start
+    metrics["fc_lemma2"] = {str(n): outputs[("fc", n)]["metrics"] for n in config.fc_ns}
+    timing["fc_lemma2"] = sum(outputs[("fc", n)]["seconds"] for n in config.fc_ns)
+    timing["total_s"] = sum(v for v in timing.values())
     return Result(
-        experiment="pwl-scaling", preset=preset, config=config.to_dict(),
+        experiment=NAME, preset=preset, config=config.to_dict(),
         seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
-        curves={"fc_lemma2": fc_rows}, timing=timing,
+        curves={"fc_lemma2": {str(n): outputs[("fc", n)]["rows"] for n in config.fc_ns}}, timing=timing,
     )
+
+
+def summary(result: Result) -> str:
+    f = result.metrics["fits"]
+    parts = []
+    for key, label in (("sgd_plain_iterations", "SGD plain"), ("gd_plain_iterations", "GD plain"),
+                       ("window_condition_number", "cond(C)"), ("sgd_precond_iterations", "SGD conditioned")):
+        if key in f:
+            lo, hi = f[key]["ci95"]
+            parts.append(f"{label} exponent {f[key]['exponent']:.2f} [{lo:.2f}, {hi:.2f}]")
+    return "; ".join(parts)
 
 
 def figure(result: Result):
@@ -348,7 +365,7 @@ def figure(result: Result):
     from .. import plotting
 
     m, cfg = result.metrics, result.config
-    fig, axes = plotting.figure(1, 2, width=4.6, height=3.4)
+    fig, axes = plotting.figure(1, 2, width=4.8, height=3.6)
     ax = axes[0, 0]
     ns = np.asarray(cfg["ns"], dtype=float)
     per = [m["per_n"][str(int(n))] for n in ns]
@@ -378,7 +395,7 @@ def figure(result: Result):
             x = np.array([min(fit["ns"]), max(fit["ns"])])
             ax.plot(x, fit["prefactor"] * x ** fit["exponent"], color=color, ls="--", lw=0.8)
             ax.annotate(f"{fit['exponent']:.2f}", (x[-1], fit["prefactor"] * x[-1] ** fit["exponent"]),
-                        fontsize=7, color=color, xytext=(3, 0), textcoords="offset points")
+                        fontsize=8, color=color, xytext=(3, 0), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [int(n) for n in ns if n in (8, 16, 32, 64, 100, 200) or n in (ns[0], ns[-1])]
@@ -386,8 +403,8 @@ def figure(result: Result):
     ax.minorticks_off()
     ax.set_xlabel("curve length n")
     ax.set_ylabel(f"iterations to filter error < {cfg['tol']:g}")
-    ax.set_title(f"conv learner, step {cfg['step_fraction']:g} x largest stable", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"conv learner, step {cfg['step_fraction']:g} x stability edge", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 0.1))  # between the two families of counts
 
     ax = axes[0, 1]
     for i, (n, rows) in enumerate(result.curves["fc_lemma2"].items()):
@@ -401,28 +418,17 @@ def figure(result: Result):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("SGD iterations t")
-    ax.set_ylabel("spectral norm of error")
+    ax.set_ylabel("spectral norm of the error")
     ax.set_title("fc learner: Lemma 2 vs SGD; dotted: Theorem 3 bound", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left")
     fig.suptitle("PWL curves: iterations grow with the condition number; conditioning makes them flat",
-                 y=1.02, fontsize=9)
+                 y=1.02, fontsize=10)
     return fig
 
 
-def summary(result: Result) -> str:
-    f = result.metrics["fits"]
-    parts = []
-    for key, label in (("sgd_plain_iterations", "SGD plain"), ("gd_plain_iterations", "GD plain"),
-                       ("window_condition_number", "cond(C)"), ("sgd_precond_iterations", "SGD conditioned")):
-        if key in f:
-            lo, hi = f[key]["ci95"]
-            parts.append(f"{label} exponent {f[key]['exponent']:.2f} [{lo:.2f}, {hi:.2f}]")
-    return "; ".join(parts)
-
-
 EXPERIMENT = register(Experiment(
-    name="pwl-scaling",
+    name=NAME,
     description="PWL curves: SGD iterations vs n track cond(C) ~ n^3; conditioned: flat (Sec. 4.1, Thm 3)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=3,
-    paper_ref="Sec. 4.1.2-4.1.3, Theorem 3, Lemma 2, Appendix A.5-A.6",
+    presets=PRESETS, figure=figure, summary=summary, family=3, tiny=TINY, cells=cells, run_cell=run_cell,
+    merge=merge, paper_ref="Sec. 4.1.2-4.1.3, Theorem 3, Lemma 2, Appendix A.5-A.6",
 ))

@@ -9,193 +9,30 @@ moment ``E sum_i ||G_i||^2`` is about k times the decomposition's ``E ||G_y||^2`
 initialisation, so (the paper's claim) end-to-end learns much more slowly and for large k does
 not close the gap in reasonable time.
 
-Both estimators are trained in one batched computation: replicas ``0..R-1`` use the end-to-end
-gains and replicas ``R..2R-1`` the decomposition gains, with the same initial weights, the same
-label map and the same minibatch inputs as their partner (a paired comparison).
+The cells are ``(k, estimator, optimizer)`` (one estimator trained with Adam as in the paper, or
+with plain SGD, the setting of the Sec. 3.3 argument), ``(k, "init")`` (the second moments at
+initialisation, exact and Monte Carlo) and ``("ratio_at_init",)`` (the exact ratio against k).
+Every cell draws its initial weights, label maps and data from its own named seed streams.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import nn
-from ..nn._util import as_dtype, check_positive_int, per_replica, replica_generators, tree_leaves
+from ..nn import OneHotDense, RowSparseAdam, as_dtype, check_positive_int, row_sparse_step
 from ..problems.stocks import label_gains, labels_of, random_gains, random_label_maps, sample_inputs
 from ..results import Result
 from ..theory.decomposition import stocks_second_moments
-from ..training import null_progress, seed_streams, train
+from ..training import fit, null_progress, seed_streams, train_step
 from . import register
-from .base import Experiment, ExperimentConfig
+from .base import Experiment, ExperimentConfig, param
 
 ESTIMATORS = ("end_to_end", "decomposition")
-
-
-# --------------------------------------------------------------------------------------------
-# the model: Dense(d -> k) on one-hot inputs, as a row gather
-# --------------------------------------------------------------------------------------------
-
-class OneHotDense(nn.Layer):
-    """``Dense(d -> k)`` applied to one-hot inputs ``x = e_a`` given as integer indices ``a``.
-
-    ``forward`` returns ``W[a] + b``, which equals ``e_a^T W + b`` exactly (a row gather instead
-    of a ``(B, d) x (d, k)`` product); ``backward`` scatter-adds ``dy`` into the rows that were
-    used. Parameters, initialisation (truncated normal, std ``1/sqrt(d)``; zero bias) and
-    gradients are those of :class:`failgeom.nn.Dense` on the one-hot vectors.
-
-    Parameters
-    ----------
-    d : int
-        Number of one-hot inputs (the input width of the dense layer).
-    n_out : int
-        Output width k.
-    bias : bool
-        Whether to add a bias (initialised to zero), as ``nn.Dense``.
-    """
-
-    has_params = True
-
-    def __init__(self, d: int, n_out: int, bias: bool = True):
-        self.d = check_positive_int(d, "d")
-        self.n_out = check_positive_int(n_out, "n_out")
-        self.bias = bool(bias)
-
-    def init(self, rng, R, in_shape=(), dtype=np.float32):
-        """``in_shape`` is ``()`` (indices) or ``(d,)`` (the one-hot shape it stands for)."""
-        dtype = as_dtype(dtype)
-        if tuple(in_shape) not in ((), (self.d,)):
-            raise ValueError(f"in_shape must be () or ({self.d},), got {tuple(in_shape)}")
-        rngs = replica_generators(rng, R)
-        params = {"W": nn.truncated_normal(rngs, (self.d, self.n_out), 1.0 / math.sqrt(self.d), dtype)}
-        if self.bias:
-            params["b"] = np.zeros((len(rngs), self.n_out), dtype=dtype)
-        return params, (self.n_out,)
-
-    def _indices(self, W, a):
-        a = np.asarray(a)
-        if a.ndim != 2 or a.shape[0] != W.shape[0] or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"a must be integer indices of shape (R={W.shape[0]}, B), got {a.shape} {a.dtype}")
-        if a.size and (a.min() < 0 or a.max() >= self.d):
-            raise ValueError(f"a must lie in 0..{self.d - 1}")
-        return a
-
-    def forward(self, params, a):
-        W = params["W"]
-        a = self._indices(W, a)
-        y = W[np.arange(W.shape[0])[:, None], a]  # (R, B, k): row a of each replica's W
-        if "b" in params:
-            y += params["b"][:, None, :]
-        return y, a
-
-    def row_grads(self, params, cache, dy):
-        """The weight gradient as its nonzero rows, and the bias gradient.
-
-        Returns ``rows`` (unique indices into ``W.reshape(R * d, k)``), ``g_rows``
-        ``(len(rows), k)`` and ``g_b`` ``(R, k)`` (None without a bias). Inputs repeated in a
-        batch add up, as in the dense product ``x^T dy``.
-        """
-        a, W = cache, params["W"]
-        R, d, k = W.shape
-        flat = (np.arange(R)[:, None] * d + a).reshape(-1)
-        dy2 = dy.reshape(-1, k)
-        rows, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
-        g_rows = dy2[first]  # a copy (fancy indexing)
-        repeat = np.ones(flat.size, dtype=bool)
-        repeat[first] = False
-        if repeat.any():  # few repeats: scatter-add only those
-            np.add.at(g_rows, inverse[repeat], dy2[repeat])
-        return rows, g_rows, (dy.sum(axis=1) if "b" in params else None)
-
-    def backward(self, params, cache, dy, need_dx=True):
-        """Gradients of ``sum(dy * forward)``; ``dx`` is None (indices have no gradient)."""
-        W = params["W"]
-        rows, g_rows, g_b = self.row_grads(params, cache, dy)
-        gW = np.zeros((W.shape[0] * W.shape[1], W.shape[2]), dtype=dy.dtype)
-        gW[rows] = g_rows
-        grads = {"W": gW.reshape(W.shape)}
-        if g_b is not None:
-            grads["b"] = g_b
-        return None, grads
-
-    def per_example_sq_norms(self, params, dy) -> np.ndarray:
-        """``||grad of example i's own term||^2`` over all parameters, shape ``(R, B)``.
-
-        For a one-hot input the weight gradient is ``e_a dy_i^T``, whose squared norm is
-        ``||dy_i||^2``; the bias gradient is ``dy_i`` again.
-        """
-        sq = np.sum(np.square(dy, dtype=np.float64), axis=-1)
-        return 2.0 * sq if "b" in params else sq
-
-
-class RowSparseAdam(nn.Adam):
-    """:class:`failgeom.nn.Adam` for :class:`OneHotDense`, fed the weight gradient by rows.
-
-    Gives the same numbers as ``nn.Adam`` on the dense gradient, bit for bit: in a row with
-    zero gradient ``m + (1 - beta1) * 0`` is ``m``, so only the gradient terms are restricted
-    to the rows the batch used; the decay of the moments and the step still touch every weight
-    (Adam moves weights whose gradient is zero). Preallocated scratch buffers and in-place
-    ufuncs avoid the large temporaries that dominate ``nn.Adam`` at ``d x k = 1000 x 2000``, and
-    the step runs over blocks of rows small enough to stay in cache.
-    """
-
-    _scratch: tuple[np.ndarray, np.ndarray] | None = None
-    #: elements per block of the step (256 K: a few arrays of it stay in L2/L3 cache)
-    _BLOCK = 1 << 18
-
-    def step_rows(self, params, rows, g_rows, g_b=None):
-        """One Adam step from :meth:`OneHotDense.row_grads` output (params updated in place)."""
-        W = params["W"]
-        R, d, k = W.shape
-        if self._m is None:
-            # same state layout as nn.Adam (parameter tree order: "W", then "b")
-            self._m = [np.zeros_like(p) for p in tree_leaves(params)]
-            self._v = [np.zeros_like(p) for p in tree_leaves(params)]
-        rows_per_block = max(1, self._BLOCK // k)
-        if self._scratch is None or self._scratch[0].shape != (rows_per_block, k) or self._scratch[0].dtype != W.dtype:
-            self._scratch = (np.empty((rows_per_block, k), W.dtype), np.empty((rows_per_block, k), W.dtype))
-        self.t += 1
-        scale = math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
-        lr = per_replica(self.lr, R, W.ndim, W.dtype) * scale
-        lr_rows = np.repeat(lr.reshape(-1), d)[:, None] if np.ndim(lr) else None  # per row of W2
-        W2, m2, v2 = (a.reshape(R * d, k) for a in (W, self._m[0], self._v[0]))
-        g_m = (1.0 - self.beta1) * g_rows  # the gradient terms, only in the used rows
-        g_v = (1.0 - self.beta2) * (g_rows * g_rows)
-        # one pass over blocks of rows small enough to stay in cache: decay both moments, add the
-        # gradient terms of the block's used rows (rows are sorted), take the step
-        edges = np.searchsorted(rows, np.arange(0, R * d + rows_per_block, rows_per_block))
-        for i, first in enumerate(range(0, R * d, rows_per_block)):
-            block = slice(first, first + rows_per_block)
-            m, v = m2[block], v2[block]
-            used = slice(edges[i], edges[i + 1])
-            m *= self.beta1
-            m[rows[used] - first] += g_m[used]
-            v *= self.beta2
-            v[rows[used] - first] += g_v[used]
-            step, denom = self._scratch[0][: m.shape[0]], self._scratch[1][: m.shape[0]]
-            np.multiply(lr if lr_rows is None else lr_rows[block], m, out=step)
-            np.sqrt(v, out=denom)
-            denom += self.eps
-            step /= denom
-            W2[block] -= step
-        if g_b is not None:  # the bias gradient is dense: nn.Adam's own update
-            b, mb, vb = params["b"], self._m[1], self._v[1]
-            mb *= self.beta1
-            mb += (1.0 - self.beta1) * g_b
-            vb *= self.beta2
-            vb += (1.0 - self.beta2) * (g_b * g_b)
-            lr_b = per_replica(self.lr, R, b.ndim, b.dtype) * scale
-            b -= lr_b * mb / (np.sqrt(vb) + self.eps)
-
-
-def row_sparse_step(model: OneHotDense, params, loss, optimizer: RowSparseAdam, x, target) -> np.ndarray:
-    """:func:`failgeom.training.train_step` for the one-hot model with :class:`RowSparseAdam`."""
-    out, cache = model.forward(params, x)
-    value, dout = loss(out, target)
-    optimizer.step_rows(params, *model.row_grads(params, cache, dout))
-    return value
+OPTIMIZERS = ("adam", "sgd")
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,36 +43,44 @@ def row_sparse_step(model: OneHotDense, params, loss, optimizer: RowSparseAdam, 
 class StocksConfig(ExperimentConfig):
     """Hyperparameters of the stocks experiment (defaults: the paper's, Sec. 3.2)."""
 
-    ks: tuple[int, ...] = (10, 1000, 2000)
-    d: int = 1000
-    steps: int = 2500
-    batch: int = 100
-    lr: float = 0.1
-    eval_every: int = 25
-    eval_size: int = 500
-    #: interval of the exact second moments along training (a multiple of eval_every)
-    moment_every: int = 250
-    bias: bool = True
-    #: per-example gradients per replica for the Monte Carlo second moments at initialisation
-    moment_samples: int = 4000
-    #: k values of the "ratio at initialisation vs k" curve (exact, from the theory module)
-    ratio_ks: tuple[int, ...] = (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
-    #: "reached" means an exact expected end-to-end loss at or below this value
-    target_loss: float = -0.9
-
-    positive = ("replicas", "ks", "d", "steps", "batch", "lr", "eval_every", "eval_size",
-                "moment_every", "moment_samples", "ratio_ks")
+    ks: tuple[int, ...] = param((10, 1000, 2000), low=2, high=100_000, doc="numbers of stocks k trained")
+    d: int = param(1000, low=1, high=1_000_000, doc="number of one-hot inputs")
+    steps: int = param(2500, low=1, high=10_000_000, doc="training iterations")
+    batch: int = param(100, low=1, high=100_000, doc="minibatch size")
+    lr: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="Adam learning rate (the paper's)")
+    optimizers: tuple[str, ...] = param(OPTIMIZERS, choices=OPTIMIZERS,
+                                        doc="optimizers trained: Adam (the paper's) and/or plain SGD")
+    sgd_lr: float = param(10.0, low=0.0, low_open=True, high=1e6,
+                          doc="plain SGD learning rate (not from the paper, which uses Adam)")
+    eval_every: int = param(25, low=1, high=10_000_000, doc="evaluation interval")
+    eval_size: int = param(500, low=1, high=100_000, doc="fresh samples per evaluation")
+    moment_every: int = param(250, low=1, high=10_000_000,
+                              doc="interval of the exact second moments along training (a multiple of eval_every)")
+    bias: bool = param(True, doc="dense layer with a bias")
+    moment_samples: int = param(4000, low=1, high=10_000_000,
+                                doc="per-example gradients per replica for the Monte Carlo moments at init")
+    ratio_ks: tuple[int, ...] = param((2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), low=2, high=100_000,
+                                      doc="k values of the exact 'ratio at initialisation vs k' curve")
+    target_loss: float = param(-0.9, low=-1.0, high=0.0, low_open=True, high_open=True,
+                               doc="'reached' means an exact expected end-to-end loss at or below this")
 
     def check(self) -> None:
-        if any(k < 2 for k in self.ks) or any(k < 2 for k in self.ratio_ks):
-            raise ValueError(f"ks and ratio_ks must be at least 2 (a choice among k stocks), "
-                             f"got {self.ks}, {self.ratio_ks}")
-        if not -1.0 < self.target_loss < 0.0:
-            raise ValueError(f"target_loss must lie in (-1, 0) (the loss runs from about -1/k to -1), "
-                             f"got {self.target_loss}")
         if self.moment_every % self.eval_every:
             raise ValueError(f"moment_every must be a multiple of eval_every ({self.eval_every}), "
                              f"got {self.moment_every}")
+        if not self.optimizers or len(set(self.optimizers)) != len(self.optimizers):
+            raise ValueError(f"optimizers must be a non-empty tuple without repeats, got {self.optimizers}")
+        if len(set(self.ks)) != len(self.ks):
+            raise ValueError(f"ks must not repeat a value, got {self.ks}")
+
+    def memory_bytes(self) -> int:
+        """Peak of one training cell: weights, two Adam moments and a dense SGD gradient per
+        replica, float64 temporaries of the exact moments, and the gain arrays of a batch."""
+        k = max(self.ks + self.ratio_ks)
+        item = as_dtype(self.dtype).itemsize
+        rows = max(self.batch, self.eval_size, 500)
+        return int(self.replicas * self.d * k * 4 * item + 4 * self.d * k * 8
+                   + 4 * self.replicas * rows * k * 8)
 
 
 PRESETS = {
@@ -245,6 +90,9 @@ PRESETS = {
     # can learn (with d << k most stocks are nobody's label), both of which change the curves
     "quick": StocksConfig(replicas=2, steps=800, eval_every=50, moment_every=200, moment_samples=1000),
 }
+
+TINY = StocksConfig(replicas=2, ks=(5,), d=20, steps=20, batch=10, eval_every=5, eval_size=50,
+                    moment_every=10, moment_samples=50, ratio_ks=(2, 5))
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,138 +160,167 @@ def measured_moments(layer: OneHotDense, params, labels: np.ndarray, rng: np.ran
 
 
 # --------------------------------------------------------------------------------------------
-# one k: build, train both estimators, measure
+# cells: one (k, estimator, optimizer) training run, the moments at init, the ratio vs k
 # --------------------------------------------------------------------------------------------
 
-def initial_state(config: StocksConfig, k: int, seed: int):
-    """The model, the R initial parameter sets and the R label maps for one k (Sec. 3.2).
-
-    Depends only on (seed, k), so a k's initialisation is the same in every config.
-    """
+def initial_state(config: StocksConfig, k: int, node):
+    """The model, the R initial parameter sets and the R label maps for one k (Sec. 3.2),
+    drawn from the ``"init"`` and ``"labels"`` children of the stream node ``node``."""
     R = config.replicas
-    init_ss, label_ss = seed_streams(seed, k).spawn(2)
     layer = OneHotDense(config.d, k, bias=config.bias)
-    params, _ = layer.init([np.random.default_rng(s) for s in init_ss.spawn(R)], R, (), config.dtype)
-    labels = random_label_maps([np.random.default_rng(s) for s in label_ss.spawn(R)], config.d, k)
+    params, _ = layer.init(node.child("init").generators(R), R, (), config.dtype)
+    labels = random_label_maps(node.child("labels").generators(R), config.d, k)
     return layer, params, labels
 
 
-def _pair(params, labels):
-    """Stack each replica's state twice: end-to-end replicas first, then decomposition."""
-    return {key: np.concatenate([v, v]) for key, v in params.items()}, np.concatenate([labels, labels])
+def cells(config: StocksConfig) -> list[tuple]:
+    """``(k, "init")``, ``(k, estimator, optimizer)`` for every k, and ``("ratio_at_init",)``."""
+    keys = []
+    for k in config.ks:
+        keys.append((k, "init"))
+        keys.extend((k, e, opt) for opt in config.optimizers for e in ESTIMATORS)
+    return keys + [("ratio_at_init",)]
 
 
-def run_k(config: StocksConfig, k: int, seed: int, progress=null_progress):
-    """Train both estimators for one k; returns (curves dict, metrics dict)."""
+def train_cell(config: StocksConfig, seed: int, k: int, estimator: str, optimizer: str,
+               progress=null_progress) -> dict:
+    """Train one estimator with one optimizer for one k: its curves and final numbers."""
     R = config.replicas
     dtype = as_dtype(config.dtype)
-    layer, params0, labels0 = initial_state(config, k, seed)
-    data_ss, eval_ss, mc_ss = seed_streams(seed, k, 1).spawn(3)
-    data_rng, eval_rng = np.random.default_rng(data_ss), np.random.default_rng(eval_ss)
+    node = seed_streams(seed, "stocks", k, estimator, optimizer)
+    layer, params, labels = initial_state(config, k, node)
+    data_rng = np.random.default_rng(node.child("data"))
+    eval_rng = np.random.default_rng(node.child("eval"))
+    loss = nn.losses.expected_negative_gain
+    if optimizer == "adam":
+        opt, step_fn = RowSparseAdam(config.lr, **nn.PAPER_ADAM), row_sparse_step
+    else:
+        opt, step_fn = nn.SGD(config.sgd_lr), train_step
 
-    init_exact = exact_moments(params0, labels0)
-    init_mc = measured_moments(layer, params0, labels0, np.random.default_rng(mc_ss), config.moment_samples)
-
-    params, labels = _pair(params0, labels0)
-
-    def sample():
+    def step(i):
         a = sample_inputs(data_rng, R, config.batch, config.d)
-        y = labels_of(labels0, a)
-        gains = np.concatenate([random_gains(data_rng, y, k, dtype), label_gains(y, k, dtype)])
-        return np.concatenate([a, a]), gains
+        y = labels_of(labels, a)
+        gains = random_gains(data_rng, y, k, dtype) if estimator == "end_to_end" else label_gains(y, k, dtype)
+        return step_fn(layer, params, loss, opt, a, gains)
 
-    calls = [0]
-    nan = np.full(2 * R, np.nan)
+    nan = np.full(R, np.nan)
 
-    def evaluate(p):
-        step = min(calls[0] * config.eval_every, config.steps)
-        calls[0] += 1
-        # the paper's evaluation: end-to-end loss on fresh samples (shared by each pair)
+    def evaluate(i):
+        # the paper's evaluation: the end-to-end loss on fresh samples
         a = sample_inputs(eval_rng, R, config.eval_size, config.d)
-        z = random_gains(eval_rng, labels_of(labels0, a), k, dtype)
-        logits, _ = layer.forward(p, np.concatenate([a, a]))
-        value, _ = nn.losses.expected_negative_gain(logits, np.concatenate([z, z]))
-        if step % config.moment_every == 0 or step == config.steps:
-            moments = exact_moments(p, labels)
+        z = random_gains(eval_rng, labels_of(labels, a), k, dtype)
+        value, _ = loss(layer.forward(params, a)[0], z)
+        if i % config.moment_every == 0 or i == config.steps:
+            moments = exact_moments(params, labels)
         else:  # the exact moments cost d x k per replica: a coarser grid
             moments = {"m2_end_to_end": nan, "m2_decomposition": nan, "grad_norm_sq": nan}
-        return {"eval_loss": value, "expected_loss": expected_loss(p, labels), **moments}
+        return {"eval_loss": value, "expected_loss": expected_loss(params, labels), **moments}
 
-    curves = train(layer, params, nn.losses.expected_negative_gain,
-                   RowSparseAdam(config.lr, **nn.PAPER_ADAM), sample, config.steps,
-                   eval_every=config.eval_every, evaluate=evaluate, progress=progress,
-                   desc=f"stocks k={k}", step_fn=row_sparse_step)
-
+    curves = fit(step, config.steps, eval_every=config.eval_every, evaluate=evaluate, progress=progress,
+                 desc=f"stocks k={k} {estimator} {optimizer}", lr=opt.lr)
     steps = np.asarray(curves.steps)
     has_moments = ~np.isnan(curves.array("grad_norm_sq")[:, 0])
-    out_curves = {"steps": curves.steps, "moment_steps": steps[has_moments].tolist()}
-    metrics = {}
-    for i, e in enumerate(ESTIMATORS):
-        part = slice(i * R, (i + 1) * R)
-        for name in ("train_loss", "eval_loss", "expected_loss"):
-            out_curves[f"{name}/{e}"] = curves.array(name)[:, part].tolist()
-        for name in ("m2_end_to_end", "m2_decomposition", "grad_norm_sq"):
-            out_curves[f"{name}/{e}"] = curves.array(name)[has_moments][:, part].tolist()
-        exp_loss = curves.array("expected_loss")[:, part]
-        reached = exp_loss <= config.target_loss
-        first = [int(steps[np.argmax(col)]) if col.any() else None for col in reached.T]
-        final = curves.array("eval_loss")[-1, part]
-        metrics[e] = {
-            "final_eval_loss_mean": float(final.mean()),
-            "final_eval_loss_std": float(final.std()),
-            "final_eval_loss": final.tolist(),
-            "final_expected_loss": exp_loss[-1].tolist(),
-            "final_expected_loss_mean": float(exp_loss[-1].mean()),
-            "steps_to_target": first,
-            "final_m2_own_estimator": curves.array(f"m2_{e}")[-1, part].tolist(),
-            "final_grad_norm_sq": curves.array("grad_norm_sq")[-1, part].tolist(),
-        }
-    theory_ratio = init_exact["m2_end_to_end"] / init_exact["m2_decomposition"]
-    measured_ratio = init_mc["m2_end_to_end"] / init_mc["m2_decomposition"]
-    metrics["init"] = {
-        "m2_end_to_end_exact": init_exact["m2_end_to_end"].tolist(),
-        "m2_decomposition_exact": init_exact["m2_decomposition"].tolist(),
-        "grad_norm_sq_exact": init_exact["grad_norm_sq"].tolist(),
-        "m2_end_to_end_measured": init_mc["m2_end_to_end"].tolist(),
-        "m2_decomposition_measured": init_mc["m2_decomposition"].tolist(),
-        "m2_end_to_end_measured_stderr": init_mc["m2_end_to_end_stderr"].tolist(),
-        "m2_decomposition_measured_stderr": init_mc["m2_decomposition_stderr"].tolist(),
+    out = {"steps": curves.steps, "moment_steps": steps[has_moments].tolist()}
+    for name in ("train_loss", "eval_loss", "expected_loss"):
+        out[name] = curves.array(name).tolist()
+    for name in ("m2_end_to_end", "m2_decomposition", "grad_norm_sq"):
+        out[name] = curves.array(name)[has_moments].tolist()
+    exp_loss = curves.array("expected_loss")
+    reached = exp_loss <= config.target_loss
+    final = curves.array("eval_loss")[-1]
+    out["metrics"] = {
+        "final_eval_loss_mean": float(final.mean()),
+        "final_eval_loss_std": float(final.std()),
+        "final_eval_loss": final.tolist(),
+        "final_expected_loss": exp_loss[-1].tolist(),
+        "final_expected_loss_mean": float(exp_loss[-1].mean()),
+        "steps_to_target": [int(steps[np.argmax(col)]) if col.any() else None for col in reached.T],
+        "final_m2_own_estimator": curves.array(f"m2_{estimator}")[-1].tolist(),
+        "final_grad_norm_sq": curves.array("grad_norm_sq")[-1].tolist(),
+    }
+    return out
+
+
+def init_cell(config: StocksConfig, seed: int, k: int) -> dict:
+    """Both estimators' second moments at initialisation: exact, and Monte Carlo from the model."""
+    node = seed_streams(seed, "stocks", k, "init-moments")
+    layer, params, labels = initial_state(config, k, node)
+    exact = exact_moments(params, labels)
+    mc = measured_moments(layer, params, labels, np.random.default_rng(node.child("mc")), config.moment_samples)
+    theory_ratio = exact["m2_end_to_end"] / exact["m2_decomposition"]
+    measured_ratio = mc["m2_end_to_end"] / mc["m2_decomposition"]
+    return {
+        "m2_end_to_end_exact": exact["m2_end_to_end"].tolist(),
+        "m2_decomposition_exact": exact["m2_decomposition"].tolist(),
+        "grad_norm_sq_exact": exact["grad_norm_sq"].tolist(),
+        "m2_end_to_end_measured": mc["m2_end_to_end"].tolist(),
+        "m2_decomposition_measured": mc["m2_decomposition"].tolist(),
+        "m2_end_to_end_measured_stderr": mc["m2_end_to_end_stderr"].tolist(),
+        "m2_decomposition_measured_stderr": mc["m2_decomposition_stderr"].tolist(),
         "ratio_exact": theory_ratio.tolist(),
         "ratio_measured": measured_ratio.tolist(),
         "ratio_exact_mean": float(theory_ratio.mean()),
         "ratio_measured_mean": float(measured_ratio.mean()),
         "ratio_over_k": float(theory_ratio.mean() / k),
         # Ghadimi-Lan: iterations scale with nu^2 = E||g||^2 - ||grad L||^2
-        "nu2_ratio_exact": ((init_exact["m2_end_to_end"] - init_exact["grad_norm_sq"])
-                            / (init_exact["m2_decomposition"] - init_exact["grad_norm_sq"])).tolist(),
+        "nu2_ratio_exact": ((exact["m2_end_to_end"] - exact["grad_norm_sq"])
+                            / (exact["m2_decomposition"] - exact["grad_norm_sq"])).tolist(),
         "max_rel_error_measured_vs_exact": float(np.max(np.abs(measured_ratio / theory_ratio - 1.0))),
     }
-    metrics["final_gap"] = (metrics["end_to_end"]["final_expected_loss_mean"]
-                            - metrics["decomposition"]["final_expected_loss_mean"])
-    return out_curves, metrics
 
 
 def ratio_at_init(config: StocksConfig, seed: int) -> dict:
     """Exact ``E||g_e2e||^2 / E||g_dec||^2`` at initialisation for every k of ``ratio_ks``."""
     ratios = []
     for k in config.ratio_ks:
-        _, params, labels = initial_state(config, k, seed)
+        _, params, labels = initial_state(config, k, seed_streams(seed, "stocks", "ratio-at-init", k))
         m = exact_moments(params, labels)
         ratios.append((m["m2_end_to_end"] / m["m2_decomposition"]).tolist())
     return {"ks": list(config.ratio_ks), "ratio": ratios}
 
 
-def run(config: StocksConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Train both estimators for every k; metrics hold losses and second moments per k."""
-    config.validate()
+def run_cell(config: StocksConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+    """The output of one cell (JSON-able), with its wall time under ``"seconds"``."""
+    start = time.perf_counter()
+    if key == ("ratio_at_init",):
+        out = ratio_at_init(config, seed)
+    elif len(key) == 2 and key[1] == "init":
+        out = init_cell(config, seed, key[0])
+    elif len(key) == 3 and key[1] in ESTIMATORS and key[2] in OPTIMIZERS:
+        out = train_cell(config, seed, key[0], key[1], key[2], progress)
+    else:
+        raise ValueError(f"unknown stocks cell {key!r} (known: {cells(config)})")
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def merge(config: StocksConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """Curves and metrics per k: Adam runs under ``<estimator>``, SGD runs under ``sgd/<estimator>``."""
     curves, metrics, timing = {}, {}, {}
     for k in config.ks:
-        start = time.perf_counter()
-        curves[f"k={k}"], metrics[f"k={k}"] = run_k(config, k, seed, progress)
-        timing[f"k={k}"] = time.perf_counter() - start
-    start = time.perf_counter()
-    curves["ratio_at_init"] = ratio_at_init(config, seed)
-    timing["ratio_at_init"] = time.perf_counter() - start
+        c, m = {}, {"init": outputs[(k, "init")]}
+        m["init"] = {name: v for name, v in m["init"].items() if name != "seconds"}
+        timing[f"k={k}/init"] = outputs[(k, "init")]["seconds"]
+        for opt in config.optimizers:
+            for e in ESTIMATORS:
+                out = outputs[(k, e, opt)]
+                timing[f"k={k}/{e}/{opt}"] = out["seconds"]
+                prefix = "" if opt == "adam" else "sgd/"
+                c[f"{prefix}steps"], c[f"{prefix}moment_steps"] = out["steps"], out["moment_steps"]
+                for name in ("train_loss", "eval_loss", "expected_loss", "m2_end_to_end", "m2_decomposition",
+                             "grad_norm_sq"):
+                    c[f"{prefix}{name}/{e}"] = out[name]
+                if opt == "adam":
+                    m[e] = out["metrics"]
+                else:
+                    m.setdefault("sgd", {})[e] = out["metrics"]
+            own = m if opt == "adam" else m["sgd"]
+            own["final_gap"] = (own["end_to_end"]["final_expected_loss_mean"]
+                                - own["decomposition"]["final_expected_loss_mean"])
+        curves[f"k={k}"], metrics[f"k={k}"] = c, m
+    ratio = dict(outputs[("ratio_at_init",)])
+    timing["ratio_at_init"] = ratio.pop("seconds")
+    curves["ratio_at_init"] = ratio
     timing["total_s"] = sum(timing.values())
     return Result(
         experiment="stocks", preset=preset, config=config.to_dict(),
@@ -458,21 +335,29 @@ def run(config: StocksConfig, seed: int = 0, progress=null_progress, preset: str
 
 _COLOR = {"end_to_end": "red", "decomposition": "blue"}
 _LABEL = {"end_to_end": "end-to-end", "decomposition": "decomposition"}
+LEGEND_PT = 8
 
 
 def _loss_panel(ax, c, k, plotting):
     for e in ESTIMATORS:
-        plotting.band(ax, c["steps"], np.asarray(c[f"eval_loss/{e}"], dtype=float),
-                      plotting.COLORS[_COLOR[e]], label=_LABEL[e])
-    ax.axhline(-1.0, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+        color = plotting.COLORS[_COLOR[e]]
+        if f"eval_loss/{e}" in c:
+            plotting.band(ax, c["steps"], np.asarray(c[f"eval_loss/{e}"], dtype=float), color,
+                          label=f"{_LABEL[e]} (Adam)")
+        if f"sgd/eval_loss/{e}" in c:
+            ax.plot(c["sgd/steps"], np.mean(np.asarray(c[f"sgd/eval_loss/{e}"], dtype=float), axis=1),
+                    color=color, ls="--", lw=1.0, label=f"{_LABEL[e]} (SGD)")
+    ax.axhline(-1.0, color=plotting.COLORS["grey"], ls=":", lw=0.8)
     ax.set_title(f"k = {k}")
     ax.set_xlabel("iterations")
 
 
 def _moment_panel(ax, c, k, plotting):
     for e in ESTIMATORS:
+        if f"m2_{e}/{e}" not in c:
+            continue
         color = plotting.COLORS[_COLOR[e]]
-        # each estimator's second moment along its own training trajectory
+        # each estimator's second moment along its own (Adam) training trajectory
         plotting.band(ax, c["moment_steps"], np.asarray(c[f"m2_{e}/{e}"], dtype=float), color,
                       label=f"E||g||² {_LABEL[e]}")
         ax.plot(c["moment_steps"], np.nanmean(np.asarray(c[f"grad_norm_sq/{e}"], dtype=float), axis=1),
@@ -483,8 +368,9 @@ def _moment_panel(ax, c, k, plotting):
 
 
 def figure(result: Result):
-    """Figure 4 (top: end-to-end loss on 500 fresh samples vs iterations, one panel per k) and
-    the second moments (bottom: along training per k; right: the ratio against k)."""
+    """Figure 4 (top: end-to-end loss on fresh samples vs iterations, one panel per k, Adam
+    bands and SGD means) and the second moments (bottom: along the Adam runs per k; right: the
+    ratio along training and at initialisation against k)."""
     from .. import plotting
 
     ks = result.config["ks"]
@@ -494,15 +380,19 @@ def figure(result: Result):
         c = result.curves[f"k={k}"]
         _loss_panel(axes[0, j], c, k, plotting)
         _moment_panel(axes[1, j], c, k, plotting)
-    axes[0, 0].set_ylabel("end-to-end loss (500 fresh samples)")
-    axes[0, 0].legend(loc="upper right")
+    axes[0, 0].set_ylabel("loss -zᵀN_w(x): best -1 (dotted)\n"
+                          f"negative by definition; {result.config['eval_size']} samples")
+    axes[0, 0].legend(loc="upper right", fontsize=LEGEND_PT)
     axes[1, 0].set_ylabel("second moment (exact)")
-    axes[1, 0].legend(loc="lower left", fontsize=6)
+    if axes[1, 0].get_legend_handles_labels()[0]:
+        axes[1, 0].legend(loc="lower left", fontsize=LEGEND_PT)
     # right column: the ratio along training (top) and at initialisation vs k (bottom)
     ax = axes[0, n]
     for j, k in enumerate(ks):
         c = result.curves[f"k={k}"]
         for e, ls in (("end_to_end", "-"), ("decomposition", "--")):
+            if f"m2_end_to_end/{e}" not in c:
+                continue
             ratio = (np.asarray(c[f"m2_end_to_end/{e}"], dtype=float)
                      / np.asarray(c[f"m2_decomposition/{e}"], dtype=float))
             ax.plot(c["moment_steps"], np.nanmean(ratio, axis=1), color=plotting.CYCLE[j + 2], ls=ls,
@@ -510,21 +400,21 @@ def figure(result: Result):
     ax.set_yscale("log")
     ax.set_xlabel("iterations")
     ax.set_title("E||g_e2e||² / E||g_dec||²")
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=LEGEND_PT)
     ax = axes[1, n]
     grid = result.curves["ratio_at_init"]
     gk = np.asarray(grid["ks"], dtype=float)
     ax.plot(gk, gk, color=plotting.COLORS["grey"], ls="--", lw=0.8, label="ratio = k")
     ax.plot(gk, np.mean(np.asarray(grid["ratio"], dtype=float), axis=1), color=plotting.COLORS["green"],
             marker="o", ms=3, label="exact (theory)")
-    mk = [k for k in ks]
     measured = [result.metrics[f"k={k}"]["init"]["ratio_measured_mean"] for k in ks]
-    ax.plot(mk, measured, ls="none", marker="x", color="black", label="measured (per-example grads)")
+    ax.plot(ks, measured, ls="none", marker="x", color="black", label="measured (per-example grads)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("k")
     ax.set_title("ratio at initialisation")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=LEGEND_PT)
     fig.suptitle(f"Stocks (Sec. 3.2, Fig. 4): {result.seeds['replicas']} seeds, band min-max")
     return fig
 
@@ -534,17 +424,24 @@ def summary(result: Result) -> str:
     parts = []
     for k in result.config["ks"]:
         m = result.metrics[f"k={k}"]
-        parts.append(
-            f"k={k}: loss e2e {m['end_to_end']['final_expected_loss_mean']:.3f} vs dec "
-            f"{m['decomposition']['final_expected_loss_mean']:.3f}, m2 ratio at init "
-            f"{m['init']['ratio_exact_mean']:.1f} (measured {m['init']['ratio_measured_mean']:.1f})"
-        )
+        text = f"k={k}:"
+        for label, own in (("Adam", m), ("SGD", m.get("sgd", {}))):
+            if "end_to_end" in own:
+                text += (f" {label} loss e2e {own['end_to_end']['final_expected_loss_mean']:.3f} vs dec "
+                         f"{own['decomposition']['final_expected_loss_mean']:.3f},")
+        parts.append(f"{text} m2 ratio at init {m['init']['ratio_exact_mean']:.1f} "
+                     f"(measured {m['init']['ratio_measured_mean']:.1f})")
     return "; ".join(parts)
 
 
 EXPERIMENT = register(Experiment(
     name="stocks",
     description="stocks: end-to-end vs decomposition estimator; e2e second moment ~k times larger (Sec. 3.2, Fig. 4)",
-    presets=PRESETS, run=run, figure=figure, summary=summary, family=2,
-    paper_ref="Sec. 3.2-3.3, Figure 4",
+    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    summary=summary, family=2, paper_ref="Sec. 3.2-3.3, Figure 4",
 ))
+
+
+def run(config: StocksConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
+    """Every cell in this process, then the merge (the serial run of the registered experiment)."""
+    return EXPERIMENT.run(config, seed, progress, preset=preset)

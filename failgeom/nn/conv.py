@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._util import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, check_positive_int, replica_generators
 from .layers import Layer, _check_init, _init_weight, truncated_normal
 
 

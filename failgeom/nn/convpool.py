@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._util import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, check_positive_int, replica_generators
 from .conv import kernel_init, set_conv_options
 from .fourier import FourierCorrelation
 from .layers import Layer

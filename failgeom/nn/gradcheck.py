@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._util import tree_leaves
+from .utils import tree_leaves
 from .layers import Layer
 
 

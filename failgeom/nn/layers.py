@@ -1,7 +1,7 @@
 """Dense, activation, reshape layers and the sequential container, with hand-written gradients.
 
 Every layer is a stateless description with three pure functions over explicit state
-(ARCHITECTURE.md, in the spirit of ``jax.example_libraries.stax``)::
+(docs/architecture.md, in the spirit of ``jax.example_libraries.stax``)::
 
     init(rng, R, in_shape, dtype) -> (params, out_shape)
     forward(params, x)            -> (y, cache)
@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from ._util import as_dtype, check_positive_int, replica_generators
+from ..initializers import truncated_normal
+from .utils import as_dtype, check_positive_int, replica_generators
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,23 +35,6 @@ def shared(x, R: int) -> np.ndarray:
     """View a minibatch ``(B, *shape)`` as ``(R, B, *shape)`` for R replicas, without copying."""
     x = np.asarray(x)
     return np.broadcast_to(x, (check_positive_int(R, "R"),) + x.shape)
-
-
-def truncated_normal(rngs, shape, std: float, dtype=np.float32) -> np.ndarray:
-    """Normal(0, std^2) draws re-drawn until within 2 std, one stack entry per replica generator.
-
-    This is the initialiser of the paper's original code (TensorFlow's ``truncated_normal``).
-    Returns an array of shape ``(len(rngs), *shape)``.
-    """
-    out = np.empty((len(rngs),) + tuple(shape), dtype=np.float64)
-    for r, rng in enumerate(rngs):  # init only: one draw per replica stream
-        z = rng.standard_normal(shape)
-        bad = np.abs(z) > 2.0
-        while bad.any():
-            z[bad] = rng.standard_normal(int(bad.sum()))
-            bad = np.abs(z) > 2.0
-        out[r] = z
-    return (out * std).astype(dtype)
 
 
 class Layer(abc.ABC):

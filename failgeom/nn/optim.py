@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._util import per_replica, tree_leaves
+from .utils import per_replica, tree_leaves
 
 #: Adam's moments and epsilon as the paper's original code set them (Sec. 3, 4, 5).
 PAPER_ADAM = {"beta1": 0.9, "beta2": 0.99, "eps": 1e-5}
@@ -47,6 +47,35 @@ class SGD:
             p -= per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * g
 
 
+def adam_update(p, g, m, v, lr_t, beta1: float, beta2: float, eps: float, step, denom) -> None:
+    """One Adam update of ``p`` in place: ``m, v`` decay and take in ``g``, then
+    ``p -= lr_t m / (sqrt(v) + eps)``.
+
+    Parameters
+    ----------
+    p, g, m, v : arrays of one shape
+        Parameter, gradient and the two moments (``p``, ``m``, ``v`` updated in place; views of
+        larger arrays, e.g. blocks of rows, work).
+    lr_t : float or array broadcasting to ``p``
+        The bias-corrected step size (see :meth:`Adam.advance`).
+    step, denom : arrays of ``p``'s shape
+        Scratch buffers (in place through them: no temporaries of the weights' size, which
+        matters for the 2e7-weight stocks model).
+    """
+    np.multiply(g, 1.0 - beta1, out=step)
+    m *= beta1
+    m += step
+    np.multiply(g, g, out=step)
+    step *= 1.0 - beta2
+    v *= beta2
+    v += step
+    np.multiply(lr_t, m, out=step)
+    np.sqrt(v, out=denom)
+    denom += eps
+    step /= denom
+    p -= step
+
+
 class Adam:
     """Adam as in TensorFlow 1 (the paper's original code), with the bias correction in the step.
 
@@ -68,30 +97,27 @@ class Adam:
         self._v: list[np.ndarray] | None = None
         self._buffers: list[np.ndarray] = []
 
+    def moments(self, params) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The first and second moments ``(m, v)``, one array per parameter (zeros at first)."""
+        if self._m is None:
+            self._m = [np.zeros_like(p) for p in tree_leaves(params)]
+            self._v = [np.zeros_like(p) for p in tree_leaves(params)]
+        return self._m, self._v
+
+    def advance(self) -> float:
+        """Count one step and return its bias-correction factor ``sqrt(1 - b2^t) / (1 - b1^t)``."""
+        self.t += 1
+        return math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+
     def step(self, params, grads):
         ps, gs = _pairs(params, grads)
-        if self._m is None:
-            self._m = [np.zeros_like(p) for p in ps]
-            self._v = [np.zeros_like(p) for p in ps]
+        ms, vs = self.moments(params)
         if len(self._buffers) != len(ps):
             self._buffers = [(np.empty_like(p), np.empty_like(p)) for p in ps]
-        self.t += 1
-        scale = math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
-        # in place through two scratch buffers per parameter: no temporaries of the weights'
-        # size, which matters for the 2e7-weight stocks model
-        for p, g, m, v, (step, denom) in zip(ps, gs, self._m, self._v, self._buffers):
-            np.multiply(g, 1.0 - self.beta1, out=step)
-            m *= self.beta1
-            m += step
-            np.multiply(g, g, out=step)
-            step *= 1.0 - self.beta2
-            v *= self.beta2
-            v += step
-            np.multiply(per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * scale, m, out=step)
-            np.sqrt(v, out=denom)
-            denom += self.eps
-            step /= denom
-            p -= step
+        scale = self.advance()
+        for p, g, m, v, (step, denom) in zip(ps, gs, ms, vs, self._buffers):
+            adam_update(p, g, m, v, per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * scale,
+                        self.beta1, self.beta2, self.eps, step, denom)
 
     def state_dict(self) -> dict:
         """The moments and step count, for checkpoints."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn._util import as_dtype, check_positive_int
+from ..nn.utils import as_dtype, check_positive_int
 
 
 def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:

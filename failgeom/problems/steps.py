@@ -6,15 +6,16 @@ the largest grid value ``z_i <= r`` (floor onto the grid). As in the original co
 with its own ``b*``) has its own grid. Grids are stored padded, ``(R, K)`` with ``+inf`` after a
 replica's last value, and every operation is vectorized over replicas by comparison counting.
 
-Also here: the sum-of-sigmoids approximation of 5.2 and the Lipschitz target of Appendix A.7
-(a clipped ramp on the unit sphere).
+Also here: the sum-of-sigmoids approximation of 5.2, the sampler ``x = randn(n) / n``, and the
+per-replica accuracy of a prediction of ``u`` (:func:`step_metrics`). Appendix A.7's Lipschitz
+target lives with its theory in :mod:`failgeom.theory.flat`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..nn._util import as_dtype, check_positive_int
+from ..nn.utils import as_dtype, check_positive_int
 
 #: Grid offsets of the original code: ``{-100, -95, ..., 95}`` and a fine part around 0.
 PAPER_OFFSETS = tuple(sorted(
@@ -231,20 +232,36 @@ def sample_steps(rng: np.random.Generator, v_star, b_star, step: StepFunction, b
     return x, r, index, y
 
 
-# ---------------------------------------------------------------------------------------------
-# Appendix A.7: a Lipschitz monotone target on the unit sphere
+def step_metrics(step: StepFunction, yhat, r, boundary_width: float) -> dict:
+    """Per-replica accuracy of predictions ``yhat`` ``(R, B)`` of ``u(r)``, ``r`` ``(R, B)``.
 
-
-def clipped_ramp(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
-    """``clip(L r, -c, c)``: non-decreasing, L-Lipschitz, bounded by c (Appendix A.7)."""
-    if not (c > 0 and L > 0):
-        raise ValueError(f"c and L must be positive, got c={c!r}, L={L!r}")
-    r = np.asarray(r)
-    return np.clip(L * r, -c, c).astype(r.dtype if np.issubdtype(r.dtype, np.floating) else np.float64)
-
-
-def unit_sphere(rng: np.random.Generator, shape, dim: int, dtype=np.float64) -> np.ndarray:
-    """Points uniform on the unit sphere of ``R^dim`` (so ``||x|| = 1``), shape ``(*shape, dim)``."""
-    dim = check_positive_int(dim, "dim")
-    x = rng.standard_normal(tuple(shape) + (dim,))
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(as_dtype(dtype))
+    Returns
+    -------
+    dict of (R,) arrays
+        ``test_mse``: ``mean (yhat - u(r))^2``. ``exact_step_fraction``: fraction of points
+        whose prediction, read as the nearest grid value, is the right step (for learners that
+        output grid values, exact equality). ``boundary_error_rate``: the wrong-step fraction
+        among points with ``r`` within ``boundary_width`` of a jump (NaN if there is none);
+        ``interior_error_rate``: the same among the other points. ``boundary_fraction``: share
+        of points at a boundary.
+    """
+    if not (isinstance(boundary_width, (int, float, np.floating)) and np.isfinite(boundary_width)
+            and boundary_width > 0):
+        raise ValueError(f"boundary_width must be a positive finite number, got {boundary_width!r}")
+    yhat = np.asarray(yhat, dtype=np.float64)
+    idx = step.index(r)
+    y = step.value_of(idx)
+    wrong = step.nearest_index(yhat) != idx
+    near = step.boundary_distance(r) < boundary_width
+    n_near = near.sum(axis=1)
+    n_far = (~near).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boundary = np.where(n_near > 0, (wrong & near).sum(axis=1) / n_near, np.nan)
+        interior = np.where(n_far > 0, (wrong & ~near).sum(axis=1) / n_far, np.nan)
+    return {
+        "test_mse": ((yhat - y) ** 2).mean(axis=1),
+        "exact_step_fraction": 1.0 - wrong.mean(axis=1),
+        "boundary_error_rate": boundary,
+        "interior_error_rate": interior,
+        "boundary_fraction": near.mean(axis=1),
+    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn._util import as_dtype, check_positive_int
+from ..nn.utils import as_dtype, check_positive_int
 
 ESTIMATORS = ("end_to_end", "decomposition")
 

@@ -8,7 +8,20 @@ See docs/theory.md for the claims, the checks and the measured numbers.
 """
 
 from .decomposition import StocksMoments, ghadimi_lan_iterations, stocks_gradient_norms, stocks_second_moments
-from .flat import forward_only_iterations, forward_only_run, forward_only_step_size, lipschitz_activation
+from .flat import (
+    AverageError,
+    ForwardOnlyRun,
+    clipped_ramp,
+    forward_only_average_error,
+    forward_only_horizon,
+    forward_only_iterations,
+    forward_only_linear_average_error,
+    forward_only_run,
+    forward_only_sgd,
+    forward_only_step_size,
+    forward_only_updates,
+    lipschitz_activation,
+)
 from .orthogonal import (
     binary_cube,
     cube_inputs,
@@ -26,12 +39,15 @@ from .periodic import (
     VarianceEstimate,
     cos_predictor_gradient_bound,
     cos_predictor_gradients,
+    exact_linear_periodic_variance,
     gaussian_cos_product,
     linear_periodic_variance,
     periodic_landscape,
     periodic_landscape_gradient,
     periodic_landscape_monte_carlo,
+    periodic_landscape_value_and_gradient,
     sphere_directions,
+    von_mises_fisher_directions,
 )
 from .pwl import (
     ConvergenceWarning,
@@ -62,6 +78,7 @@ from .regression import (
     printed_lower_bound,
 )
 from .scaling import ExponentFit, fit_exponent, fit_exponential_rate
+from .sparse_parity import sparse_parity_gradient_variance
 from .windows import (
     empirical_window_covariance,
     inverse_sqrt,
@@ -74,5 +91,6 @@ from .windows import (
 )
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
-    "decomposition", "flat", "orthogonal", "periodic", "pwl", "regression", "scaling", "windows",
+    "annotations", "decomposition", "flat", "orthogonal", "periodic", "pwl", "regression", "scaling",
+    "sparse_parity", "windows",
 }]

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..initializers import truncated_normal
 from ._validate import choice, generator, positive_int
 
 LOSSES = ("square", "hinge")
@@ -129,17 +130,6 @@ def parity_targets(d: int, inputs: str = "pm1") -> np.ndarray:
     d = positive_int(d, "d")
     choice(inputs, "inputs", ("pm1",))
     return hadamard(2**d).astype(np.float64)
-
-
-def truncated_normal(rng, shape, std: float) -> np.ndarray:
-    """Normal draws re-drawn until within 2 std (the original code's initializer), times std."""
-    rng = generator(rng)
-    z = rng.standard_normal(shape)
-    bad = np.abs(z) > 2.0
-    while bad.any():
-        z[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(z) > 2.0
-    return z * std
 
 
 def init_parity_weights(rng, d: int, width: int | None = None) -> dict:
@@ -252,7 +242,8 @@ def parity_gradient_variance(d: int, weights, loss="square", *, method: str = "w
     ``x_i`` times b1's column k, whose transform is b1's transform re-indexed by
     ``v -> v xor {i}`` (``x_i h_v = h_{v xor {i}}``), with the same variance over v.
     ``method="direct"``: every ``grad F_h`` by an explicit sum over the domain, all parameters
-    (O(4^d P), for checking small d).
+    (O(4^d P), for checking small d); its bound comes from the same full per-input gradients,
+    so both returned numbers are computed independently of the WHT route.
 
     Parameters
     ----------
@@ -284,9 +275,10 @@ def parity_gradient_variance(d: int, weights, loss="square", *, method: str = "w
     chunk_cols = max(1, chunk_bytes // (8 * N))  # hidden units per chunk: a few N x chunk arrays
     variances, bounds = [], []
     for r in range(W1.shape[0]):  # exact evaluation, one replica at a time (not training)
-        var, bound = _parity_variance_one(X, W1[r], b1[r], W2[r], b2[r], loss, chunk_cols)
-        if method == "direct":
-            var = _direct_variance(X, W1[r], b1[r], W2[r], b2[r], loss)
+        if method == "direct":  # both numbers from the full gradients, independently of the WHT route
+            var, bound = _direct_variance(X, W1[r], b1[r], W2[r], b2[r], loss)
+        else:
+            var, bound = _parity_variance_one(X, W1[r], b1[r], W2[r], b2[r], loss, chunk_cols)
         variances.append(var)
         bounds.append(bound)
     if batched:
@@ -316,11 +308,9 @@ def _full_gradients(X, W1, b1, W2, b2):
     return score, np.column_stack([gW1, q, hidden, np.ones(X.shape[0])])
 
 
-def _direct_variance(X, W1, b1, W2, b2, loss) -> float:
+def _direct_variance(X, W1, b1, W2, b2, loss) -> tuple[float, float]:
     score, g = _full_gradients(X, W1, b1, W2, b2)
-    H = parity_targets(X.shape[1])
-    variance, _ = gradient_variance(score, g, H, loss)
-    return variance
+    return gradient_variance(score, g, parity_targets(X.shape[1]), loss)
 
 
 # --------------------------------------------------------------------------------------------

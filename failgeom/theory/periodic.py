@@ -7,16 +7,21 @@ every Gaussian expectation is in closed form, from ``E[exp(i a^T x)] = exp(-sigm
 - ``E[cos(a^T x) cos(b^T x)] = (exp(-s ||a - b||^2) + exp(-s ||a + b||^2)) / 2``, ``s = sigma^2/2``;
 - ``E[x sin(a^T x)] = sigma^2 a exp(-sigma^2 ||a||^2 / 2)``.
 
-All functions are vectorized over leading axes of ``w`` (many points at once).
+On top of these: the talk's landscape and its gradient; the gradient for every target of
+Theorem 2's class; the variance over the class exactly (a 1-D quadrature,
+:func:`exact_linear_periodic_variance`) and by Monte Carlo over the direction v
+(:func:`linear_periodic_variance`, plain or importance-sampled with von Mises-Fisher draws).
+The landscape functions are vectorized over leading axes of ``w`` (many points at once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from ._validate import generator, positive_float, positive_int
+from ._validate import choice, generator, positive_float, positive_int
 
 
 def _sq(a):
@@ -77,6 +82,30 @@ def periodic_landscape_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
     e_minus = np.exp(-0.5 * s2 * _sq(w - b))[..., None]
     e_plus = np.exp(-0.5 * s2 * _sq(w + b))[..., None]
     return s2 * (-2.0 * w * e_self + (w - b) * e_minus + (w + b) * e_plus)
+
+
+def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
+    """:func:`periodic_landscape` and :func:`periodic_landscape_gradient` at once, from the same
+    three exponentials (what a gradient-descent step that also reports F needs).
+
+    ``F = 1 + e_self / 2 + e^{-2 s2 ||b||^2} / 2 - e_minus - e_plus`` with ``e_self =
+    e^{-2 s2 ||w||^2}``, ``e_-+ = e^{-s2 ||w -+ b||^2 / 2}``, ``s2 = sigma^2``.
+
+    Returns
+    -------
+    F : ndarray (...)
+    grad : ndarray (..., dim)
+    """
+    sigma = positive_float(sigma, "sigma")
+    w = np.asarray(w, dtype=np.float64)
+    b = _target(target, w.shape[-1])
+    s2 = sigma**2
+    e_self = np.exp(-2.0 * s2 * _sq(w))
+    e_minus = np.exp(-0.5 * s2 * _sq(w - b))
+    e_plus = np.exp(-0.5 * s2 * _sq(w + b))
+    F = 1.0 + 0.5 * e_self + 0.5 * np.exp(-2.0 * s2 * float(b @ b)) - e_minus - e_plus
+    grad = s2 * (-2.0 * w * e_self[..., None] + (w - b) * e_minus[..., None] + (w + b) * e_plus[..., None])
+    return F, grad
 
 
 def periodic_landscape_monte_carlo(w, rng, samples: int, target=(2.0, 2.0), sigma: float = 1.0):
@@ -151,26 +180,222 @@ class VarianceEstimate:
 
 
 def sphere_directions(rng, count: int, d: int) -> np.ndarray:
-    """``count`` unit vectors uniform on the sphere in R^d."""
+    """``count`` unit vectors uniform on the sphere in R^d, shape ``(count, d)``."""
     rng = generator(rng)
     v = rng.standard_normal((positive_int(count, "count"), positive_int(d, "d")))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float = 1.0) -> VarianceEstimate:
-    """``Var(H, F, w)`` of Theorem 2 for ``H = {cos(r v^T x): ||v|| = 1}``, v uniform on the sphere.
+def von_mises_fisher_directions(rng, count: int, mean, kappa: float) -> np.ndarray:
+    """``count`` unit vectors from the von Mises-Fisher law ``∝ exp(kappa mean^T v)`` on the
+    sphere of R^d (Wood 1994: rejection sampling of ``t = mean^T v``, then a uniform direction
+    orthogonal to ``mean``).
+
+    Parameters
+    ----------
+    rng : Generator, SeedSequence or seed
+    count : int
+    mean : array_like (d,)
+        Unit vector (normalized here), d >= 2.
+    kappa : float
+        Concentration, > 0.
+
+    Returns
+    -------
+    ndarray (count, d)
+    """
+    rng = generator(rng)
+    count, kappa = positive_int(count, "count"), positive_float(kappa, "kappa")
+    mu = np.asarray(mean, dtype=np.float64)
+    if mu.ndim != 1 or mu.size < 2 or not np.all(np.isfinite(mu)) or not np.any(mu):
+        raise ValueError(f"mean must be a finite non-zero vector of length >= 2, got shape {mu.shape}")
+    mu = mu / np.linalg.norm(mu)
+    p1 = mu.size - 1.0
+    b = p1 / (2.0 * kappa + np.sqrt(4.0 * kappa**2 + p1**2))  # Wood's b, in its cancellation-free form
+    x0 = (1.0 - b) / (1.0 + b)
+    c = kappa * x0 + p1 * np.log1p(-x0 * x0)
+    t = np.empty(count)
+    todo = np.arange(count)
+    while todo.size:  # acceptance probability is above 1/2 for every d and kappa
+        z = rng.beta(0.5 * p1, 0.5 * p1, size=todo.size)
+        cand = (1.0 - (1.0 + b) * z) / (1.0 - (1.0 - b) * z)
+        ok = kappa * cand + p1 * np.log1p(-x0 * cand) - c >= np.log(rng.random(todo.size))
+        t[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    u = rng.standard_normal((count, mu.size))
+    u -= np.outer(u @ mu, mu)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return t[:, None] * mu + np.sqrt(np.clip(1.0 - t * t, 0.0, None))[:, None] * u
+
+
+def _log_mean_exp_tilt(kappa: float, d: int) -> float:
+    """``log E_v[exp(kappa t)]``, ``t = mu^T v``, v uniform on the sphere of R^d:
+    ``log(Gamma(d/2) (2/kappa)^(d/2 - 1) I_{d/2 - 1}(kappa))``."""
+    from scipy.special import gammaln, ive
+
+    nu = 0.5 * d - 1.0
+    return float(gammaln(0.5 * d) + nu * np.log(2.0 / kappa) + np.log(ive(nu, kappa)) + kappa)
+
+
+PROPOSALS = ("tilted", "uniform")
+
+
+def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float = 1.0,
+                             proposal: str = "uniform") -> VarianceEstimate:
+    """Monte Carlo estimate of ``Var(H, F, w)`` of Theorem 2 for ``H = {cos(r v^T x): ||v|| = 1}``,
+    v uniform on the sphere, square loss, predictor ``cos(w^T x)``.
 
     The gradient for each target is exact (:func:`cos_predictor_gradients`); the expectation over
-    the target direction v is Monte Carlo over ``targets`` directions. Estimate: the sample
-    variance ``sum ||g_j - g_bar||^2 / (m - 1)``; standard error from the spread of
-    ``||g_j - g_bar||^2`` (delta method, ignoring the O(1/m) effect of centring).
+    the direction v is Monte Carlo over ``targets`` directions. Only the v-dependent part of the
+    gradient, ``s2 c u(v)`` with ``u = w cosh(a) - r v sinh(a)``, ``a = s2 r w^T v``,
+    ``c = e^{-s2 (||w||^2 + r^2) / 2}``, ``s2 = sigma^2``, is centred, and ``(s2 c)^2`` is applied
+    at the end: centring the whole gradient would leave a rounding floor of order
+    ``(eps ||w|| e^{-2 s2 ||w||^2})^2`` (about 3e-29 at ``||w|| = 1``) under the true value.
+
+    ``||u||^2`` grows like ``e^{2 |a|}``, so when ``r ||w||`` is large the variance is carried by
+    the few directions near ``+-w / ||w||``, which uniform sampling rarely draws (its mean then
+    falls orders of magnitude below the true value). ``proposal="tilted"`` draws v from the
+    defensive mixture ``q = 0.1 uniform + 0.45 vMF(w/||w||, kappa) + 0.45 vMF(-w/||w||, kappa)``,
+    ``kappa = 2 s2 r ||w||`` (the tilt of ``||u||^2``), and weights each draw by the density ratio
+    ``p/q <= 10``: use it whenever ``r ||w||`` is more than a few. ``"uniform"`` (the default, plain
+    Monte Carlo) samples v uniformly with :func:`sphere_directions`.
+
+    Estimate: ``A - (||B||^2 - S/m)`` with ``A = mean(omega ||u||^2)``, ``B = mean(omega u)`` and
+    ``S`` the sample variance of ``omega u`` (unbiased; for the uniform proposal it is the usual
+    sample variance with ``m - 1``), times ``(s2 c)^2``. Standard error from the delta method,
+    the spread of ``omega ||u||^2 - 2 B^T (omega u)``.
+
+    Parameters
+    ----------
+    w : array_like (d,)
+        The predictor's weights, d >= 2 for ``"tilted"``.
+    r : float
+        Frequency ``||v*||``, > 0.
+    rng : Generator, SeedSequence or seed
+    targets : int
+        Number of directions m, at least 2.
+    sigma : float
+        Input scale, ``x ~ N(0, sigma^2 I)``.
+    proposal : {"tilted", "uniform"}
+
+    Returns
+    -------
+    VarianceEstimate
     """
-    w = np.asarray(w, dtype=np.float64)
-    V = sphere_directions(rng, targets, w.shape[-1])
-    g = cos_predictor_gradients(w, V, r, sigma)
-    m = g.shape[0]
+    rng = generator(rng)
+    r, sigma = positive_float(r, "r"), positive_float(sigma, "sigma")
+    m = positive_int(targets, "targets")
+    choice(proposal, "proposal", PROPOSALS)
     if m < 2:
         raise ValueError(f"targets must be at least 2, got {m}")
-    dev = _sq(g - g.mean(axis=0))
-    value = float(dev.sum() / (m - 1))
-    return VarianceEstimate(value=value, stderr=float(dev.std(ddof=1) / np.sqrt(m)))
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 1 or not np.all(np.isfinite(w)):
+        raise ValueError(f"w must be a finite vector (d,), got shape {w.shape}")
+    d, s2, w_norm = w.size, sigma**2, float(np.linalg.norm(w))
+    kappa = 2.0 * s2 * r * w_norm
+    if proposal == "tilted" and kappa > 1e-8:
+        if d < 2:
+            raise ValueError(f"w must have at least 2 coordinates for the tilted proposal, got {d}")
+        mu = w / w_norm
+        n_uniform = rng.binomial(m, 0.1)
+        signs = np.where(rng.random(m - n_uniform) < 0.5, 1.0, -1.0)
+        V = np.concatenate([sphere_directions(rng, n_uniform, d) if n_uniform else np.empty((0, d)),
+                            signs[:, None] * von_mises_fisher_directions(rng, m - n_uniform, mu, kappa)])
+        t = V @ mu
+        log_norm = _log_mean_exp_tilt(kappa, d)
+        # q / p = 0.1 + 0.9 cosh(kappa t) / E[exp(kappa t)]
+        tilt = 0.5 * (np.exp(kappa * t - log_norm) + np.exp(-kappa * t - log_norm))
+        omega = 1.0 / (0.1 + 0.9 * tilt)
+    else:
+        V = sphere_directions(rng, m, d)
+        omega = np.ones(m)
+    # u times e^{-h}, h = s2 r ||w|| >= |a|: cosh and sinh of |a| up to a few hundred stay finite
+    a, h = s2 * r * (V @ w), 0.5 * kappa
+    ep, em = np.exp(a - h), np.exp(-a - h)
+    u = w[None, :] * (0.5 * (ep + em))[:, None] - r * V * (0.5 * (ep - em))[:, None]
+    wu = omega[:, None] * u
+    A = np.mean(omega * _sq(u))
+    B = wu.mean(axis=0)
+    S = float(_sq(wu - B).sum() / (m - 1))
+    value = A - (float(B @ B) - S / m)
+    influence = omega * _sq(u) - 2.0 * (wu @ B)
+    scale = (s2 * np.exp(-0.5 * s2 * (w_norm**2 + r * r) + h)) ** 2
+    return VarianceEstimate(value=float(scale * value), stderr=float(scale * influence.std(ddof=1) / np.sqrt(m)))
+
+
+@lru_cache(maxsize=8)
+def _angle_nodes(n: int):
+    from scipy.special import roots_legendre
+
+    x, wt = roots_legendre(n)
+    return 0.5 * np.pi * (x + 1.0), 0.5 * np.pi * wt
+
+
+def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int = 2000,
+                                   sigma: float = 1.0, harmonics: dict | None = None) -> float:
+    """``Var(H, F, w)`` of Theorem 2 over ``h_v = psi(r v^T x)``, v uniform on the sphere of R^d,
+    predictor ``cos(w^T x)``, ``x ~ N(0, sigma^2 I)``, square loss: exact up to quadrature.
+
+    ``psi = cos`` by default, or the even periodic ``psi(z) = sum_m c_m cos(m z)`` given as
+    ``harmonics = {m: c_m}``. For one harmonic the v-dependent part of the gradient is
+    ``c_m s2 e_m [w cosh(a_m) - m r v sinh(a_m)]`` with ``a_m = s2 m r w^T v``,
+    ``e_m = e^{-s2 (|w|^2 + m^2 r^2) / 2}``, ``s2 = sigma^2``. Writing ``t = w^T v / |w|`` and
+    ``v = t w/|w| + sqrt(1 - t^2) u``, ``u`` a unit vector orthogonal to w, the component along
+    w is ``A(t) = sum_m c_m s2 e_m (|w| C_m - m r t S_m)`` and the orthogonal one has norm
+    ``P(t) = sum_m c_m s2 e_m m r sqrt(1 - t^2) S_m`` (``C_m, S_m = cosh, sinh(s2 m r |w| t)``), so
+
+        Var = E_t[(A - E_t A)^2 + P^2],
+
+    with ``t = cos(theta)``, ``theta`` of density proportional to ``sin(theta)^(d-2)`` on
+    ``[0, pi]``: a 1-D integral, by Gauss-Legendre quadrature in ``theta``. The variance depends
+    on w only through ``|w|``. :func:`linear_periodic_variance` is the Monte Carlo estimate of
+    the same quantity (``psi = cos``) from full gradient vectors.
+
+    Parameters
+    ----------
+    w_norm : float
+        ``|w|`` of the predictor, > 0.
+    r : float
+        Target frequency ``|v*|``, > 0.
+    d : int
+        Dimension, at least 2.
+    nodes : int
+        Gauss-Legendre nodes on ``theta``.
+    sigma : float
+        Input scale.
+    harmonics : dict {int: float}, optional
+        Cosine coefficients ``{m: c_m}`` of psi (positive integers m, finite non-zero c_m);
+        default ``{1: 1.0}``.
+
+    Returns
+    -------
+    float
+    """
+    w_norm, r = positive_float(w_norm, "w_norm"), positive_float(r, "r")
+    d, nodes = positive_int(d, "d"), positive_int(nodes, "nodes")
+    sigma = positive_float(sigma, "sigma")
+    if d < 2:
+        raise ValueError(f"d must be at least 2 (directions on a sphere in R^d), got {d}")
+    harmonics = {1: 1.0} if harmonics is None else harmonics
+    if not isinstance(harmonics, dict) or not harmonics:
+        raise TypeError(f"harmonics must be a non-empty dict {{m: c_m}}, got {harmonics!r}")
+    for m, c in harmonics.items():
+        positive_int(m, "every harmonic m")
+        if not (isinstance(c, (int, float, np.integer, np.floating)) and np.isfinite(c) and c != 0):
+            raise ValueError(f"every coefficient c_m must be a finite non-zero number, got {c!r} for m = {m}")
+    theta, wt = _angle_nodes(nodes)
+    t = np.cos(theta)
+    dens = wt * np.sin(theta) ** (d - 2)
+    dens = dens / dens.sum()
+    s2 = sigma**2
+    along, perp = np.zeros_like(t), np.zeros_like(t)
+    for m, c in harmonics.items():
+        # c s2 e cosh and c s2 e sinh from exponentials of the summed exponents: no overflow
+        base = -0.5 * s2 * (w_norm**2 + (m * r) ** 2) + np.log(s2 * abs(c))
+        a = s2 * m * r * w_norm * t
+        ep, em = np.exp(base + a), np.exp(base - a)
+        cC, cS = np.copysign(0.5, c) * (ep + em), np.copysign(0.5, c) * (ep - em)
+        along += w_norm * cC - m * r * t * cS
+        perp += m * r * np.sqrt(1.0 - t * t) * cS
+    mean = dens @ along
+    return float(dens @ ((along - mean) ** 2 + perp**2))

@@ -2,13 +2,17 @@
 
 A 3-tap filter regresses on the windows ``(f[t-1], f[t], f[t+1])`` of a curve; ``F`` stacks
 them as rows. Appendix A.6: the condition number of ``C = E[F^T F]`` grows like n^3, while
-regressing on ``F C^{-1/2}`` has condition number 1 (Sec. 4.1.3).
+regressing on ``F C^{-1/2}`` has condition number 1 (Sec. 4.1.3). The condition numbers of the
+Sec. 4 learners' Hessians, plain and after the best diagonal rescaling (the talk's point about
+Adam), are computed here too.
 
 Boundary convention (it matters): ``padding="valid"`` keeps the ``n - 2`` windows that lie inside
-the curve (``t = 1..n-2``); ``padding="zero"`` keeps all ``n`` windows with ``f[-1] = f[n] = 0``
-(TensorFlow's ``'SAME'``). The left zero is exact (the curve vanishes left of its first kink),
-but ``f[n] = 0`` is not, and that last window alone makes the second-difference direction carry
-energy of order ``n^2``: with zero padding the condition number grows only like ``n^2``.
+the curve (``t = 1..n-2``); these are the original code's rows (it predicts ``p[t + 1]`` from the
+window centred at t and pads the prediction with two zeros in front), and the experiments use
+them. ``padding="zero"`` keeps all ``n`` windows with ``f[-1] = f[n] = 0`` (TensorFlow's
+``'SAME'``). The left zero is exact (the curve vanishes left of its first kink), but ``f[n] = 0``
+is not, and that last window alone makes the second-difference direction carry energy of order
+``n^2``: with zero padding the condition number grows only like ``n^2``.
 """
 
 from __future__ import annotations
@@ -126,13 +130,60 @@ def window_condition_number(n: int, padding: str = "valid") -> float:
         return float(max(e) / min(e))
 
 
+def window_covariance_of(second_moment, padding: str = "valid") -> np.ndarray:
+    """``C = E[F^T F]`` (3 x 3) of curves with any second moment ``E[f f^T]`` (Appendix A.6).
+
+    ``C[a, b] = sum_t E[f[t+a-1] f[t+b-1]]`` over the windows kept, for distributions that are
+    not isotropic in the kinks (the original code's, see
+    :func:`failgeom.problems.pwl.code_kink_second_moment`): pass ``W E[p p^T] W^T``.
+
+    Parameters
+    ----------
+    second_moment : array_like, shape (n, n)
+        ``E[f f^T]``, symmetric.
+    padding : {"valid", "zero"}
+        As in :func:`window_matrix`.
+
+    Returns
+    -------
+    ndarray of shape (3, 3), float64
+    """
+    G = np.asarray(second_moment, dtype=np.float64)
+    padding = choice(padding, "padding", PADDINGS)
+    if G.ndim != 2 or G.shape[0] != G.shape[1]:
+        raise ValueError(f"second_moment must be a square (n, n) matrix, got shape {G.shape}")
+    n = G.shape[0]
+    if padding == "zero":
+        G = np.pad(G, 1)
+    elif n < 3:
+        raise ValueError(f"second_moment must be at least 3 x 3 for valid windows, got {n}")
+    rows = G.shape[0] - 2  # windows kept
+    C = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            C[a, b] = np.trace(G[a:a + rows, b:b + rows])
+    return C
+
+
 def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
-    """``C_hat = mean over curves of F^T F`` from sampled curves ``f`` of shape (count, n)."""
+    """``C_hat = mean over curves of F^T F`` (Sec. 4.1.3's estimate).
+
+    Parameters
+    ----------
+    f : array_like, shape (..., count, n)
+        Sampled curves; leading axes (for example replicas) are kept.
+    padding : {"valid", "zero"}
+        As in :func:`window_matrix`.
+
+    Returns
+    -------
+    ndarray of shape (..., 3, 3), float64
+    """
     f = np.asarray(f, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"f must have shape (count, n), got {f.shape}")
+    if f.ndim < 2:
+        raise ValueError(f"f must have shape (..., count, n), got {f.shape}")
     F = window_matrix(f, padding)
-    return np.einsum("cta,ctb->ab", F, F) / f.shape[0]
+    return np.einsum("...cta,...ctb->...ab", F, F) / f.shape[-2]
 
 
 def inverse_sqrt(C) -> np.ndarray:
@@ -157,8 +208,63 @@ def preconditioned_condition_number(C_hat, C) -> float:
     return float(evals[-1] / evals[0])
 
 
+def _square(H) -> np.ndarray:
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2 or H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be a square matrix, got shape {H.shape}")
+    return H
+
+
+def spd_condition_number(H, rank: int | None = None) -> float:
+    """``lambda_1 / lambda_rank`` of a symmetric positive semi-definite matrix (eigenvalues sorted
+    in decreasing order; ``rank=None``: all of them, ``lambda_max / lambda_min``).
+
+    A Hessian that is singular because the data never excite some directions (the original
+    code's curves vanish at ``x = 0, 1, 2``, so ``E[f f^T]`` has rank ``n - 6``) is conditioned
+    on its range: pass that rank.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+    rank : int, optional
+        Number of leading eigenvalues that span the range, at most d.
+
+    Returns
+    -------
+    float
+    """
+    H = _square(H)
+    d = H.shape[0]
+    rank = d if rank is None else positive_int(rank, "rank")
+    if rank > d:
+        raise ValueError(f"rank must be at most {d}, got {rank}")
+    e = np.linalg.eigvalsh(0.5 * (H + H.T))[::-1]
+    if e[rank - 1] <= 0:
+        raise ValueError(f"H has a non-positive eigenvalue {e[rank - 1]:.3g} within the first {rank}")
+    return float(e[0] / e[rank - 1])
+
+
+def jacobi_condition_number(H, rank: int | None = None) -> float:
+    """Condition number of ``D^{-1/2} H D^{-1/2}``, ``D = diag(H)`` (talk, part 1).
+
+    The geometry after the best diagonal rescaling up to a factor of the dimension (van der
+    Sluis): Adam and AdaGrad rescale coordinates only, so this is about the best they can reach.
+    Coordinates with ``H_ii = 0`` (never excited) are left out, and ``rank`` is then the rank of
+    what remains, as in :func:`spd_condition_number`.
+
+    Parameters and return value as :func:`spd_condition_number`.
+    """
+    H = _square(H)
+    keep = np.diag(H) > 0
+    Hk = H[np.ix_(keep, keep)]
+    d = 1.0 / np.sqrt(np.diag(Hk))
+    if rank is not None:
+        rank = min(positive_int(rank, "rank"), int(keep.sum()))
+    return spd_condition_number(Hk * d[:, None] * d[None, :], rank)
+
+
 __all__ = [
-    "PADDINGS", "empirical_window_covariance", "inverse_sqrt", "kink_second_moment",
-    "preconditioned_condition_number", "window_condition_number", "window_covariance",
-    "window_gram_integer", "window_matrix",
+    "PADDINGS", "empirical_window_covariance", "inverse_sqrt", "jacobi_condition_number", "kink_second_moment",
+    "preconditioned_condition_number", "spd_condition_number", "window_condition_number", "window_covariance",
+    "window_covariance_of", "window_gram_integer", "window_matrix",
 ]

@@ -61,7 +61,7 @@ def test_matrix_free_products_match_dense(n, seed, batch):
 @settings(deadline=None, max_examples=10)
 @given(n=st.integers(1, 40))
 def test_condition_number_methods_agree_small(n):
-    # All three methods agree to 1e-6 relative where their ranges overlap (issue 3).
+    # All three methods agree to 1e-6 relative where their ranges overlap.
     ref = T.condition_number(n, "mpmath")
     assert_allclose(T.condition_number(n, "dense"), ref, rtol=1e-6)
     assert_allclose(T.condition_number(n, "structured"), ref, rtol=1e-6)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import failgeom.theory as T
+import failgeom.theory.windows as TW
 from failgeom.problems.pwl import sample_pwl_curves
 
 
@@ -119,3 +120,61 @@ def test_sample_pwl_curves_is_deterministic_and_validates():
         sample_pwl_curves(np.random.default_rng(0), 2, 20, 3, "autoencoder")
     with pytest.raises(TypeError, match="rng"):
         sample_pwl_curves(0, 2)
+
+
+@settings(deadline=None, max_examples=10)
+@given(n=st.integers(3, 40), padding=st.sampled_from(["valid", "zero"]), seed=st.integers(0, 2**32 - 1))
+def test_window_covariance_of_any_second_moment_matches_the_windows(n, padding, seed):
+    # E[F^T F] for E[f f^T] = G: with G = A A^T, the columns of A are curves whose windows' Gram
+    # sum is exactly C (the definition, computed from explicit windows).
+    A = np.random.default_rng(seed).standard_normal((n, n))
+    F = T.window_matrix(A.T, padding)  # windows of each column: (n, rows, 3)
+    assert_allclose(TW.window_covariance_of(A @ A.T, padding), np.einsum("jta,jtb->ab", F, F),
+                    rtol=1e-12, atol=1e-12 * n * n)
+
+
+@pytest.mark.parametrize("padding", ["valid", "zero"])
+def test_window_covariance_of_isotropic_kinks_is_the_integer_closed_form(padding):
+    n, k = 50, 3
+    W = T.pwl_matrix(n, np.float64)
+    lam = T.kink_second_moment(n, k)
+    assert_allclose(TW.window_covariance_of(lam * W @ W.T, padding), T.window_covariance(n, k, "paper", padding),
+                    rtol=1e-13)
+
+
+def test_empirical_window_covariance_keeps_leading_axes():
+    f, _ = sample_pwl_curves(np.random.default_rng(2), 60, 12)
+    batched = T.empirical_window_covariance(f.reshape(3, 20, 12))
+    assert batched.shape == (3, 3, 3)
+    for r in range(3):
+        assert_allclose(batched[r], T.empirical_window_covariance(f[20 * r:20 * (r + 1)]), rtol=1e-14)
+    with pytest.raises(ValueError, match="count, n"):
+        T.empirical_window_covariance(np.ones(5))
+
+
+@settings(deadline=None, max_examples=10)
+@given(seed=st.integers(0, 2**32 - 1), d=st.integers(2, 8))
+def test_jacobi_condition_number_ignores_diagonal_scaling(seed, d):
+    # cond(D^{-1/2} H D^{-1/2}) depends on H only up to a diagonal rescaling H -> S H S: the
+    # quantity that bounds what a per-coordinate method (Adam, AdaGrad) can do (talk, part 1).
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((d, d))
+    H = A @ A.T + 0.1 * np.eye(d)
+    S = np.diag(np.exp(rng.uniform(-3, 3, size=d)))
+    assert TW.jacobi_condition_number(S @ H @ S) == pytest.approx(TW.jacobi_condition_number(H), rel=1e-8)
+    # and it is at most d times the best diagonal rescaling's (van der Sluis): in particular
+    # a diagonal H is perfectly conditioned after it
+    assert TW.jacobi_condition_number(np.diag(np.exp(rng.uniform(-5, 5, size=d)))) == pytest.approx(1.0)
+    assert TW.spd_condition_number(H) == pytest.approx(np.linalg.cond(H), rel=1e-8)
+
+
+def test_condition_numbers_on_the_range_of_a_singular_matrix():
+    # E[f f^T] of the original code's curves has rank n - 6; conditioned on its range with rank.
+    H = np.diag([4.0, 2.0, 1.0, 0.0])
+    assert TW.spd_condition_number(H, rank=3) == 4.0
+    with pytest.raises(ValueError, match="non-positive"):
+        TW.spd_condition_number(H)
+    # a zero coordinate is left out of the Jacobi rescaling
+    assert TW.jacobi_condition_number(H, rank=3) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="rank"):
+        TW.spd_condition_number(H, rank=5)

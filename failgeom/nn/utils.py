@@ -1,4 +1,4 @@
-"""Small helpers shared by the layers: dtype checks, replica generators, parameter trees."""
+"""Public helpers shared by the layers and their users: dtype checks, replica generators, parameter trees."""
 
 from __future__ import annotations
 

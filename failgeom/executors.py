@@ -1,0 +1,227 @@
+"""Where the runner's tasks run: this process, local worker processes, or a Dask cluster.
+
+An executor is a context manager with ``run(tasks)``, which yields ``(task key, ok, value)`` as
+each task finishes (``value`` is the return value, or the exception when ``ok`` is False), in
+completion order. Entering an executor that is already entered reuses its workers (only the
+outermost ``with`` starts and stops them), so several runs can share one pool or cluster. Tasks are :class:`Task` triples of a key, a picklable module-level function
+and its argument; the key is unique per task, so Dask never merges two of them.
+
+- :class:`SerialExecutor`: one after another in this process (progress bars inside a task show);
+- :class:`LocalExecutor`: ``jobs`` spawned worker processes (``concurrent.futures``), each with
+  one BLAS thread, so N workers use N cores without oversubscribing them;
+- :class:`DaskExecutor`: an existing cluster through ``distributed.Client(address)``, or a
+  ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes for ``"local"``.
+  Results stream back with ``as_completed``; a task whose worker dies is rescheduled by the
+  scheduler and a task that raises is retried ``retries`` times. ``distributed`` is imported
+  only here, only when this executor is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from .runtime import BLAS_VARIABLES, usable_cores
+
+ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
+
+
+class Task(NamedTuple):
+    key: str
+    fn: Callable
+    arg: object
+
+
+class SerialExecutor:
+    """Run every task in this process, in the given order."""
+
+    workers = 1
+    in_process = True
+
+    def describe(self) -> str:
+        return "in this process"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
+        for task in tasks:
+            try:
+                value = task.fn(task.arg)
+            except Exception as exc:
+                yield task.key, False, exc
+            else:
+                yield task.key, True, value
+
+
+def _worker_init() -> None:
+    from .runtime import configure
+
+    configure()
+
+
+class LocalExecutor:
+    """``jobs`` worker processes on this machine (``spawn`` context, one BLAS thread each)."""
+
+    in_process = False
+
+    def __init__(self, jobs: int | None = None):
+        self.workers = jobs or usable_cores()
+        self._pool = None
+        self._saved: dict = {}
+        self._depth = 0
+
+    def describe(self) -> str:
+        return f"on {self.workers} local worker process{'es' if self.workers != 1 else ''}"
+
+    def __enter__(self):
+        import concurrent.futures as cf
+        import multiprocessing
+
+        self._depth += 1
+        if self._depth > 1:
+            return self
+        # one BLAS thread per worker unless the user chose otherwise; workers inherit the
+        # environment when they start, which is on the first submit, so keep it set until exit
+        self._saved = {var: os.environ.get(var) for var in BLAS_VARIABLES}
+        for var in BLAS_VARIABLES:
+            os.environ.setdefault(var, "1")
+        self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_worker_init)
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth:
+            return False
+        try:
+            if exc[0] is not None:  # interrupted or failed: stop the running cells too
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        finally:
+            for var, value in self._saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
+        return False
+
+    def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
+        import concurrent.futures as cf
+
+        futures = {self._pool.submit(task.fn, task.arg): task.key for task in tasks}
+        try:
+            for future in cf.as_completed(futures):
+                exc = future.exception()
+                yield (futures[future], False, exc) if exc is not None else (futures[future], True, future.result())
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def import_distributed():
+    """The ``distributed`` module, or ValueError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("--scheduler needs Dask: pip install -e \".[dask]\" (or pip install "
+                         "\"dask[distributed]\")") from None
+    return distributed
+
+
+class DaskExecutor:
+    """Tasks on a Dask cluster: ``address`` of a running scheduler, or ``"local"``."""
+
+    in_process = False
+    timeout = "20s"  # to connect to a scheduler
+
+    def __init__(self, address: str, jobs: int | None = None, retries: int = 2):
+        self.address = address
+        self.workers = jobs or usable_cores()
+        self.retries = retries
+        self.client = self.cluster = None
+        self._depth = 0
+
+    def describe(self) -> str:
+        if self.cluster is not None:
+            return f"on a Dask LocalCluster of {self.workers} worker process{'es' if self.workers != 1 else ''}"
+        return f"on the Dask cluster at {self.address}"
+
+    def __enter__(self):
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._start()
+            except BaseException:
+                self._depth = 0
+                self._stop()
+                raise
+        return self
+
+    def _start(self) -> None:
+        distributed = import_distributed()
+        if self.address == "local":
+            import warnings
+
+            with warnings.catch_warnings():  # no dashboard; its HTTP port falls back quietly
+                warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+                self.cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                                        processes=True, dashboard_address=None)
+            self.client = distributed.Client(self.cluster)
+        else:
+            try:
+                self.client = distributed.Client(self.address, timeout=self.timeout)
+            except (OSError, TimeoutError) as exc:
+                raise ValueError(f"--scheduler {self.address}: cannot connect ({exc})") from None
+
+    def __exit__(self, *exc):
+        self._depth = max(0, self._depth - 1)
+        if not self._depth:
+            self._stop()
+        return False
+
+    def _stop(self) -> None:
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+            self.client = self.cluster = None
+
+    def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
+        from distributed import as_completed
+
+        futures = [self.client.submit(task.fn, task.arg, key=task.key, pure=False, retries=self.retries)
+                   for task in tasks]
+        try:
+            for future in as_completed(futures):
+                if future.status == "finished":
+                    yield future.key, True, future.result()
+                else:
+                    yield future.key, False, future.exception()
+        finally:
+            self.client.cancel([f for f in futures if not f.done()])
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None, pending: int | None = None):
+    """The executor for ``--jobs``/``--scheduler`` (or ``$DASK_SCHEDULER_ADDRESS``).
+
+    Without a scheduler, ``min(jobs, pending)`` local processes, or this process when that is 1.
+    """
+    scheduler = scheduler or os.environ.get(ENV_SCHEDULER) or None
+    if scheduler:
+        return DaskExecutor(scheduler, jobs)
+    workers = jobs or usable_cores()
+    if pending is not None:
+        workers = min(workers, pending)
+    return SerialExecutor() if workers <= 1 else LocalExecutor(workers)
+
+
+__all__ = ["DaskExecutor", "ENV_SCHEDULER", "LocalExecutor", "SerialExecutor", "Task", "make_executor"]

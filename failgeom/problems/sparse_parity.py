@@ -1,0 +1,77 @@
+"""Sparse parities: ``x`` uniform on {±1}^n, target the product of the bits of a random k-subset.
+
+The class of k-sparse parities of n bits has ``C(n, k)`` members; ``k = n // 2`` is the dense
+case of the paper (Sec. 2.1), whose class is the largest. Minibatches in {±1} come from
+:func:`failgeom.problems.parity.sample_parity` (the subsets are boolean masks ``(R, n)``); the
+non-gradient learner (:mod:`failgeom.gf2`) reads the same samples as bits through
+:func:`sample_parity_bits`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .parity import parity_labels, random_subsets, sample_parity
+
+__all__ = ["dense_k", "k_subsets", "class_size", "sample_parity", "sample_parity_bits", "subset_indices"]
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _check_k(n: int, k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer in 1..n, got {k!r}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must lie in 1..{n} (n = {n}), got {k}")
+    return int(k)
+
+
+def dense_k(n: int) -> int:
+    """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k))."""
+    return max(1, _positive(n, "n") // 2)
+
+
+def class_size(n: int, k: int) -> int:
+    """``C(n, k)``, the number of k-sparse parities of n bits."""
+    n = _positive(n, "n")
+    return math.comb(n, _check_k(n, k))
+
+
+def k_subsets(rngs, n: int, k: int) -> np.ndarray:
+    """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``."""
+    n = _positive(n, "n")
+    return random_subsets(rngs, n, _check_k(n, k))
+
+
+def subset_indices(subsets: np.ndarray) -> list[list[int]]:
+    """The subsets ``(R, n)`` as sorted index lists (for results on disk)."""
+    subsets = np.asarray(subsets, dtype=bool)
+    if subsets.ndim != 2:
+        raise ValueError(f"subsets must have shape (R, n), got {subsets.shape}")
+    return [np.flatnonzero(row).tolist() for row in subsets]
+
+
+def sample_parity_bits(rng: np.random.Generator, subset, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """m fresh samples of one parity as bits: ``A`` ``(m, n)`` and labels ``b`` ``(m,)``, uint8.
+
+    Bit 1 stands for the coordinate value -1, so ``b = sum_{i in subset} A_i mod 2`` and the
+    label in {±1} is ``(-1)^b``: the samples of :func:`sample_parity`, in the form
+    :func:`failgeom.gf2.solve` reads.
+    """
+    subset = np.asarray(subset, dtype=bool)
+    if subset.ndim != 1 or subset.size == 0:
+        raise ValueError(f"subset must be a non-empty boolean vector (n,), got shape {subset.shape}")
+    m = _positive(m, "m")
+    n = subset.size
+    raw = np.frombuffer(rng.bytes(m * ((n + 7) // 8)), dtype=np.uint8).reshape(m, -1)
+    bits = np.unpackbits(raw, axis=1, count=n)
+    labels = (1 - parity_labels(bits[None], subset[None])[0]) // 2
+    return bits, labels.astype(np.uint8)
