@@ -1,17 +1,21 @@
 """asv-style benchmarks of the line-tuple CNN (paper Sec. 3.1): one training step at batch 200
-tuples, the per-sample SNR pass, the image generator, the step's share of the machine's float32
-GEMM throughput, and the same step in PyTorch eager on the CPU, all measured in the same run.
+tuples, the SNR experiment's N1 pass and per-tuple gradients, the image generator, the step's
+share of the machine's float32 GEMM throughput, and the same step in PyTorch eager on the CPU,
+all measured in the same run.
 
-The step is N1 on every image of a tuple plus N2 on the k scores, forward, both losses (mean
-tuple hinge plus the mean over all B k images of the image hinge, as the original code),
-backward and an Adam update, float32. :class:`TrainStepVsTorch` times it with failgeom's fused
-conv + pool layers (:class:`failgeom.nn.ConvPool2D`) and with torch (``Conv2d``, ``MaxPool2d``,
-``Linear``, ``torch.optim.Adam``) at the same number of threads, numpy and torch rounds
-interleaved in one process, and reports the median ratio; it is skipped where torch is not
-installed (torch is no dependency of failgeom).
+The step is tuple-lines' own: N1 (on :class:`failgeom.nn.ConvPool2D`) on every image of a tuple
+plus N2 on the k scores, forward, the decomposition loss (mean tuple hinge plus the mean over
+all B k images of the image hinge, as the original code), backward and an Adam update, float32.
+:class:`TrainStepVsTorch` times it against torch (``Conv2d``, ``MaxPool2d``, ``Linear``,
+``torch.optim.Adam``, the same shapes and losses) at the same number of threads, numpy and torch
+rounds interleaved in one process, and reports the median ratio; it is skipped where torch is not
+installed (torch is no dependency of failgeom). Two threads on the NumPy side are two
+ConvPool2D workers with one BLAS thread each (:data:`THREADING`).
 
 Run ``python -m benchmarks.bench_lines`` from the repository root for a table;
 ``FAILGEOM_BENCH_SMOKE=1`` shrinks every size so that CI can run each benchmark once quickly.
+On a shared machine read the ratios next to the load average printed with them: a second thread
+helps either side only when a second core is free.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from failgeom.experiments import tuple_lines as tl
 from failgeom.experiments import tuple_lines_snr as snr
 from failgeom.problems.lines import SIZE, sample_line_images, sample_tuples
 
-from .common import smoke  # noqa: F401  (applies failgeom.runtime.configure before numpy work)
+from .common import smoke
 
 #: sizes used when FAILGEOM_BENCH_SMOKE=1
 SMOKE = {"batch": 8, "snr_chunk": 16, "images": 2_000, "gemm_n": 256, "repeats": 1,
@@ -115,8 +119,8 @@ class TrainStep:
 
 
 class SNRPass:
-    """Exact per-sample score-layer gradients for one chunk of tuples at initialisation (float64,
-    both losses), the unit of work of ``tuple-lines-snr``."""
+    """Exact per-tuple score-layer gradients for one chunk of tuples at initialisation (float64,
+    both losses, ``score_layer_grads_all`` of ``tuple-lines-snr``)."""
 
     params = [1, 4]
     param_names = ["k"]
@@ -135,40 +139,23 @@ class SNRPass:
 # the step with failgeom's fused conv + pool layers, and the same step in PyTorch
 
 
-def fast_n1(workers: int = 1, chunk: int | None = None) -> nn.Sequential:
-    """N1 of Sec. 3.1 (conv 5x5x16 'same' + bias, 2x2 max-pool, twice; no ReLU after the convs,
-    as in the original code; Dense 784 -> 50 -> 100 -> 1 with ReLUs) on ConvPool2D."""
-    return nn.Sequential([
-        nn.ConvPool2D(16, 5, init_std=1 / np.sqrt(SIZE), chunk=chunk, workers=workers),
-        nn.ConvPool2D(16, 5, init_std=1 / 4, chunk=chunk, workers=workers),
-        nn.Flatten(), nn.Dense(50), nn.ReLU(), nn.Dense(100), nn.ReLU(), nn.Dense(1),
-    ])
-
-
-def step_losses(out, scores, image_labels, labels):
-    """Mean tuple hinge plus the mean over all B k images of the image hinge (the original
-    code's decomposition loss), with its gradients w.r.t. ``out (R, B, 1)`` and ``scores``."""
-    k = scores.shape[2]
-    value, dout = nn.losses.hinge(out, labels[..., None])
-    v_img, dscores = nn.losses.hinge(scores, image_labels)  # mean over B of the sum over k
-    return value + v_img / k, dout, dscores / np.asarray(k, dtype=scores.dtype)
-
-
 class NumpyStep:
-    """One Adam step of ``TupleModel(k, fast_n1())`` on a fixed batch (R = 1, float32)."""
+    """One Adam step of tuple-lines' own model on a fixed batch (R = 1, float32): N1 on
+    :class:`failgeom.nn.ConvPool2D` with the original code's init, the decomposition loss with
+    the original's mean image hinge, ``loss_and_grads`` of the experiment, the paper's Adam.
+    ``workers`` threads run the conv chunks."""
 
     def __init__(self, k: int, batch: int, workers: int = 1):
-        self.model = tl.TupleModel(k, n1=fast_n1(workers))
-        rng = np.random.default_rng(0)
-        self.params = self.model.init(list(rng.spawn(1)), 1, np.float32)
+        self.model = tl.TupleModel(k)
+        for layer in self.model.n1.layers:
+            if isinstance(layer, nn.ConvPool2D):
+                layer.workers = workers
+        self.params = tl.initial_params(self.model, 0, 1, np.float32)
         self.batch = sample_tuples(np.random.default_rng(1), (1, batch), k, np.float32)
         self.optimizer = nn.Adam(1e-3, **nn.PAPER_ADAM)
 
     def __call__(self):
-        images, image_labels, labels = self.batch
-        out, scores, cache = self.model.forward(self.params, images)
-        value, dout, dscores = step_losses(out, scores, image_labels, labels)
-        _, grads = self.model.backward(self.params, cache, dout, dscores)
+        value, grads = tl.loss_and_grads(self.model, self.params, *self.batch, "decomposition")
         self.optimizer.step(self.params, grads)
         return value
 
@@ -307,30 +294,20 @@ class TrainStepVsTorch:
     track_ratio.unit = "x torch"
 
 
-class SNRPassFast:
-    """The SNR chunk of :class:`SNRPass` with N1 on ConvPool2D: N1 and N2 forward, then the
-    exact per-tuple gradients of the score layer for both losses (float64, one replica)."""
+class SNRPoolFeatures:
+    """The unit of work of ``tuple-lines-snr``'s pool: N1's forward pass (score-layer input and
+    score) on one chunk of images, at the paper preset's chunk and dtype (forward only, R = 1)."""
 
-    params = [1, 4]
-    param_names = ["k"]
+    def setup(self):
+        config = snr.PRESETS["paper"]
+        n = sizes()["snr_chunk"] if smoke() else config.chunk
+        self.n1 = tl.TupleModel(1, conv_init=config.conv_init).n1
+        self.p1, _ = self.n1.init(np.random.default_rng(0), 1, (SIZE, SIZE, 1), config.dtype)
+        images, _ = sample_line_images(np.random.default_rng(2), (n,), config.dtype)
+        self.x = images[None, ..., None]
 
-    def setup(self, k):
-        n = sizes()["snr_chunk"]
-        self.model = tl.TupleModel(k, n1=fast_n1())
-        self.params_ = self.model.init(list(np.random.default_rng(0).spawn(1)), 1, np.float64)
-        self.data = sample_tuples(np.random.default_rng(2), (1, n), k, np.float64)
-
-    def time_snr_chunk(self, k):
-        images, image_labels, labels = self.data
-        out, scores, cache = self.model.forward(self.params_, images)
-        score_layer = len(self.model.n1.layers) - 1
-        for approach in tl.APPROACHES:
-            _, dout, dscores = tl.tuple_losses(out, scores, image_labels, labels, approach, reduction="sum")
-            ds, _ = self.model.backward(self.params_, cache, dout, dscores, need_n1=False)
-            R, B, k = ds.shape
-            per_image = self.model.n1.per_example_grads(self.params_[0], cache[0], ds.reshape(R, B * k, 1),
-                                                        score_layer)
-            per_image["W"].reshape(R, B, k, -1).sum(axis=2)
+    def time_chunk(self):
+        self.n1.forward(self.p1, self.x)
 
 
 class Generator:
@@ -398,7 +375,7 @@ def _single_thread_table(s: dict) -> None:
         gemm = gemm_macs_per_s(s["gemm_n"], s["repeats"], timer)
         print(f"[{name} time] float32 GEMM {s['gemm_n']}^3: {gemm / 1e9:.1f} GMAC/s")
         for k in TrainStep.params:
-            steps = (("experiment's N1", _Step(k).run), ("ConvPool2D N1", NumpyStep(k, s["batch"])))
+            steps = (("forward + backward", _Step(k).run), ("with Adam", NumpyStep(k, s["batch"])))
             for label, step in steps:
                 step()
                 best = min(timer(step) for _ in range(s["repeats"]))
@@ -407,15 +384,17 @@ def _single_thread_table(s: dict) -> None:
                       f"{macs / 1e9:.2f} GMAC, {macs / best / 1e9:.1f} GMAC/s = "
                       f"{macs / best / gemm:.0%} of GEMM")
     for k in SNRPass.params:
-        for label, cls, method in (("experiment's N1", SNRPass, "time_snr_chunk"),
-                                   ("ConvPool2D N1", SNRPassFast, "time_snr_chunk")):
-            bench = cls()
-            bench.setup(k)
-            fn = getattr(bench, method)
-            wall = min(_timed(lambda: fn(k)) for _ in range(s["repeats"]))
-            cpu = min(_cpu_timed(lambda: fn(k)) for _ in range(s["repeats"]))
-            print(f"SNR pass k={k}, {s['snr_chunk']} tuples, both losses, float64, {label}: "
-                  f"{wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms cpu")
+        bench = SNRPass()
+        bench.setup(k)
+        wall = min(_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
+        cpu = min(_cpu_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
+        print(f"SNR per-tuple gradients k={k}, {s['snr_chunk']} tuples, both losses, float64: "
+              f"{wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms cpu")
+    bench = SNRPoolFeatures()
+    bench.setup()
+    wall = min(_timed(bench.time_chunk) for _ in range(s["repeats"]))
+    print(f"SNR pool features: N1 forward on {bench.x.shape[1]} images, {bench.x.dtype}: "
+          f"{wall * 1e3:.1f} ms wall ({bench.x.shape[1] / wall:.0f} images/s)")
     g = Generator()
     g.setup()
     print(f"{s['images']} line images: {min(_timed(g.time_images) for _ in range(3)):.2f} s")

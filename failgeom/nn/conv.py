@@ -14,8 +14,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .utils import as_dtype, check_positive_int, replica_generators
 from .layers import Layer, _check_init, _init_weight, truncated_normal
+from .utils import as_dtype, check_positive_int, replica_generators
 
 
 def check_init_std(init_std):

@@ -38,10 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .utils import as_dtype, check_positive_int, replica_generators
 from .conv import kernel_init, set_conv_options
 from .fourier import FourierCorrelation
 from .layers import Layer
+from .utils import as_dtype, check_positive_int, replica_generators
 
 METHODS = ("auto", "direct", "fourier")
 #: the default chunk holds about this many bytes in its largest intermediate array
@@ -68,8 +68,8 @@ class ConvPool2D(Layer):
     chunk : int, optional
         At most this many images per chunk (the batch is split into chunks of equal sizes); by
         default as many as keep the largest per-chunk intermediate near :data:`CHUNK_BYTES` (a
-        core's L2 cache). The numbers do not depend on it, up to the
-        float summation order of the kernel gradient.
+        core's L2 cache). The numbers do not depend on it, up to the float summation order of
+        the parameter gradients.
     workers : int
         Threads that process chunks in parallel; use with one BLAS thread. The numbers do not
         depend on it.
