@@ -173,12 +173,6 @@ class ExperimentConfig:
             else:
                 checked = _check_scalar(kind, value, constraint, f.name)
             object.__setattr__(self, f.name, checked)
-        # transitional: configs not yet declared with param() name their positive fields here
-        for name in getattr(self, "positive", ()):
-            value = getattr(self, name)
-            values = value if isinstance(value, tuple) else (value,)
-            if value is not None and any(v is None or not v > 0 for v in values):
-                raise ValueError(f"{name} must be positive, got {value!r}")
 
     def validate(self) -> "ExperimentConfig":
         """Check every field, the cross-field rules and the memory estimate; return self."""
