@@ -19,6 +19,7 @@ from .executors import Task
 from .results import DEFAULT_OUT, check_writable
 from .runner import Job, error_line, run_jobs
 from .store import FolderLock
+from .validation import integer
 
 PRESETS = ("quick", "paper")
 
@@ -36,16 +37,6 @@ class Plan:
     executor: str = ""
 
 
-def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
-    """An integer in [low, high]; TypeError/ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        accepted = f"at least {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name} must be an integer {accepted}, got {value}")
-    return value
-
-
 def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | None = None, seed: int = 0,
               configs=None, scheduler: str | None = None) -> Plan:
     """Check every argument and build the configs; raise ValueError/TypeError on bad input.
@@ -59,8 +50,8 @@ def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
 
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    jobs = usable_cores() if jobs is None else check_count(jobs, "--jobs", 1, 4096)
-    check_count(seed, "--seed", 0, 2**63 - 1)
+    jobs = usable_cores() if jobs is None else integer(jobs, "--jobs", 1, 4096)
+    integer(seed, "--seed", 0, 2**63 - 1)
     selected = list(dict.fromkeys(only)) if only else names()
     experiments = [get(name) for name in selected]  # unknown names raise ValueError here
     order = names()
@@ -163,4 +154,4 @@ def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
     return 1 if failed else 0
 
 
-__all__ = ["PRESETS", "Plan", "check_count", "make_plan", "reproduce", "verify_task"]
+__all__ = ["PRESETS", "Plan", "make_plan", "reproduce", "verify_task"]

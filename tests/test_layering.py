@@ -10,9 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "failgeom"
 MODULES = sorted(p for p in ROOT.rglob("*.py"))
 #: the bottom layers may use numpy/scipy/sympy and each other as listed, nothing above them
-BOTTOM = {"nn": {"nn", "initializers"}, "theory": {"theory", "initializers", "nn"},
-          "problems": {"problems", "nn", "initializers"},
-          "initializers": {"initializers"}, "stats": {"stats"}, "gf2": {"gf2"}}
+BOTTOM = {"nn": {"nn", "initializers", "validation"},
+          "theory": {"theory", "initializers", "nn", "validation"},
+          "problems": {"problems", "nn", "initializers", "validation"},
+          "initializers": {"initializers"}, "validation": {"validation"}, "stats": {"stats"},
+          "gf2": {"gf2"}}
 TOP = {"runner", "store", "executors", "reproduction", "report", "cli", "verify", "claims", "checks"}
 
 

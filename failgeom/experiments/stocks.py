@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..nn import OneHotDense, RowSparseAdam, as_dtype, check_positive_int, row_sparse_step
+from ..nn import OneHotDense, RowSparseAdam, as_dtype, row_sparse_step
 from ..problems.stocks import label_gains, labels_of, random_gains, random_label_maps, sample_inputs
 from ..results import Result
 from ..theory.decomposition import stocks_second_moments
 from ..training import fit, null_progress, seed_streams, train_step
+from ..validation import positive_int
 from . import register
 from .base import Experiment, ExperimentConfig, param
 
@@ -133,7 +134,7 @@ def measured_moments(layer: OneHotDense, params, labels: np.ndarray, rng: np.ran
     ``samples`` fresh ``(x, z)`` per replica and averages the per-example squared norms.
     Returns per-replica means and their standard errors.
     """
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     R, k = params["W"].shape[0], layer.n_out
     dtype = params["W"].dtype
     sums = {e: np.zeros(R) for e in ESTIMATORS}

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import nn
-from ..nn.utils import check_positive_int
+from ..validation import positive_int
 from ..problems.lines import SIZE
 
 APPROACHES = ("end_to_end", "decomposition")
@@ -67,7 +67,7 @@ class TupleModel:
 
     def __init__(self, k: int, n1: nn.Sequential | None = None, n2: nn.Sequential | None = None,
                  conv_init: str = "original"):
-        self.k = check_positive_int(k, "k")
+        self.k = positive_int(k, "k")
         self.n1 = n1 if n1 is not None else n1_network(conv_init=conv_init)
         self.n2 = n2 if n2 is not None else n2_network()
 

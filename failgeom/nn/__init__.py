@@ -12,7 +12,7 @@ from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sequential, Sigmoid, s
 from .optim import PAPER_ADAM, SGD, Adam, PreconditionedSGD, adam_update
 from .smooth_step import SmoothStep
 from .sparse import OneHotDense, RowSparseAdam, row_sparse_step
-from .utils import as_dtype, check_positive_int
+from .utils import as_dtype
 
 __all__ = [
     "Adam", "Conv1D", "Conv2D", "ConvPool2D", "Dense", "Flatten", "Layer", "MaxPool2D", "PAPER_ADAM",
@@ -20,5 +20,5 @@ __all__ = [
     "check_loss", "check_per_example", "losses", "numerical_gradient", "optim", "shared",
     "truncated_normal", "utils",
     "SmoothStep", "StraightThrough", "forward_only_grads", "forward_only_step",
-    "OneHotDense", "RowSparseAdam", "adam_update", "row_sparse_step", "as_dtype", "check_positive_int",
+    "OneHotDense", "RowSparseAdam", "adam_update", "row_sparse_step", "as_dtype",
 ]

@@ -15,7 +15,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .layers import Layer, _check_init, _init_weight, truncated_normal
-from .utils import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, replica_generators
+from ..validation import positive_int
 
 
 def check_init_std(init_std):
@@ -30,8 +31,8 @@ def check_init_std(init_std):
 
 def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
     """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D)."""
-    layer.n_out = check_positive_int(n_out, "n_out")
-    layer.size = check_positive_int(size, "size")
+    layer.n_out = positive_int(n_out, "n_out")
+    layer.size = positive_int(size, "size")
     if layer.size % 2 != 1:
         raise ValueError(f"size must be odd for 'same' padding, got {size}")
     layer.bias = bool(bias)
@@ -57,8 +58,8 @@ class Conv1D(Layer):
     has_params = True
 
     def __init__(self, n_out: int, width: int, bias: bool = True, init: str = "truncated_normal"):
-        self.n_out = check_positive_int(n_out, "n_out")
-        self.width = check_positive_int(width, "width")
+        self.n_out = positive_int(n_out, "n_out")
+        self.width = positive_int(width, "width")
         self.bias = bool(bias)
         self.init_method = _check_init(init)
 
@@ -212,7 +213,7 @@ class MaxPool2D(Layer):
     """2x2 max-pooling with stride 2 (height and width must be even); ties go to the first max."""
 
     def init(self, rng, R, in_shape, dtype=np.float32):
-        check_positive_int(R, "R")
+        positive_int(R, "R")
         if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
             raise ValueError(f"MaxPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
         H, Wd, C = in_shape

@@ -41,7 +41,8 @@ import numpy as np
 from .conv import kernel_init, set_conv_options
 from .fourier import FourierCorrelation
 from .layers import Layer
-from .utils import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, replica_generators
+from ..validation import positive_int
 
 METHODS = ("auto", "direct", "fourier")
 #: the default chunk holds about this many bytes in its largest intermediate array
@@ -86,8 +87,8 @@ class ConvPool2D(Layer):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method = method
-        self.chunk = None if chunk is None else check_positive_int(chunk, "chunk")
-        self.workers = check_positive_int(workers, "workers")
+        self.chunk = None if chunk is None else positive_int(chunk, "chunk")
+        self.workers = positive_int(workers, "workers")
         self._kernels: dict = {}
 
     def __repr__(self) -> str:

@@ -20,7 +20,8 @@ import math
 import numpy as np
 
 from ..initializers import truncated_normal
-from .utils import as_dtype, check_positive_int, replica_generators
+from .utils import as_dtype, replica_generators
+from ..validation import positive_int
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,7 +35,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def shared(x, R: int) -> np.ndarray:
     """View a minibatch ``(B, *shape)`` as ``(R, B, *shape)`` for R replicas, without copying."""
     x = np.asarray(x)
-    return np.broadcast_to(x, (check_positive_int(R, "R"),) + x.shape)
+    return np.broadcast_to(x, (positive_int(R, "R"),) + x.shape)
 
 
 class Layer(abc.ABC):
@@ -44,7 +45,7 @@ class Layer(abc.ABC):
     has_params = False
 
     def init(self, rng, R, in_shape, dtype=np.float32):
-        check_positive_int(R, "R")
+        positive_int(R, "R")
         return {}, tuple(in_shape)
 
     @abc.abstractmethod
@@ -93,7 +94,7 @@ class Dense(Layer):
     has_params = True
 
     def __init__(self, n_out: int, bias: bool = True, init: str = "truncated_normal"):
-        self.n_out = check_positive_int(n_out, "n_out")
+        self.n_out = positive_int(n_out, "n_out")
         self.bias = bool(bias)
         self.init_method = _check_init(init)
 
@@ -172,7 +173,7 @@ class Reshape(Layer):
         self.shape = tuple(int(s) for s in shape)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
-        check_positive_int(R, "R")
+        positive_int(R, "R")
         if math.prod(in_shape) != math.prod(self.shape):
             raise ValueError(f"cannot reshape examples of shape {tuple(in_shape)} to {self.shape}")
         return {}, self.shape
@@ -188,7 +189,7 @@ class Flatten(Layer):
     """Flatten each example to one axis."""
 
     def init(self, rng, R, in_shape, dtype=np.float32):
-        check_positive_int(R, "R")
+        positive_int(R, "R")
         return {}, (math.prod(in_shape),)
 
     def forward(self, params, x):

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from .utils import as_dtype, check_positive_int, per_replica, replica_generators
+from .utils import as_dtype, per_replica, replica_generators
+from ..validation import positive_int
 from .layers import Layer, truncated_normal
 from .optim import Adam, adam_update
 
@@ -40,8 +41,8 @@ class OneHotDense(Layer):
     has_params = True
 
     def __init__(self, d: int, n_out: int, bias: bool = True):
-        self.d = check_positive_int(d, "d")
-        self.n_out = check_positive_int(n_out, "n_out")
+        self.d = positive_int(d, "d")
+        self.n_out = positive_int(n_out, "n_out")
         self.bias = bool(bias)
 
     def init(self, rng, R, in_shape=(), dtype=np.float32):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..validation import positive_int
+
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -26,7 +28,7 @@ def replica_generators(rng, R: int) -> list[np.random.Generator]:
     ``rng`` is a sequence of exactly R Generators (used as given, so replica r's numbers do not
     depend on R), a ``SeedSequence`` (spawned R times) or a single ``Generator`` (spawned R times).
     """
-    R = check_positive_int(R, "R")
+    R = positive_int(R, "R")
     if isinstance(rng, np.random.SeedSequence):
         return [np.random.default_rng(s) for s in rng.spawn(R)]
     if isinstance(rng, np.random.Generator):
@@ -39,15 +41,6 @@ def replica_generators(rng, R: int) -> list[np.random.Generator]:
         "rng must be a numpy Generator, a SeedSequence or a sequence of R Generators, "
         f"got {type(rng).__name__}"
     )
-
-
-def check_positive_int(value, name: str) -> int:
-    """Return ``value`` as int if it is a positive integer, else raise a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def tree_leaves(tree) -> list[np.ndarray]:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn.utils import as_dtype, check_positive_int
+from ..nn.utils import as_dtype
+from ..validation import positive_int
 
 #: image side, in pixels
 SIZE = 28
@@ -132,7 +133,7 @@ def sample_tuples(rng: np.random.Generator, shape, k: int, dtype=np.float32):
     image_labels : int8 array ``(*shape, k)``
     labels : int8 array ``shape``, the product of the image labels
     """
-    k = check_positive_int(k, "k")
+    k = positive_int(k, "k")
     images, image_labels = sample_line_images(rng, _check_shape(shape) + (k,), dtype)
     return images, image_labels, tuple_labels(image_labels)
 
@@ -182,7 +183,7 @@ class TupleSet:
 
     def batch(self, start: int, size: int, dtype=np.float32):
         """``size`` consecutive tuples from row ``start``, wrapping around the end of the set."""
-        rows = (int(start) + np.arange(check_positive_int(size, "size"), dtype=np.int64)) % self.size
+        rows = (int(start) + np.arange(positive_int(size, "size"), dtype=np.int64)) % self.size
         return self.take(rows, dtype)
 
 
@@ -193,7 +194,7 @@ def sample_tuple_set(rngs, n: int, k: int) -> TupleSet:
     ``sample_tuple_set([g], n, k).batch(0, n)`` equals ``sample_tuples(g', (n,), k)`` for a copy
     ``g'`` of ``g`` (with a leading replica axis of 1).
     """
-    n, k = check_positive_int(n, "n"), check_positive_int(k, "k")
+    n, k = positive_int(n, "n"), positive_int(k, "k")
     rngs = list(rngs)
     out = np.empty((len(rngs), n, k, 4), dtype=np.float64)
     for r, rng in enumerate(rngs):
@@ -210,5 +211,5 @@ def _check_shape(shape) -> tuple[int, ...]:
     except TypeError:
         raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
     for s in shape:
-        check_positive_int(s, "shape entries")
+        positive_int(s, "shape entries")
     return shape

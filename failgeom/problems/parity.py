@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.utils import as_dtype, check_positive_int
+from ..nn.utils import as_dtype
+from ..validation import positive_int
 
 
 def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
@@ -13,7 +14,7 @@ def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
     With ``subset_size=None`` each coordinate is included with probability 1/2 (the original
     code's default); otherwise exactly ``subset_size`` coordinates, uniformly.
     """
-    d = check_positive_int(d, "d")
+    d = positive_int(d, "d")
     if subset_size is not None and not 0 <= subset_size <= d:
         raise ValueError(f"subset_size must lie in 0..{d}, got {subset_size}")
     out = np.zeros((len(rngs), d), dtype=bool)
@@ -38,7 +39,7 @@ def sample_parity(rng: np.random.Generator, subsets: np.ndarray, batch: int, dty
     (one bit per coordinate), which is several times faster than drawing floats.
     """
     R, d = subsets.shape
-    batch = check_positive_int(batch, "batch")
+    batch = positive_int(batch, "batch")
     dtype = as_dtype(dtype)
     n = R * batch * d
     raw = np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8)

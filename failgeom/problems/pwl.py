@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..validation import integer
+
 DISTRIBUTIONS = ("paper", "code", "continuous")
 
 #: Slope patterns of the original code for 4.1.1-4.1.3; the kink coefficients are their
@@ -29,14 +31,6 @@ CODE_SLOPE_PATTERNS = np.array([[1, -1, 1], [1, -2, 1], [-2, 1, -1], [1, -1, 2]]
 
 #: The original code's kinks lie in ``3..n-4``: ``3 +`` a sample from ``{0..n-7}``.
 CODE_KINK_OFFSET = 3
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_distribution(distribution: str, n: int, k: int) -> str:
@@ -83,9 +77,9 @@ def sample_pwl_curves(rng, count: int, n: int = 100, k: int = 3, distribution: s
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
-    count = _check_int(count, "count", 1)
-    n = _check_int(n, "n", 1)
-    k = _check_int(k, "k", 1)
+    count = integer(count, "count", low=1)
+    n = integer(n, "n", low=1)
+    k = integer(k, "k", low=1)
     if distribution == "continuous":
         raise ValueError("distribution 'continuous' has no kink vector: use sample_continuous_kink_curves")
     _check_distribution(distribution, n, k)
@@ -121,7 +115,7 @@ def sample_continuous_kink_curves(rng, count: int, n: int = 100, k: int = 3):
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
-    count, n, k = _check_int(count, "count", 1), _check_int(n, "n", 1), _check_int(k, "k", 1)
+    count, n, k = integer(count, "count", low=1), integer(n, "n", low=1), integer(k, "k", low=1)
     theta = rng.uniform(0.0, float(n), size=(count, k))
     a = rng.uniform(-1.0, 1.0, size=(count, k))
     x = np.arange(n, dtype=np.float64)
@@ -163,7 +157,7 @@ def code_kink_second_moment(n: int) -> np.ndarray:
     ndarray of shape (n, n), float64
         Zero outside rows and columns ``3..n-4``; not a multiple of the identity.
     """
-    n = _check_int(n, "n", 9)
+    n = integer(n, "n", low=9)
     m = n - 2 * CODE_KINK_OFFSET
     total = math.comb(m, 3)
     a = np.diff(CODE_SLOPE_PATTERNS, axis=1, prepend=0.0)
@@ -188,7 +182,7 @@ def kink_second_moment_matrix(n: int, k: int = 3, distribution: str = "paper") -
     """Exact ``E[p p^T]`` (n x n) of a grid-kink distribution: ``(k / 3n) I`` for ``"paper"``
     (kinks without replacement, iid zero-mean ``a`` with ``E a^2 = 1/3``), the closed form of
     :func:`code_kink_second_moment` for ``"code"``."""
-    n, k = _check_int(n, "n", 1), _check_int(k, "k", 1)
+    n, k = integer(n, "n", low=1), integer(k, "k", low=1)
     if distribution == "continuous":
         raise ValueError("distribution 'continuous' has no kink vector and so no E[p p^T]")
     _check_distribution(distribution, n, k)
@@ -240,7 +234,7 @@ def sample_pwl_data(rngs: Sequence[np.random.Generator], n: int, k: int, distrib
     """
     if len(rngs) == 0:
         raise ValueError("rngs must hold one Generator per replica, got none")
-    n, k = _check_int(n, "n", 1), _check_int(k, "k", 1)
+    n, k = integer(n, "n", low=1), integer(k, "k", low=1)
     _check_distribution(distribution, n, k)
     x = np.arange(n)
     parts = []

@@ -14,16 +14,9 @@ import math
 import numpy as np
 
 from .parity import parity_labels, random_subsets, sample_parity
+from ..validation import positive_int
 
 __all__ = ["dense_k", "k_subsets", "class_size", "sample_parity", "sample_parity_bits", "subset_indices"]
-
-
-def _positive(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _check_k(n: int, k) -> int:
@@ -36,18 +29,18 @@ def _check_k(n: int, k) -> int:
 
 def dense_k(n: int) -> int:
     """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k))."""
-    return max(1, _positive(n, "n") // 2)
+    return max(1, positive_int(n, "n") // 2)
 
 
 def class_size(n: int, k: int) -> int:
     """``C(n, k)``, the number of k-sparse parities of n bits."""
-    n = _positive(n, "n")
+    n = positive_int(n, "n")
     return math.comb(n, _check_k(n, k))
 
 
 def k_subsets(rngs, n: int, k: int) -> np.ndarray:
     """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``."""
-    n = _positive(n, "n")
+    n = positive_int(n, "n")
     return random_subsets(rngs, n, _check_k(n, k))
 
 
@@ -69,7 +62,7 @@ def sample_parity_bits(rng: np.random.Generator, subset, m: int) -> tuple[np.nda
     subset = np.asarray(subset, dtype=bool)
     if subset.ndim != 1 or subset.size == 0:
         raise ValueError(f"subset must be a non-empty boolean vector (n,), got shape {subset.shape}")
-    m = _positive(m, "m")
+    m = positive_int(m, "m")
     n = subset.size
     raw = np.frombuffer(rng.bytes(m * ((n + 7) // 8)), dtype=np.uint8).reshape(m, -1)
     bits = np.unpackbits(raw, axis=1, count=n)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.utils import as_dtype, check_positive_int
+from ..nn.utils import as_dtype
+from ..validation import positive_int
 
 #: Grid offsets of the original code: ``{-100, -95, ..., 95}`` and a fine part around 0.
 PAPER_OFFSETS = tuple(sorted(
@@ -191,7 +192,7 @@ def draw_targets(rngs, n_inputs: int = 100):
 
     Returns ``v_star`` ``(R, n)`` and ``b_star`` ``(R,)`` in float64.
     """
-    n_inputs = check_positive_int(n_inputs, "n_inputs")
+    n_inputs = positive_int(n_inputs, "n_inputs")
     if not rngs or not all(isinstance(g, np.random.Generator) for g in rngs):
         raise TypeError("rngs must be a non-empty sequence of numpy Generators (one per replica)")
     v_star = np.empty((len(rngs), n_inputs))
@@ -220,7 +221,7 @@ def sample_steps(rng: np.random.Generator, v_star, b_star, step: StepFunction, b
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
-    batch = check_positive_int(batch, "batch")
+    batch = positive_int(batch, "batch")
     dtype = as_dtype(dtype)
     v_star = np.asarray(v_star, dtype=np.float64)
     R, n = v_star.shape

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.utils import as_dtype, check_positive_int
+from ..nn.utils import as_dtype
+from ..validation import positive_int
 
 ESTIMATORS = ("end_to_end", "decomposition")
 
@@ -23,8 +24,8 @@ def random_label_maps(rngs, d: int, k: int) -> np.ndarray:
 
     Each ``y(a)`` is uniform in ``0..k-1``, independently (paper Sec. 3.2).
     """
-    d = check_positive_int(d, "d")
-    k = check_positive_int(k, "k")
+    d = positive_int(d, "d")
+    k = positive_int(k, "k")
     if len(rngs) == 0 or not all(isinstance(g, np.random.Generator) for g in rngs):
         raise TypeError("rngs must be a non-empty sequence of numpy Generators (one per replica)")
     # set-up only: one draw per replica stream, so replica r's map does not depend on R
@@ -33,9 +34,9 @@ def random_label_maps(rngs, d: int, k: int) -> np.ndarray:
 
 def sample_inputs(rng: np.random.Generator, R: int, batch: int, d: int) -> np.ndarray:
     """Input indices ``a`` uniform in ``[d]``, shape ``(R, batch)`` (x = e_a)."""
-    R = check_positive_int(R, "R")
-    batch = check_positive_int(batch, "batch")
-    d = check_positive_int(d, "d")
+    R = positive_int(R, "R")
+    batch = positive_int(batch, "batch")
+    d = positive_int(d, "d")
     return rng.integers(0, d, size=(R, batch))
 
 
@@ -54,7 +55,7 @@ def random_gains(rng: np.random.Generator, y: np.ndarray, k: int, dtype=np.float
     Drawn from random bytes (one bit per coordinate), several times faster than drawing floats.
     """
     y = np.asarray(y)
-    k = check_positive_int(k, "k")
+    k = positive_int(k, "k")
     dtype = as_dtype(dtype)
     if y.ndim != 2 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must be an integer array (R, B), got shape {y.shape} and dtype {y.dtype}")
@@ -68,7 +69,7 @@ def random_gains(rng: np.random.Generator, y: np.ndarray, k: int, dtype=np.float
 def label_gains(y: np.ndarray, k: int, dtype=np.float32) -> np.ndarray:
     """Decomposition gains: ``e_y`` ``(R, B, k)``, the conditional mean of :func:`random_gains`."""
     y = np.asarray(y)
-    k = check_positive_int(k, "k")
+    k = positive_int(k, "k")
     if y.ndim != 2 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must be an integer array (R, B), got shape {y.shape} and dtype {y.dtype}")
     return (np.arange(k) == y[..., None]).astype(as_dtype(dtype))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import generator, positive_float, positive_int
+from ..validation import generator, positive_float, positive_int
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ._validate import choice, generator, nonnegative_int, positive_float, positive_int
+from ..validation import choice, generator, nonnegative_int, positive_float, positive_int
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
 #: for any T; the numbers do not depend on it (a Generator fills arrays in order).

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from ..initializers import truncated_normal
-from ._validate import choice, generator, positive_int
+from ..validation import choice, generator, positive_int
 
 LOSSES = ("square", "hinge")
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._validate import choice, generator, positive_float, positive_int
+from ..validation import choice, generator, positive_float, positive_int
 
 
 def _sq(a):

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
-from ._validate import choice, nonnegative_int, positive_float, positive_int
+from ..validation import choice, nonnegative_int, positive_float, positive_int
 
 METHODS = ("auto", "structured", "dense", "mpmath")
 

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._validate import nonnegative_int, positive_float
+from ..validation import nonnegative_int, positive_float
 
 
 def _spd(C) -> np.ndarray:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import positive_int
+from ..validation import positive_int
 from .orthogonal import (
     _hinge_coefficient,
     _loss_derivative,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import choice, positive_int
+from ..validation import choice, positive_int
 
 PADDINGS = ("valid", "zero")
 DISTRIBUTIONS = ("paper", "pm1")
