@@ -195,17 +195,6 @@ def test_rejects_bad_input():
         dataclasses.replace(SMALL, dims=(1, 2, 3))
 
 
-def test_the_verify_checks_closed_form_is_theory_s_exact_variance():
-    # failgeom.checks.orthogonal.periodic_variance writes the same 1-D integral for a Fourier
-    # series psi; both must agree (cos and the triangle wave of the checks) to quadrature accuracy
-    from failgeom.checks.orthogonal import PSIS, periodic_variance
-
-    for harmonics in PSIS.values():
-        for w_norm, r, d in ((1.0, 2.0, 5), (3.0, 3.0, 12), (6.0, 6.0, 40)):
-            assert_allclose(exact_linear_periodic_variance(w_norm, r, d, harmonics=harmonics),
-                            periodic_variance(w_norm, r, d, harmonics, nodes=2000), rtol=1e-10)
-
-
 @settings(deadline=None, max_examples=6)
 @given(r=st.floats(0.5, 4.0), matched=st.booleans())
 def test_harmonics_are_a_sum_of_gradients(r, matched):

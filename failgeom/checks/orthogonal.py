@@ -16,8 +16,6 @@ decay rate in r and in d, for two periodic psi: ``cos`` and a triangle wave (thr
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-
 import numpy as np
 from scipy import stats
 
@@ -31,51 +29,9 @@ PSIS = {
 }
 
 
-@lru_cache(maxsize=4)
-def angle_nodes(nodes: int):
-    """Gauss-Legendre nodes and weights on ``[0, pi]``."""
-    from scipy.special import roots_legendre
-
-    x, wt = roots_legendre(nodes)
-    return 0.5 * np.pi * (x + 1.0), 0.5 * np.pi * wt
-
-
-def periodic_variance(w_norm: float, r: float, d: int, harmonics: dict, nodes: int = 1000) -> float:
-    """``Var(H, F, w)`` of Theorem 2 for ``psi = sum_m c_m cos(m z)``, exact up to quadrature.
-
-    Parameters
-    ----------
-    w_norm : float
-        ``|w|`` of the predictor ``cos(w^T x)`` (the variance depends on w only through it).
-    r : float
-        Target frequency ``|v*|``.
-    d : int
-        Dimension, at least 2.
-    harmonics : dict
-        ``{m: c_m}``, the cosine coefficients of psi.
-    nodes : int
-        Gauss-Legendre nodes on the angle.
-
-    Returns
-    -------
-    float
-    """
-    theta, wt = angle_nodes(int(nodes))
-    t = np.cos(theta)
-    dens = wt * np.sin(theta) ** (d - 2)
-    dens /= dens.sum()
-    along = np.zeros_like(t)
-    perp = np.zeros_like(t)
-    for m, c in harmonics.items():
-        base = -0.5 * (w_norm**2 + (m * r) ** 2) + math.log(abs(c))
-        s = m * r * w_norm * t
-        # a cosh s and a sinh s from the exponentials of the summed exponents: no overflow
-        ep, em = np.exp(base + s), np.exp(base - s)
-        ach, ash = math.copysign(1.0, c) * 0.5 * (ep + em), math.copysign(1.0, c) * 0.5 * (ep - em)
-        along += w_norm * ach - m * r * t * ash
-        perp += m * r * np.sqrt(1.0 - t * t) * ash
-    mean = dens @ along
-    return float(dens @ ((along - mean) ** 2 + perp**2))
+def periodic_variance(w_norm: float, r: float, d: int, harmonics: dict) -> float:
+    """The 1-D integral of the variance (``theory.exact_linear_periodic_variance``, 1000 nodes)."""
+    return T.exact_linear_periodic_variance(w_norm, r, d, nodes=1000, harmonics=harmonics)
 
 
 def periodic_variance_mc(w, r: float, harmonics: dict, generator, targets: int,
