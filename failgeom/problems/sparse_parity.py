@@ -52,7 +52,21 @@ def k_subsets(rngs, n: int, k: int) -> np.ndarray:
 
 
 def subset_indices(subsets: np.ndarray) -> list[list[int]]:
-    """The subsets ``(R, n)`` as sorted index lists (for results on disk)."""
+    """The subsets ``(R, n)`` as sorted index lists (for results on disk).
+
+    Parameters
+    ----------
+    subsets : bool array_like, shape (R, n)
+
+    Returns
+    -------
+    list of R lists of int
+
+    Raises
+    ------
+    ValueError
+        If ``subsets`` is not 2-D.
+    """
     subsets = np.asarray(subsets, dtype=bool)
     if subsets.ndim != 2:
         raise ValueError(f"subsets must have shape (R, n), got {subsets.shape}")
@@ -65,6 +79,25 @@ def sample_parity_bits(rng: np.random.Generator, subset, m: int) -> tuple[np.nda
     Bit 1 stands for the coordinate value -1, so ``b = sum_{i in subset} A_i mod 2`` and the
     label in {±1} is ``(-1)^b``: the samples of :func:`sample_parity`, in the form
     :func:`failgeom.gf2.solve` reads.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    subset : bool array_like, shape (n,)
+        The parity's subset.
+    m : int
+        Number of samples.
+
+    Returns
+    -------
+    A : uint8 ndarray, shape (m, n)
+    b : uint8 ndarray, shape (m,)
+
+    Raises
+    ------
+    ValueError
+        If ``subset`` is not a non-empty 1-D vector (TypeError or ValueError also if ``m`` is
+        not a positive integer).
     """
     subset = np.asarray(subset, dtype=bool)
     if subset.ndim != 1 or subset.size == 0:
