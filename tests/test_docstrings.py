@@ -27,13 +27,6 @@ MODULES = sorted(
 PUBLIC_DUNDERS = {"__call__"}
 #: left as they are while another branch replaces the integer-validation helpers
 PENDING = {"failgeom.nn.utils.check_positive_int": "being replaced on the validation-helpers branch"}
-#: a docstring here would sit right above a helper call that the validation branch changes
-NEXT_TO_HELPER = (
-    "nn.conv.set_conv_options", "nn.conv.MaxPool2D.init", "nn.layers.Layer.init", "nn.layers.Reshape.init",
-    "nn.layers.Flatten.init", "problems.lines.TupleSet.batch", "problems.pwl.kink_second_moment_matrix",
-    "problems.sparse_parity.dense_k", "problems.sparse_parity.class_size",
-    "problems.sparse_parity.k_subsets", "problems.stocks.sample_inputs")
-PENDING.update({f"failgeom.{name}": "documented once the validation branch is merged" for name in NEXT_TO_HELPER})
 
 
 def sections(doc: str) -> dict[str, list[str]]:

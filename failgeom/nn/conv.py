@@ -43,7 +43,24 @@ def check_init_std(init_std):
 
 
 def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
-    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D)."""
+    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D).
+
+    Parameters
+    ----------
+    layer : Conv2D or ConvPool2D
+        Receives ``n_out``, ``size``, ``bias``, ``init_method`` and ``init_std``.
+    n_out, size : int
+        Output channels and the odd kernel size.
+    bias : bool
+    init : {"truncated_normal", "zeros"}
+    init_std : float or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_out`` or ``size`` is not a positive integer, ``size`` is even, ``init`` is unknown
+        or ``init_std`` is not a positive finite number or None.
+    """
     layer.n_out = check_positive_int(n_out, "n_out")
     layer.size = check_positive_int(size, "size")
     if layer.size % 2 != 1:
@@ -389,6 +406,25 @@ class MaxPool2D(Layer):
     """2x2 max-pooling with stride 2 (height and width must be even); ties go to the first max."""
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """No parameters; the output shape ``(H/2, W/2, C)``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init` (``rng`` and ``dtype`` unused).
+        in_shape : tuple of int
+            ``(H, W, C)`` with even H and W.
+
+        Returns
+        -------
+        params : dict, empty
+        out_shape : tuple of int, ``(H // 2, W // 2, C)``
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is not ``(H, W, C)`` with even H and W.
+        """
         check_positive_int(R, "R")
         if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
             raise ValueError(f"MaxPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")

@@ -69,6 +69,32 @@ class Layer(abc.ABC):
     has_params = False
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """Initial parameters of R replicas and the shape of one output example.
+
+        Parameters
+        ----------
+        rng : Generator, SeedSequence or sequence of R Generators
+            One Generator per replica, used as given (replica r's weights do not depend on R),
+            or one to spawn R times (:func:`failgeom.nn.utils.replica_generators`).
+        R : int
+            Number of replicas.
+        in_shape : tuple of int
+            One input example, without the R and B axes.
+        dtype : {float32, float64}
+            Dtype of the parameters.
+
+        Returns
+        -------
+        params : dict
+            Arrays with leading axis R; here ``{}``.
+        out_shape : tuple of int
+            One output example; here ``in_shape``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad ``R``, ``rng`` or ``dtype``, or an ``in_shape`` the layer cannot take.
+        """
         check_positive_int(R, "R")
         return {}, tuple(in_shape)
 
@@ -288,6 +314,25 @@ class Reshape(Layer):
         self.shape = tuple(int(s) for s in shape)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """No parameters; the output shape is ``shape``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init` (``rng`` and ``dtype`` unused).
+        in_shape : tuple of int
+            Of the same size as ``shape``.
+
+        Returns
+        -------
+        params : dict, empty
+        out_shape : tuple of int, ``shape``
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` and ``shape`` differ in size.
+        """
         check_positive_int(R, "R")
         if math.prod(in_shape) != math.prod(self.shape):
             raise ValueError(f"cannot reshape examples of shape {tuple(in_shape)} to {self.shape}")
@@ -306,6 +351,7 @@ class Flatten(Layer):
     """Flatten each example to one axis."""
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """No parameters (``{}``); ``out_shape = (prod(in_shape),)``."""
         check_positive_int(R, "R")
         return {}, (math.prod(in_shape),)
 

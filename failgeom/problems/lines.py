@@ -265,7 +265,26 @@ class TupleSet:
         return render_lines(lp, dtype), image_labels, tuple_labels(image_labels)
 
     def batch(self, start: int, size: int, dtype=np.float32):
-        """``size`` consecutive tuples from row ``start``, wrapping around the end of the set."""
+        """``size`` consecutive tuples from row ``start``, wrapping around the end of the set.
+
+        Parameters
+        ----------
+        start : int
+            First row (taken modulo the set's size).
+        size : int
+            Number of tuples, m.
+        dtype : {float32, float64}
+
+        Returns
+        -------
+        images, image_labels, labels
+            As :meth:`take`: ``(R, m, k, 28, 28)``, ``(R, m, k)`` and ``(R, m)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``size`` is not a positive integer.
+        """
         rows = (int(start) + np.arange(check_positive_int(size, "size"), dtype=np.int64)) % self.size
         return self.take(rows, dtype)
 

@@ -211,7 +211,24 @@ def code_kink_second_moment(n: int) -> np.ndarray:
 def kink_second_moment_matrix(n: int, k: int = 3, distribution: str = "paper") -> np.ndarray:
     """Exact ``E[p p^T]`` (n x n) of a grid-kink distribution: ``(k / 3n) I`` for ``"paper"``
     (kinks without replacement, iid zero-mean ``a`` with ``E a^2 = 1/3``), the closed form of
-    :func:`code_kink_second_moment` for ``"code"``."""
+    :func:`code_kink_second_moment` for ``"code"``.
+
+    Parameters
+    ----------
+    n, k : int
+        Curve length and kinks per curve.
+    distribution : {"paper", "code"}
+
+    Returns
+    -------
+    ndarray, shape (n, n), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` or ``k`` is not a positive integer, ``distribution`` is unknown or "continuous",
+        or ``n`` and ``k`` do not suit it.
+    """
     n, k = _check_int(n, "n", 1), _check_int(k, "k", 1)
     if distribution == "continuous":
         raise ValueError("distribution 'continuous' has no kink vector and so no E[p p^T]")

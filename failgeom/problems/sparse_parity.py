@@ -35,18 +35,69 @@ def _check_k(n: int, k) -> int:
 
 
 def dense_k(n: int) -> int:
-    """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k))."""
+    """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k)).
+
+    Parameters
+    ----------
+    n : int
+        Number of bits.
+
+    Returns
+    -------
+    int
+        ``max(1, n // 2)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer.
+    """
     return max(1, _positive(n, "n") // 2)
 
 
 def class_size(n: int, k: int) -> int:
-    """``C(n, k)``, the number of k-sparse parities of n bits."""
+    """``C(n, k)``, the number of k-sparse parities of n bits.
+
+    Parameters
+    ----------
+    n : int
+        Number of bits.
+    k : int
+        Subset size, in ``1..n``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer or ``k`` not an integer in ``1..n``.
+    """
     n = _positive(n, "n")
     return math.comb(n, _check_k(n, k))
 
 
 def k_subsets(rngs, n: int, k: int) -> np.ndarray:
-    """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``."""
+    """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``.
+
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+    n : int
+        Number of bits.
+    k : int
+        Subset size, in ``1..n``.
+
+    Returns
+    -------
+    ndarray of bool, shape (R, n)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer or ``k`` not an integer in ``1..n``.
+    """
     n = _positive(n, "n")
     return random_subsets(rngs, n, _check_k(n, k))
 

@@ -49,7 +49,23 @@ def random_label_maps(rngs, d: int, k: int) -> np.ndarray:
 
 
 def sample_inputs(rng: np.random.Generator, R: int, batch: int, d: int) -> np.ndarray:
-    """Input indices ``a`` uniform in ``[d]``, shape ``(R, batch)`` (x = e_a)."""
+    """Input indices ``a`` uniform in ``[d]``, shape ``(R, batch)`` (x = e_a).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    R, batch, d : int
+        Replicas, examples per replica and number of inputs.
+
+    Returns
+    -------
+    int ndarray, shape (R, batch)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``R``, ``batch`` or ``d`` is not a positive integer.
+    """
     R = check_positive_int(R, "R")
     batch = check_positive_int(batch, "batch")
     d = check_positive_int(d, "d")
