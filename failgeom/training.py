@@ -1,10 +1,6 @@
 """The one training loop of the package, its checkpoints, and the seed streams.
 
-:func:`fit` is the loop every experiment uses: it calls a ``step(i)`` function (one batched
-update of all R replicas), evaluates every ``eval_every`` steps, runs hooks (snapshots, early
-stopping), checkpoints and resumes. :func:`train` is the common case of a model, a loss, an
-optimizer and fresh minibatches. Randomness comes from :func:`seed_streams`: every stream is a
-node of a tree named by a key path, so no two streams of an experiment can coincide.
+:func:`fit` is the loop, :func:`train` its common case, :func:`seed_streams` names the streams.
 """
 
 from __future__ import annotations
@@ -23,7 +19,13 @@ import numpy as np
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; carries the step and the learning rate."""
+    """The training loss became NaN or infinite; carries the step and the learning rate.
+
+    Parameters
+    ----------
+    step, lr, replicas
+        The 1-based update, the learning rate (scalar or ``(R,)``) and the replicas concerned.
+    """
 
     def __init__(self, step: int, lr, replicas):
         self.step, self.lr, self.replicas = step, lr, list(replicas)
@@ -58,9 +60,12 @@ def _encode(part) -> int:
 class Streams(np.random.SeedSequence):
     """A node of the seed-stream tree: a ``SeedSequence`` named by the user's seed and a key path.
 
-    ``child(*key)`` is a named sub-node, ``spawn(n)`` gives n unnamed children (marked, so they
-    never equal a named node), and ``np.random.default_rng(node)`` draws from the node itself.
-    Use each node for one Generator only; :func:`record_streams` lists the streams drawn.
+    Use each node for one Generator, ``np.random.default_rng(node)`` (see :func:`record_streams`).
+
+    Parameters
+    ----------
+    seed, spawn_key : int, tuple of int
+        The user's seed and the encoded key path (make nodes with :func:`seed_streams`).
     """
 
     def __init__(self, seed: int, spawn_key: tuple = ()):
@@ -68,19 +73,38 @@ class Streams(np.random.SeedSequence):
         self._spawned = 0
 
     def child(self, *key) -> "Streams":
-        """The sub-node named ``key`` (ints in [0, 2**31) or strings)."""
+        """The named sub-node ``key``.
+
+        Parameters
+        ----------
+        *key : int in [0, 2**31) or str
+
+        Returns
+        -------
+        Streams
+        """
         return Streams(self.entropy, self.spawn_key + tuple(_encode(k) for k in key))
 
     def spawn(self, n_children: int) -> list["Streams"]:
-        """``n_children`` new unnamed children; successive calls continue the numbering."""
+        """Unnamed children, marked to never equal a named node; numbering goes on across calls."""
         start, self._spawned = self._spawned, self._spawned + int(n_children)
         return [Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
 
     def generators(self, n: int) -> list[np.random.Generator]:
-        """``n`` Generators from ``n`` fresh unnamed children (one per replica, say)."""
+        """``n`` Generators from ``n`` fresh unnamed children (one per replica, say).
+
+        Parameters
+        ----------
+        n : int
+
+        Returns
+        -------
+        list of numpy.random.Generator
+        """
         return [np.random.default_rng(s) for s in self.spawn(n)]
 
     def generate_state(self, n_words, dtype=np.uint32):
+        """``SeedSequence.generate_state``, recorded inside :func:`record_streams`."""
         recorded = _RECORDER.get()
         if recorded is not None:
             recorded.append((self.entropy, self.spawn_key))
@@ -90,9 +114,22 @@ class Streams(np.random.SeedSequence):
 def seed_streams(seed: int, *key) -> Streams:
     """The stream node of one part of an experiment: the user's seed plus a key path.
 
-    Start the key with the experiment's name and name every part (for example
-    ``seed_streams(seed, "parity", d, "init")``), so one part's numbers do not depend on which
-    other parts run, and two parts never share a stream.
+    Start the key with the experiment's name and name every part (``seed_streams(seed, "parity",
+    d, "init")``): one part's numbers then do not depend on which others run, and no two share one.
+
+    Parameters
+    ----------
+    seed : int, non-negative
+    *key : int in [0, 2**31) or str
+
+    Returns
+    -------
+    Streams
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad ``seed`` or key part.
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -101,8 +138,12 @@ def seed_streams(seed: int, *key) -> Streams:
 
 @contextlib.contextmanager
 def record_streams():
-    """Collect ``(seed, spawn_key)`` of every stream drawn from a :class:`Streams` node inside
-    the block (each Generator made from a node draws its state once)."""
+    """Collect ``(seed, spawn_key)`` of each stream drawn from a :class:`Streams` node in the block.
+
+    Yields
+    ------
+    list of (int, tuple), one entry per Generator made from a node (each draws its state once)
+    """
     recorded: list = []
     token = _RECORDER.set(recorded)
     try:
@@ -117,26 +158,62 @@ def record_streams():
 
 @dataclass
 class Curves:
-    """Per-replica curves: ``values[name][i]`` is an (R,) list at ``steps[i]``."""
+    """Per-replica curves: ``values[name][i]`` is an (R,) list at ``steps[i]``.
+
+    Parameters
+    ----------
+    steps, values : list of int, dict of str to list of lists of float
+    """
 
     steps: list[int] = field(default_factory=list)
     values: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def record(self, step: int, **metrics) -> None:
+        """Append the point ``step``, with each metric's per-replica values.
+
+        Parameters
+        ----------
+        step : int
+        **metrics : float or array_like of shape (R,)
+        """
         self.steps.append(int(step))
         for name, value in metrics.items():
             self.values.setdefault(name, []).append(np.asarray(value, dtype=np.float64).tolist())
 
     def array(self, name: str) -> np.ndarray:
-        """The curve ``name`` as an array ``(n_points, R)``."""
+        """The curve ``name`` as an array ``(n_points, R)``.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        ndarray, shape (n_points, R), float64
+        """
         return np.asarray(self.values[name], dtype=np.float64)
 
     def to_dict(self) -> dict:
+        """JSON-able ``{"steps": steps, name: values, ...}``.
+
+        Returns
+        -------
+        dict
+        """
         return {"steps": list(self.steps), **{k: v for k, v in self.values.items()}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Curves":
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        data : dict
+
+        Returns
+        -------
+        Curves
+        """
         data = dict(data)
         return cls(steps=[int(s) for s in data.pop("steps")], values=data)
 
@@ -150,7 +227,16 @@ class _NullProgress:
 
 
 def null_progress(total: int, desc: str = "") -> _NullProgress:
-    """A progress factory that shows nothing (the default for library calls)."""
+    """A progress factory that shows nothing (the default for library calls).
+
+    Parameters
+    ----------
+    total, desc : ignored
+
+    Returns
+    -------
+    An object whose ``update(n)`` and ``close()`` do nothing.
+    """
     return _NullProgress()
 
 
@@ -181,20 +267,21 @@ class Checkpointer:
     Parameters
     ----------
     path : path-like
-        The checkpoint file.
     header : dict
-        JSON-able identity of the run (config, seed, version); a checkpoint whose header differs
-        is refused.
+        JSON-able identity of the run (config, seed, version); a differing checkpoint is refused.
     state : callable
-        ``state() -> (arrays, meta)``: the run's arrays (parameters, optimizer moments) and
-        JSON-able metadata (random generator states, elapsed time).
+        ``state() -> (arrays, meta)``: arrays (parameters, moments) and JSON-able metadata.
     restore : callable
-        ``restore(arrays, meta)``: put a saved state back; use :func:`copy_checked` so a saved
-        array of another shape is refused instead of broadcast.
+        ``restore(arrays, meta)`` puts them back; :func:`copy_checked` refuses another shape.
     every : int
-        Save every ``every`` steps (at evaluation steps, so a multiple of ``eval_every``).
+        Save every ``every`` steps (a multiple of ``eval_every``).
     restart_hint : str
         What the user should do to start over, quoted in every :class:`CheckpointError`.
+
+    Raises
+    ------
+    ValueError
+        If ``every`` is not a positive integer.
     """
 
     VERSION = 2
@@ -211,6 +298,13 @@ class Checkpointer:
         return CheckpointError(f"checkpoint {self.path} {reason}; {self.restart_hint}")
 
     def save(self, step: int, curves: Curves) -> None:
+        """Save ``state()``, ``step`` and the curves so far, with a checksum.
+
+        Parameters
+        ----------
+        step : int
+        curves : Curves
+        """
         from .results import atomic_write_bytes
 
         arrays, meta = self.state()
@@ -223,7 +317,12 @@ class Checkpointer:
         atomic_write_bytes(self.path, buf.getvalue())
 
     def load(self) -> tuple[int, Curves] | None:
-        """Restore the saved state; returns ``(step, curves)``, or None if there is no file."""
+        """Restore the saved state; CheckpointError if the file cannot be used.
+
+        Returns
+        -------
+        (step, curves) : (int, Curves), or None if there is no file
+        """
         if not self.path.exists():
             return None
         try:
@@ -249,7 +348,13 @@ class Checkpointer:
 
 
 def copy_checked(dst: np.ndarray, src: np.ndarray, name: str) -> None:
-    """``dst[...] = src`` if shapes and dtypes agree; CheckpointError naming ``name`` otherwise."""
+    """``dst[...] = src`` if shapes and dtypes agree; CheckpointError naming ``name`` otherwise.
+
+    Parameters
+    ----------
+    dst, src : ndarray
+    name : str
+    """
     src = np.asarray(src)
     if src.shape != dst.shape or src.dtype != dst.dtype:
         raise CheckpointError(f"holds {name} of shape {src.shape} {src.dtype}, expected {dst.shape} {dst.dtype}")
@@ -276,20 +381,22 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
     evaluate : callable
         ``evaluate(i) -> dict`` of per-replica ``(R,)`` metrics.
     hooks : sequence of callables
-        ``hook(i)`` after update ``i`` (snapshots, counters); raising :class:`StopTraining`
-        ends training after that step.
-    checkpoint : Checkpointer, optional
-        Saved every ``checkpoint.every`` steps; with ``resume=True`` a saved run is continued.
-    progress : callable
-        ``progress(total, desc)`` returning an object with ``update(n)`` and ``close()``.
-    lr : float or array
-        The learning rate, quoted in a :class:`NonFiniteLossError`.
+        ``hook(i)`` after update ``i``; raising :class:`StopTraining` ends training after it.
+    checkpoint, resume : Checkpointer or None, bool
+        Saved every ``checkpoint.every`` steps; with ``resume`` a saved run is continued.
+    progress, desc
+        ``progress(total, desc)`` returns an object with ``update(n)`` and ``close()``.
+    lr : float or array, quoted in a :class:`NonFiniteLossError`
 
     Returns
     -------
     Curves
-        ``train_loss`` (mean training loss since the previous evaluation; NaN at step 0) and
-        every metric of ``evaluate``, per replica, at the evaluation steps.
+        ``train_loss`` (mean since the last evaluation, NaN at 0) and the metrics of ``evaluate``.
+
+    Raises
+    ------
+    ValueError, NonFiniteLossError, CheckpointError
+        For bad ``steps``/``eval_every``/``checkpoint.every``, a non-finite loss, a bad checkpoint.
     """
     for name, value in (("steps", steps), ("eval_every", eval_every)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -335,7 +442,17 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
 
 
 def train_step(model, params, loss, optimizer, x, target) -> np.ndarray:
-    """One SGD step for all replicas at once; returns the per-replica loss ``(R,)``."""
+    """One gradient step for all replicas at once.
+
+    Parameters
+    ----------
+    model, params, loss, optimizer, x, target
+        As in :func:`train`; ``x`` is a minibatch ``(R, B, ...)`` and ``target`` its targets.
+
+    Returns
+    -------
+    ndarray, shape (R,): the per-replica loss
+    """
     out, cache = model.forward(params, x)
     value, dout = loss(out, target)
     _, grads = model.backward(params, cache, dout, need_dx=False)
@@ -352,21 +469,24 @@ def train(model, params, loss, optimizer, sample: Callable, steps: int, *, eval_
     Parameters
     ----------
     model, params, loss, optimizer
-        A :mod:`failgeom.nn` model, its parameter tree (updated in place), a loss from
-        :mod:`failgeom.nn.losses` and an optimizer from :mod:`failgeom.nn.optim`.
+        A :mod:`failgeom.nn` model, its parameters (updated in place), a loss and an optimizer.
     sample : callable
         ``sample() -> (x, target)``, a fresh minibatch with the replica axis.
     evaluate : callable
         ``evaluate(params) -> dict`` of per-replica ``(R,)`` metrics on held-out samples.
     step_fn : callable, optional
         Replaces :func:`train_step` (same signature), e.g. for a non-gradient update rule.
-    hooks, checkpoint, resume, progress, desc
+    steps, eval_every, hooks, checkpoint, resume, progress, desc
         As in :func:`fit`.
+
+    Returns
+    -------
+    Curves
 
     Raises
     ------
     NonFiniteLossError
-        As soon as a replica's training loss is NaN or infinite.
+        As soon as a replica's training loss is NaN or infinite (and as :func:`fit`).
     """
     step_fn = step_fn or train_step
 

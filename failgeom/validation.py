@@ -59,17 +59,62 @@ def integer(value, name: str, low: int | None = None, high: int | None = None) -
 
 
 def positive_int(value, name: str) -> int:
-    """Return ``value`` as an ``int`` if it is an integer >= 1, else raise (see `integer`)."""
+    """Return ``value`` as an ``int`` if it is an integer >= 1, else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check (bools are refused).
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`integer` with ``low=1``.
+    """
     return integer(value, name, low=1)
 
 
 def nonnegative_int(value, name: str) -> int:
-    """Return ``value`` as an ``int`` if it is an integer >= 0, else raise (see `integer`)."""
+    """Return ``value`` as an ``int`` if it is an integer >= 0, else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check (bools are refused).
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`integer` with ``low=0``.
+    """
     return integer(value, name, low=0)
 
 
 def positive_float(value, name: str) -> float:
     """Return ``value`` as a ``float`` if it is a finite number > 0, else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check: a Python or NumPy real number.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    float
 
     Raises
     ------
@@ -87,7 +132,27 @@ def positive_float(value, name: str) -> float:
 
 
 def choice(value, name: str, options):
-    """Return ``value`` if it is one of ``options``, else raise ValueError listing them."""
+    """Return ``value`` if it is one of ``options``, else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check.
+    name : str
+        The argument's name, for the message.
+    options : iterable
+        The accepted values.
+
+    Returns
+    -------
+    object
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not among ``options`` (the message lists them).
+    """
     if value not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
@@ -95,6 +160,17 @@ def choice(value, name: str, options):
 
 def generator(rng, name: str = "rng") -> np.random.Generator:
     """A ``Generator`` from a Generator, a SeedSequence or an int seed >= 0; never global state.
+
+    Parameters
+    ----------
+    rng : Generator, SeedSequence or int
+        Used as given, wrapped, or seeded.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    numpy.random.Generator
 
     Raises
     ------

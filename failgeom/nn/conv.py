@@ -20,7 +20,21 @@ from ..validation import positive_int
 
 
 def check_init_std(init_std):
-    """``init_std`` as a positive finite float, or None; else a ValueError naming it."""
+    """``init_std`` as a positive finite float, or None.
+
+    Parameters
+    ----------
+    init_std : float or None
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    ValueError
+        If ``init_std`` is not None, a bool, or a positive finite number.
+    """
     if init_std is None:
         return None
     if isinstance(init_std, bool) or not isinstance(init_std, (int, float, np.integer, np.floating)) \
@@ -30,7 +44,24 @@ def check_init_std(init_std):
 
 
 def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
-    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D)."""
+    """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D).
+
+    Parameters
+    ----------
+    layer : Conv2D or ConvPool2D
+        Receives ``n_out``, ``size``, ``bias``, ``init_method`` and ``init_std``.
+    n_out, size : int
+        Output channels and the odd kernel size.
+    bias : bool
+    init : {"truncated_normal", "zeros"}
+    init_std : float or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_out`` or ``size`` is not a positive integer, ``size`` is even, ``init`` is unknown
+        or ``init_std`` is not a positive finite number or None.
+    """
     layer.n_out = positive_int(n_out, "n_out")
     layer.size = positive_int(size, "size")
     if layer.size % 2 != 1:
@@ -42,7 +73,21 @@ def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
 
 def kernel_init(init: str, init_std, rngs, shape, dtype) -> np.ndarray:
     """Initial kernels ``(R, k, k, C, O)``: zeros, or truncated normal (within 2 std) with std
-    ``init_std``, by default ``1/sqrt(k^2 C)`` (the fan-in)."""
+    ``init_std``, by default ``1/sqrt(k^2 C)`` (the fan-in).
+
+    Parameters
+    ----------
+    init : {"truncated_normal", "zeros"}
+    init_std : float or None
+    rngs : sequence of R Generators
+    shape : tuple of int
+        ``(k, k, C, O)``.
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    ndarray, shape (R, k, k, C, O)
+    """
     if init == "zeros" or init_std is None:
         return _init_weight(init, rngs, shape, math.prod(shape[:-1]), dtype)
     return truncated_normal(rngs, shape, init_std, dtype)
@@ -53,6 +98,23 @@ class Conv1D(Layer):
 
     ``y[t, o] = sum_{k, c} x[t + k, c] K[k, c, o] + b[o]``; kernel ``(R, K, C_in, C_out)``.
     With one channel and ``K = 3`` this is the 3-tap filter of the paper's Sec. 4.1.2.
+    Input ``(R, B, L, C_in)``, output ``(R, B, L - K + 1, C_out)``.
+
+    Parameters
+    ----------
+    n_out : int
+        Output channels C_out.
+    width : int
+        Kernel width K.
+    bias : bool
+        Add a per-channel bias (initialised to zero).
+    init : {"truncated_normal", "zeros"}
+        Kernel initialisation; the truncated normal has std ``1/sqrt(K C_in)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_out`` or ``width`` is not a positive integer or ``init`` is unknown.
     """
 
     has_params = True
@@ -64,6 +126,28 @@ class Conv1D(Layer):
         self.init_method = _check_init(init)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """Initial kernel and zero bias for signals ``in_shape = (L, C)``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init`.
+        in_shape : tuple of int
+            ``(L, C)`` with ``L >= width``.
+
+        Returns
+        -------
+        params : dict
+            ``W (R, K, C, n_out)``, with a bias ``b (R, n_out)``.
+        out_shape : tuple of int
+            ``(L - K + 1, n_out)``.
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is not ``(L, C)`` or ``L < width`` (TypeError or ValueError also for
+            a bad ``rng``, ``R`` or ``dtype``).
+        """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
         if len(in_shape) != 2:
@@ -78,6 +162,20 @@ class Conv1D(Layer):
         return params, (L - self.width + 1, self.n_out)
 
     def forward(self, params, x):
+        """The 'valid' correlation of every replica's signals with its kernel, as one GEMM.
+
+        Parameters
+        ----------
+        params : dict
+            ``W (R, K, C, O)``, optionally ``b (R, O)``.
+        x : ndarray, shape (R, B, L, C)
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, L - K + 1, O)
+        cache : tuple
+            ``x.shape`` and the windows ``(R, B (L - K + 1), K C)``.
+        """
         W = params["W"]
         R, K, C, O = W.shape
         B, L = x.shape[1], x.shape[2]
@@ -90,6 +188,20 @@ class Conv1D(Layer):
         return y.reshape(R, B, Lo, O), (x.shape, cols)
 
     def backward(self, params, cache, dy, need_dx=True):
+        """Gradients of ``sum(dy * y)``.
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward`.
+        dy : ndarray, shape (R, B, L - K + 1, O)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, L, C), or None
+        grads : dict
+            ``W (R, K, C, O)``, with a bias ``b (R, O)``.
+        """
         (x_shape, cols), W = cache, params["W"]
         R, K, C, O = W.shape
         dy2 = dy.reshape(R, -1, O)
@@ -107,6 +219,19 @@ class Conv1D(Layer):
         return dx, grads
 
     def per_example_grads(self, params, cache, dy):
+        """Gradients of each example's own term (the batch sum left out).
+
+        Parameters
+        ----------
+        params, cache
+            Given to and returned by :meth:`forward`.
+        dy : ndarray, shape (R, B, L - K + 1, O)
+
+        Returns
+        -------
+        dict
+            ``W (R, B, K, C, O)``, with a bias ``b (R, B, O)``.
+        """
         (x_shape, cols), W = cache, params["W"]
         R, K, C, O = W.shape
         B = x_shape[1]
@@ -140,6 +265,11 @@ class Conv2D(Layer):
         code divides by the last axis of the layer's *input tensor* instead: its first conv reads
         the images as (B, 28, 28), so ``init_std = 1/sqrt(28)``, and its second reads
         (B, 14, 14, 16), so ``init_std = 1/sqrt(16) = 0.25``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad options, as :func:`set_conv_options`.
     """
 
     has_params = True
@@ -149,6 +279,28 @@ class Conv2D(Layer):
         set_conv_options(self, n_out, size, bias, init, init_std)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """Initial kernel and zero bias for images ``in_shape = (H, W, C)``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init`.
+        in_shape : tuple of int
+            ``(H, W, C)``.
+
+        Returns
+        -------
+        params : dict
+            ``W (R, k, k, C, n_out)``, with a bias ``b (R, n_out)``.
+        out_shape : tuple of int
+            ``(H, W, n_out)``.
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is not ``(H, W, C)`` (TypeError or ValueError also for a bad ``rng``,
+            ``R`` or ``dtype``).
+        """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
         if len(in_shape) != 3:
@@ -161,6 +313,20 @@ class Conv2D(Layer):
         return params, (H, Wd, self.n_out)
 
     def forward(self, params, x):
+        """The 'same' correlation of each replica's images with its kernel, one GEMM over windows.
+
+        Parameters
+        ----------
+        params : dict
+            ``W (R, k, k, C, O)``, optionally ``b (R, O)``.
+        x : ndarray, shape (R, B, H, W, C)
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, H, W, O)
+        cache : tuple
+            ``x.shape`` and the windows ``(R, B H W, k k C)``.
+        """
         W = params["W"]
         R, k, _, C, O = W.shape
         B, H, Wd = x.shape[1:4]
@@ -171,6 +337,21 @@ class Conv2D(Layer):
         return y.reshape(R, B, H, Wd, O), (x.shape, cols)
 
     def backward(self, params, cache, dy, need_dx=True):
+        """Gradients of ``sum(dy * y)``; ``dx`` is the 'same' correlation of ``dy`` with the
+        flipped, channel-transposed kernel.
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward`.
+        dy : ndarray, shape (R, B, H, W, O)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, H, W, C), or None
+        grads : dict
+            ``W (R, k, k, C, O)``, with a bias ``b (R, O)``.
+        """
         (x_shape, cols), W = cache, params["W"]
         R, k, _, C, O = W.shape
         dy2 = dy.reshape(R, -1, O)
@@ -187,6 +368,19 @@ class Conv2D(Layer):
         return dx.reshape(x_shape), grads
 
     def per_example_grads(self, params, cache, dy):
+        """Gradients of each example's own term (the batch sum left out).
+
+        Parameters
+        ----------
+        params, cache
+            Given to and returned by :meth:`forward`.
+        dy : ndarray, shape (R, B, H, W, O)
+
+        Returns
+        -------
+        dict
+            ``W (R, B, k, k, C, O)``, with a bias ``b (R, B, O)``.
+        """
         (x_shape, cols), W = cache, params["W"]
         R, B = x_shape[:2]
         O = W.shape[-1]
@@ -213,6 +407,25 @@ class MaxPool2D(Layer):
     """2x2 max-pooling with stride 2 (height and width must be even); ties go to the first max."""
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """No parameters; the output shape ``(H/2, W/2, C)``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init` (``rng`` and ``dtype`` unused).
+        in_shape : tuple of int
+            ``(H, W, C)`` with even H and W.
+
+        Returns
+        -------
+        params : dict, empty
+        out_shape : tuple of int, ``(H // 2, W // 2, C)``
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is not ``(H, W, C)`` with even H and W.
+        """
         positive_int(R, "R")
         if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
             raise ValueError(f"MaxPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
@@ -220,6 +433,20 @@ class MaxPool2D(Layer):
         return {}, (H // 2, Wd // 2, C)
 
     def forward(self, params, x):
+        """The maximum of every 2x2 block, and which of its four pixels won.
+
+        Parameters
+        ----------
+        params : dict, empty
+        x : ndarray, shape (R, B, H, W, C)
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, H/2, W/2, C)
+        cache : tuple
+            ``x.shape`` and the int8 index ``(R, B, H/2, W/2, C)`` of the first maximum, 0..3 in the
+            order (0,0), (0,1), (1,0), (1,1).
+        """
         # the four corners of every 2x2 block as strided views; max of pairs, then of the pairs
         a, b = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
         c, d = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
@@ -230,6 +457,19 @@ class MaxPool2D(Layer):
         return y, (x.shape, idx)
 
     def backward(self, params, cache, dy, need_dx=True):
+        """``dy`` routed to each block's first maximum (zeros elsewhere), even when not ``need_dx``.
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward`.
+        dy : ndarray, shape (R, B, H/2, W/2, C)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, H, W, C)
+        grads : dict, empty
+        """
         shape, idx = cache
         dx = np.empty(shape, dtype=dy.dtype)
         zero = np.zeros((), dtype=dy.dtype)

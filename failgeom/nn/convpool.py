@@ -76,6 +76,12 @@ class ConvPool2D(Layer):
         depend on it.
 
     Input ``(R, B, H, W, C)`` with even H and W; output ``(R, B, H/2, W/2, O)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad options (as :func:`~failgeom.nn.conv.set_conv_options`), an unknown ``method``,
+        or a ``chunk`` or ``workers`` that is not a positive integer.
     """
 
     has_params = True
@@ -101,6 +107,28 @@ class ConvPool2D(Layer):
         return {**self.__dict__, "_kernels": {}}
 
     def init(self, rng, R, in_shape, dtype=np.float32):
+        """Initial kernel and zero bias for images ``in_shape = (H, W, C)``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init`.
+        in_shape : tuple of int
+            ``(H, W, C)`` with even H and W.
+
+        Returns
+        -------
+        params : dict
+            ``W (R, k, k, C, n_out)``, with a bias ``b (R, n_out)``.
+        out_shape : tuple of int
+            ``(H // 2, W // 2, n_out)``.
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is not ``(H, W, C)`` with even H and W (TypeError or ValueError also for
+            a bad ``rng``, ``R`` or ``dtype``).
+        """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
         if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
@@ -121,6 +149,27 @@ class ConvPool2D(Layer):
         return self._kernels[key]
 
     def forward(self, params, x):
+        """``maxpool2x2(conv_same(x, W) + b)``, chunk by chunk.
+
+        Parameters
+        ----------
+        params : dict
+            ``W (R, k, k, C, O)``, optionally ``b (R, O)``.
+        x : ndarray, shape (R, B, H, W, C)
+            Even H and W.
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, H/2, W/2, O)
+            A view of a batch-innermost array ``(R, H/2, W/2, O, B)``.
+        cache : tuple
+            ``x``, the kernel, the chunk size, the prepared kernels and each chunk's state and masks.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not ``(R, B, H, W, C)`` for the R and C of ``W`` with even H and W.
+        """
         K = params["W"]
         R, k, _, C, O = K.shape
         if x.ndim != 5 or x.shape[0] != R or x.shape[4] != C or x.shape[2] % 2 or x.shape[3] % 2:
@@ -146,6 +195,21 @@ class ConvPool2D(Layer):
         return out.transpose(0, 4, 1, 2, 3), (x, kernel, step, preps, states)
 
     def backward(self, params, cache, dy, need_dx=True):
+        """Gradients of ``sum(dy * y)``, chunk by chunk, summed in chunk order.
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward`.
+        dy : ndarray, shape (R, B, H/2, W/2, O)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, H, W, C), or None
+            A view of a batch-innermost array.
+        grads : dict
+            ``W (R, k, k, C, O)``, with a bias ``b (R, O)``.
+        """
         x, kernel, step, preps, states = cache
         K = params["W"]
         R, k, _, C, O = K.shape
@@ -177,8 +241,20 @@ class ConvPool2D(Layer):
         return (dx.transpose(0, 4, 1, 2, 3) if need_dx else None), grads
 
     def per_example_grads(self, params, cache, dy):
-        """Per-example gradients ``W (R, B, k, k, C, O)``, ``b (R, B, O)``, one example at a
-        time through the same forward and backward (a reference path, not a fast one)."""
+        """Per-example gradients, one example at a time through the same forward and backward (a
+        reference path, not a fast one).
+
+        Parameters
+        ----------
+        params, cache
+            Given to and returned by :meth:`forward`.
+        dy : ndarray, shape (R, B, H/2, W/2, O)
+
+        Returns
+        -------
+        dict
+            ``W (R, B, k, k, C, O)``, with a bias ``b (R, B, O)``.
+        """
         x = cache[0]
         R, B = dy.shape[:2]
         out = {key: np.empty((R, B) + p.shape[1:], dtype=p.dtype) for key, p in params.items()}
@@ -216,7 +292,20 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def pool_forward(corners, out):
     """Write ``max`` of the four corner arrays (order (0,0), (0,1), (1,0), (1,1)) into ``out``;
-    return the masks that route the gradient to the first maximum."""
+    return the masks that route the gradient to the first maximum.
+
+    Parameters
+    ----------
+    corners : sequence of 4 ndarrays
+        The four corners of every pooling window, each of the pooled shape.
+    out : ndarray
+        The pooled shape; written in place.
+
+    Returns
+    -------
+    tuple of 3 bool ndarrays
+        ``b > a``, ``d > c`` and ``max(c, d) > max(a, b)``, each of the pooled shape.
+    """
     a, b, c, d = corners
     top, bottom = np.maximum(a, b), np.maximum(c, d)
     masks = (b > a, d > c, bottom > top)
@@ -226,7 +315,17 @@ def pool_forward(corners, out):
 
 def pool_backward(dp, masks, corners):
     """Write the gradient of the pool into the four corner arrays from the pooled gradient
-    (in place: the corners hold the intermediate sums, no temporaries)."""
+    (in place: the corners hold the intermediate sums, no temporaries).
+
+    Parameters
+    ----------
+    dp : ndarray
+        Gradient with respect to the pooled output.
+    masks : tuple of 3 bool ndarrays
+        From :func:`pool_forward`.
+    corners : sequence of 4 ndarrays
+        Of the shape of ``dp``; overwritten with the gradient of each corner.
+    """
     b_wins, d_wins, bottom_wins = masks
     a, b, c, d = corners
     np.multiply(dp, bottom_wins, out=c)  # c: gradient of the bottom pair

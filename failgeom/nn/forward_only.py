@@ -40,6 +40,11 @@ class StraightThrough(Layer):
         can use the leading replica axis. Meant for non-decreasing functions.
     name : str, optional
         Shown in ``repr``.
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` is not callable.
     """
 
     def __init__(self, fn, name: str | None = None):
@@ -52,12 +57,43 @@ class StraightThrough(Layer):
         return f"StraightThrough({self.name})"
 
     def forward(self, params, x):
+        """``y = fn(x)`` in the dtype of ``x``.
+
+        Parameters
+        ----------
+        params : dict, empty
+        x : ndarray, shape (R, B, *shape)
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, *shape)
+        cache : None
+
+        Raises
+        ------
+        ValueError
+            If ``fn`` changes the shape.
+        """
         y = np.asarray(self.fn(x))
         if y.shape != x.shape:
             raise ValueError(f"fn must keep the shape of its input: {x.shape} -> {y.shape}")
         return y.astype(x.dtype, copy=False), None
 
     def backward(self, params, cache, dy, need_dx=True):
+        """The straight-through estimate ``dx = dy`` (the activation's derivative taken as 1).
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward` (``dx`` is always returned).
+        dy : ndarray, shape (R, B, *shape)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, *shape)
+            ``dy`` itself.
+        grads : dict, empty
+        """
         # the straight-through estimate: treat the activation's derivative as 1
         return dy, {}
 
@@ -94,6 +130,11 @@ def forward_only_grads(model, params, loss, x, target):
         The loss of the full model ``u(g(x))``.
     grads : list
         Mirrors ``params``; the activation's entry is ``{}``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``model`` is not a Sequential of at least two layers ending in one without parameters.
     """
     _check_model(model)
     out, caches = model.forward(params, x)
@@ -107,12 +148,29 @@ def forward_only_grads(model, params, loss, x, target):
 
 
 def forward_only_step(model, params, loss, optimizer, x, target) -> np.ndarray:
-    """One forward-only (Isotron / GLMtron) update for all replicas; returns the loss ``(R,)``.
+    """One forward-only (Isotron / GLMtron) update for all replicas.
 
     Same signature as :func:`failgeom.training.train_step`, so
     ``train(..., step_fn=forward_only_step)`` trains with it; any optimizer of
     :mod:`failgeom.nn.optim` applies the step (the paper's Sec. 5.5 uses Adam; Appendix A.7
     analyses plain SGD with ``eta = sqrt(1 / (T c^2))``).
+
+    Parameters
+    ----------
+    model, params, loss, x, target
+        As in :func:`forward_only_grads`.
+    optimizer
+        An optimizer of :mod:`failgeom.nn.optim`; updates ``params`` in place.
+
+    Returns
+    -------
+    ndarray, shape (R,)
+        The loss of each replica before the update.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`forward_only_grads`.
     """
     value, grads = forward_only_grads(model, params, loss, x, target)
     optimizer.step(params, grads)

@@ -54,6 +54,11 @@ class FourierCorrelation:
     pooled_order : bool
         Emit output rows as (row parity, row // 2) and columns likewise, for a 2 x 2 pool
         (requires even H and W). The input is always in natural order.
+
+    Raises
+    ------
+    ValueError
+        If ``pooled_order`` and H or W is odd.
     """
 
     def __init__(self, H: int, W: int, size: int, dtype=np.float32, pooled_order: bool = False):
@@ -107,27 +112,71 @@ class FourierCorrelation:
 
     # ---- kernel <-> per-frequency mixing matrices
     def mixing(self, K: np.ndarray) -> np.ndarray:
-        """``M (F, 2 O, 2 C)`` for a kernel ``K (k, k, C, O)``."""
+        """The per-frequency mixing matrices of a kernel.
+
+        Parameters
+        ----------
+        K : ndarray, shape (k, k, C, O)
+
+        Returns
+        -------
+        M : ndarray, shape (F, 2 O, 2 C)
+            Real 2 x 2-block form of the complex ``G[f]`` (module docstring).
+        """
         k, _, C, O = K.shape
         TK = (self.T @ K.reshape(k * k, C * O)).reshape(self.F, 2, 2, C, O)
         return np.ascontiguousarray(TK.transpose(0, 1, 4, 2, 3)).reshape(self.F, 2 * O, 2 * C)
 
     def kernel_grad(self, dM: np.ndarray, C: int, O: int) -> np.ndarray:
-        """The kernel gradient ``(k, k, C, O)`` from the mixing matrices' gradient ``dM``."""
+        """The kernel gradient from the mixing matrices' gradient (the adjoint of :meth:`mixing`).
+
+        Parameters
+        ----------
+        dM : ndarray, shape (F, 2 O, 2 C)
+        C, O : int
+            Input and output channels.
+
+        Returns
+        -------
+        ndarray, shape (k, k, C, O)
+        """
         d = np.ascontiguousarray(dM.reshape(self.F, 2, O, 2, C).transpose(0, 1, 3, 4, 2))
         k = self.size
         return (self.T.T @ d.reshape(self.F * 4, C * O)).reshape(k, k, C, O)
 
     # ---- one chunk of n images, batch innermost
     def spectrum(self, x: np.ndarray) -> np.ndarray:
-        """``X (F, 2 C, n)`` of a contiguous chunk ``x (H, W, C, n)``."""
+        """The spectrum of a chunk of images.
+
+        Parameters
+        ----------
+        x : ndarray, shape (H, W, C, n)
+            Contiguous, batch innermost.
+
+        Returns
+        -------
+        X : ndarray, shape (F, 2 C, n)
+        """
         H, W, C, n = x.shape
         A = self.E1 @ x.reshape(H, W * C * n)
         X = np.matmul(self.E2, A.reshape(self.Fh, 2 * W, C * n))
         return X.reshape(self.F, 2 * C, n)
 
     def correlate(self, X: np.ndarray, M: np.ndarray) -> np.ndarray:
-        """``y (H, W, O, n)`` (pooling order if asked) from the spectrum and mixing matrices."""
+        """The 'same' correlation from the spectrum and the mixing matrices.
+
+        Parameters
+        ----------
+        X : ndarray, shape (F, 2 C, n)
+            From :meth:`spectrum`.
+        M : ndarray, shape (F, 2 O, 2 C)
+            From :meth:`mixing`.
+
+        Returns
+        -------
+        y : ndarray, shape (H, W, O, n)
+            Rows and columns in pooling order if ``pooled_order``.
+        """
         n, O = X.shape[-1], M.shape[1] // 2
         Y = np.matmul(M, X)                                                  # (F, 2 O, n)
         Z = np.matmul(self.D2, Y.reshape(self.Fh, 2 * self.Lw, O * n))       # (Fh, 2 W, O n)
@@ -135,8 +184,23 @@ class FourierCorrelation:
         return y.reshape(self.H, self.W, O, n)
 
     def backward(self, dy: np.ndarray, X: np.ndarray, M: np.ndarray, need_dx: bool = True):
-        """``(dM, dx)`` for a chunk: ``dM (F, 2 O, 2 C)`` summed over the chunk, ``dx (H, W, C,
-        n)`` or None, from ``dy (H, W, O, n)`` in the output's order."""
+        """Gradients of ``sum(dy * correlate(X, M))`` for one chunk.
+
+        Parameters
+        ----------
+        dy : ndarray, shape (H, W, O, n)
+            In the output's order.
+        X : ndarray, shape (F, 2 C, n)
+        M : ndarray, shape (F, 2 O, 2 C)
+        need_dx : bool
+            Whether to compute ``dx``.
+
+        Returns
+        -------
+        dM : ndarray, shape (F, 2 O, 2 C)
+            Summed over the chunk.
+        dx : ndarray, shape (H, W, C, n), or None
+        """
         H, W, O, n = dy.shape
         C = M.shape[2] // 2
         dZ = self.D1t @ dy.reshape(H, W * O * n)

@@ -15,6 +15,26 @@ def numerical_gradient(fn, array: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
     Central differences ``(f(a + h e_i) - f(a - h e_i)) / 2h``; ``array`` must be float64 so
     that the O(eps/h) rounding error stays far below the O(h^2) truncation error.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn() -> float``, reading ``array``.
+    array : ndarray, float64
+        Contiguous, of any shape.
+    h : float
+        Step size.
+
+    Returns
+    -------
+    ndarray, shape of ``array``, float64
+
+    Raises
+    ------
+    TypeError
+        If ``array`` is not float64.
+    ValueError
+        If ``array`` is not contiguous.
     """
     if array.dtype != np.float64:
         raise TypeError(f"array must be float64 for finite differences, got {array.dtype}")
@@ -39,6 +59,16 @@ def relative_error(analytic, numeric, floor: float = 1e-3) -> float:
     The floor keeps a gradient that is exactly zero (where finite differences return rounding
     noise of order ``eps |f| / h``, about 1e-10) from reading as a 100% error; below it the
     comparison is absolute, at 1e-3 times the tolerance.
+
+    Parameters
+    ----------
+    analytic, numeric : array_like
+        Of one shape.
+    floor : float
+
+    Returns
+    -------
+    float
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
@@ -48,12 +78,20 @@ def relative_error(analytic, numeric, floor: float = 1e-3) -> float:
 
 @dataclass
 class GradcheckReport:
-    """Relative errors of the analytic gradient, per checked array."""
+    """Relative errors of the analytic gradient, per checked array.
+
+    Parameters
+    ----------
+    errors : dict of str to float
+        ``"x"`` (the input gradient) and ``"param0"``, ``"param1"``, ... (parameters in
+        :func:`~failgeom.nn.utils.tree_leaves` order).
+    """
 
     errors: dict[str, float] = field(default_factory=dict)
 
     @property
     def max_error(self) -> float:
+        """The largest relative error (0.0 if none was checked)."""
         return max(self.errors.values(), default=0.0)
 
 
@@ -63,6 +101,24 @@ def check_layer(layer: Layer, in_shape, R: int = 2, batch: int = 3, seed: int = 
 
     Checks the input gradient and every parameter gradient, in float64, for a random input
     ``(R, batch, *in_shape)`` (or the given ``x``) and random output weights ``c``.
+
+    Parameters
+    ----------
+    layer : Layer
+    in_shape : tuple of int
+        One input example.
+    R, batch : int
+        Replicas and batch size of the random input.
+    seed : int
+        Seeds the parameters (perturbed from their initial values), the input and ``c``.
+    h : float
+        Finite-difference step.
+    x : ndarray, shape (R, B, *in_shape), optional
+        The input, instead of a random one.
+
+    Returns
+    -------
+    GradcheckReport
     """
     rng = np.random.default_rng(seed)
     params, out_shape = layer.init(rng, R, tuple(in_shape), dtype=np.float64)
@@ -88,7 +144,25 @@ def check_layer(layer: Layer, in_shape, R: int = 2, batch: int = 3, seed: int = 
 
 
 def check_loss(loss, out: np.ndarray, target, h: float = 1e-6, **kwargs) -> float:
-    """Relative error of a loss's ``d value / d out`` against finite differences of its sum."""
+    """Relative error of a loss's ``d value / d out`` against finite differences of its sum.
+
+    Parameters
+    ----------
+    loss : callable
+        A loss of :mod:`failgeom.nn.losses`.
+    out : ndarray, shape (R, B, ...)
+        Converted to float64.
+    target
+        The loss's second argument.
+    h : float
+        Finite-difference step.
+    **kwargs
+        More arguments of ``loss`` (``reduction``, ...).
+
+    Returns
+    -------
+    float
+    """
     out = np.ascontiguousarray(out, dtype=np.float64)
 
     def objective():
@@ -100,7 +174,25 @@ def check_loss(loss, out: np.ndarray, target, h: float = 1e-6, **kwargs) -> floa
 
 def check_per_example(model, params, x: np.ndarray, loss, target, layer: int) -> float:
     """Largest relative error between per-example gradients of ``model.layers[layer]`` and the
-    ordinary gradient computed on each example alone (batch of one)."""
+    ordinary gradient computed on each example alone (batch of one).
+
+    Parameters
+    ----------
+    model : Sequential
+    params : list
+        The model's parameter tree.
+    x : ndarray, shape (R, B, *in_shape)
+    loss : callable
+        A loss of :mod:`failgeom.nn.losses` (called with ``reduction="sum"``).
+    target : ndarray, shape (R, B, ...), or a scalar
+        Sliced per example along axis 1.
+    layer : int
+        Index of a layer with parameters.
+
+    Returns
+    -------
+    float
+    """
     out, cache = model.forward(params, x)
     _, dout = loss(out, target, reduction="sum")
     per = model.per_example_grads(params, cache, dout, layer)

@@ -35,8 +35,26 @@ def _check_out(out, min_ndim: int = 2) -> np.ndarray:
 def hinge(score, y, reduction: str = "mean"):
     """Hinge loss ``max(0, 1 - y * score)`` with labels ``y`` in {-1, +1} (paper Sec. 2.1, 3.1).
 
-    ``score`` is ``(R, B)`` or ``(R, B, 1)``; ``y`` broadcasts against it. The subgradient at the
-    hinge point is taken as 0.
+    The subgradient at the hinge point is taken as 0.
+
+    Parameters
+    ----------
+    score : ndarray, shape (R, B) or (R, B, 1)
+        Trailing axes beyond B are summed per example.
+    y : array_like
+        Labels in {-1, +1}, broadcasting against ``score`` (e.g. ``(R, B, 1)`` or ``(B, 1)``).
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    value : ndarray, shape (R,), or (R, B) for "none"
+    grad : ndarray, shape of ``score``
+        ``d value / d score``.
+
+    Raises
+    ------
+    ValueError
+        If ``score`` has fewer than 2 axes or ``reduction`` is unknown.
     """
     score = _check_out(score)
     margin = 1.0 - y * score
@@ -52,6 +70,25 @@ def squared(out, target, reduction: str = "mean", coef: float = 1.0):
 
     ``coef=1`` is the PWL regression loss of Sec. 4 (``mean_batch sum_coords``); ``coef=0.5`` is
     Theorem 1's square loss ``0.5 (yhat - y)^2``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (R, B, ...)
+    target : array_like
+        Broadcasting against ``out``: ``(R, B, ...)`` or shared ``(B, ...)``.
+    reduction : {"mean", "sum", "none"}
+    coef : float
+
+    Returns
+    -------
+    value : ndarray, shape (R,), or (R, B) for "none"
+    grad : ndarray, shape of ``out``
+        ``d value / d out``.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` has fewer than 2 axes or ``reduction`` is unknown.
     """
     out = _check_out(out)
     diff = out - target
@@ -62,7 +99,17 @@ def squared(out, target, reduction: str = "mean", coef: float = 1.0):
 
 
 def softmax(logits, axis: int = -1) -> np.ndarray:
-    """Softmax along ``axis``, shifted by the max so that it never overflows."""
+    """Softmax along ``axis``, shifted by the max so that it never overflows.
+
+    Parameters
+    ----------
+    logits : ndarray
+    axis : int
+
+    Returns
+    -------
+    ndarray, shape of ``logits``
+    """
     z = logits - logits.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
@@ -71,7 +118,26 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
 def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     """Cross-entropy of ``softmax(logits)`` against integer class ``labels``.
 
-    ``logits`` is ``(R, B, K)``; ``labels`` is ``(R, B)`` or ``(B,)`` with values in ``0..K-1``.
+    Parameters
+    ----------
+    logits : ndarray, shape (R, B, K)
+    labels : int array_like, shape (R, B) or (B,)
+        Values in ``0..K-1``.
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    value : ndarray, shape (R,), or (R, B) for "none"
+    grad : ndarray, shape (R, B, K)
+        ``d value / d logits``.
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` are not integers.
+    ValueError
+        If ``logits`` has fewer than 3 axes, a label is outside ``0..K-1`` or ``reduction`` is
+        unknown.
     """
     logits = _check_out(logits, 3)
     R, B, K = logits.shape
@@ -92,8 +158,25 @@ def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
 def expected_negative_gain(logits, z, reduction: str = "mean"):
     """Negative expected gain ``-z^T softmax(logits)`` (the stocks objective, paper Sec. 3.2).
 
-    ``logits`` is ``(R, B, K)``; ``z`` (gains) broadcasts against it. With ``z = e_y`` this is the
-    decomposition estimator's loss ``-e_y^T N_w(x)``.
+    With ``z = e_y`` this is the decomposition estimator's loss ``-e_y^T N_w(x)``.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (R, B, K)
+    z : array_like
+        Gains, broadcasting against ``logits`` (e.g. ``(R, B, K)``).
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    value : ndarray, shape (R,), or (R, B) for "none"
+    grad : ndarray, shape (R, B, K)
+        ``d value / d logits``.
+
+    Raises
+    ------
+    ValueError
+        If ``logits`` has fewer than 3 axes or ``reduction`` is unknown.
     """
     logits = _check_out(logits, 3)
     p = softmax(logits)

@@ -37,12 +37,31 @@ class SGD:
     ----------
     lr : float or array of shape (R,)
         Step size, shared or one per replica.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive and finite, or not a scalar or a 1-D array.
     """
 
     def __init__(self, lr):
         self.lr = _check_lr(lr)
 
     def step(self, params, grads):
+        """Update ``params`` in place.
+
+        Parameters
+        ----------
+        params : parameter tree
+            Arrays with leading replica axis R.
+        grads : parameter tree
+            Mirrors ``params``.
+
+        Raises
+        ------
+        ValueError
+            If ``grads`` does not mirror ``params``.
+        """
         for p, g in zip(*_pairs(params, grads)):
             p -= per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * g
 
@@ -58,6 +77,8 @@ def adam_update(p, g, m, v, lr_t, beta1: float, beta2: float, eps: float, step, 
         larger arrays, e.g. blocks of rows, work).
     lr_t : float or array broadcasting to ``p``
         The bias-corrected step size (see :meth:`Adam.advance`).
+    beta1, beta2, eps : float
+        Decay rates of the two moments and the denominator's offset.
     step, denom : arrays of ``p``'s shape
         Scratch buffers (in place through them: no temporaries of the weights' size, which
         matters for the 2e7-weight stocks model).
@@ -82,6 +103,20 @@ class Adam:
     ``lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)``; ``p <- p - lr_t m / (sqrt(v) + eps)``.
     The paper sets ``beta1=0.9, beta2=0.99, eps=1e-5`` (:data:`PAPER_ADAM`); the defaults here
     are the usual ``0.9, 0.999, 1e-8``.
+
+    Parameters
+    ----------
+    lr : float or array of shape (R,)
+        Step size, shared or one per replica.
+    beta1, beta2 : float
+        Decay rates of the moments, in [0, 1).
+    eps : float
+        Positive offset of the denominator.
+
+    Raises
+    ------
+    ValueError
+        If ``lr``, ``beta1``, ``beta2`` or ``eps`` is out of range.
     """
 
     def __init__(self, lr, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -98,18 +133,49 @@ class Adam:
         self._buffers: list[np.ndarray] = []
 
     def moments(self, params) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The first and second moments ``(m, v)``, one array per parameter (zeros at first)."""
+        """The first and second moments ``(m, v)``, one array per parameter (zeros at first).
+
+        Parameters
+        ----------
+        params : parameter tree
+            Used only on the first call, for the arrays' shapes and dtypes.
+
+        Returns
+        -------
+        m, v : list of ndarray
+            In :func:`~failgeom.nn.utils.tree_leaves` order, each of its parameter's shape.
+        """
         if self._m is None:
             self._m = [np.zeros_like(p) for p in tree_leaves(params)]
             self._v = [np.zeros_like(p) for p in tree_leaves(params)]
         return self._m, self._v
 
     def advance(self) -> float:
-        """Count one step and return its bias-correction factor ``sqrt(1 - b2^t) / (1 - b1^t)``."""
+        """Count one step and return its bias-correction factor.
+
+        Returns
+        -------
+        float
+            ``sqrt(1 - beta2^t) / (1 - beta1^t)`` for the new step count t.
+        """
         self.t += 1
         return math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
 
     def step(self, params, grads):
+        """One Adam step: update ``params`` and the moments in place.
+
+        Parameters
+        ----------
+        params : parameter tree
+            Arrays with leading replica axis R.
+        grads : parameter tree
+            Mirrors ``params``.
+
+        Raises
+        ------
+        ValueError
+            If ``grads`` does not mirror ``params``.
+        """
         ps, gs = _pairs(params, grads)
         ms, vs = self.moments(params)
         if len(self._buffers) != len(ps):
@@ -120,10 +186,23 @@ class Adam:
                         self.beta1, self.beta2, self.eps, step, denom)
 
     def state_dict(self) -> dict:
-        """The moments and step count, for checkpoints."""
+        """The moments and step count, for checkpoints.
+
+        Returns
+        -------
+        dict
+            ``t`` (int) and ``m``, ``v`` (lists of arrays, or None before the first step).
+        """
         return {"t": self.t, "m": self._m, "v": self._v}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the moments and step count of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            With keys ``t``, ``m`` and ``v``.
+        """
         self.t, self._m, self._v = int(state["t"]), state["m"], state["v"]
 
 
@@ -134,6 +213,18 @@ class PreconditionedSGD:
     for a parameter of shape ``(R, d, ...)``, a matrix ``(d, d)`` (shared) or ``(R, d, d)``
     applied along its first axis after the replica axis. With ``P = C^{-1}`` for the input
     covariance C, a linear regression becomes perfectly conditioned (paper Sec. 4.1.3).
+
+    Parameters
+    ----------
+    lr : float or array of shape (R,)
+        Step size, shared or one per replica.
+    preconditioner : tree of ndarray or None
+        As above.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive and finite, or not a scalar or a 1-D array.
     """
 
     def __init__(self, lr, preconditioner):
@@ -147,6 +238,23 @@ class PreconditionedSGD:
         return flat
 
     def step(self, params, grads):
+        """Update ``params`` in place with the preconditioned gradients.
+
+        Parameters
+        ----------
+        params : parameter tree
+            Arrays with leading replica axis R.
+        grads : parameter tree
+            Mirrors ``params``.
+
+        Raises
+        ------
+        ValueError
+            If ``grads`` or the preconditioner does not mirror ``params``, or a matrix is not
+            ``(d, d)`` for its parameter ``(R, d, ...)``.
+        TypeError
+            If the preconditioner tree holds something other than dicts, lists, arrays and None.
+        """
         ps, gs = _pairs(params, grads)
         for p, g, P in zip(ps, gs, self._matrices(len(ps))):
             if P is not None:

@@ -24,6 +24,11 @@ class SmoothStep(Layer):
         :meth:`failgeom.problems.steps.StepFunction.smooth`.
     name : str, optional
         Shown in ``repr``.
+
+    Raises
+    ------
+    TypeError
+        If ``surrogate`` is not callable.
     """
 
     def __init__(self, surrogate, name: str | None = None):
@@ -36,6 +41,24 @@ class SmoothStep(Layer):
         return f"SmoothStep({self.name})"
 
     def forward(self, params, x):
+        """``y = s(x)`` in the dtype of ``x``; the cache is ``s'(x)``.
+
+        Parameters
+        ----------
+        params : dict, empty
+        x : ndarray, shape (R, B, *shape)
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, *shape)
+        cache : ndarray, shape (R, B, *shape)
+            ``s'(x)``.
+
+        Raises
+        ------
+        ValueError
+            If the surrogate's value or derivative does not have the shape of ``x``.
+        """
         value, deriv = self.surrogate(x)
         value, deriv = np.asarray(value), np.asarray(deriv)
         if value.shape != x.shape or deriv.shape != x.shape:
@@ -44,4 +67,17 @@ class SmoothStep(Layer):
         return value.astype(x.dtype, copy=False), deriv.astype(x.dtype, copy=False)
 
     def backward(self, params, cache, dy, need_dx=True):
+        """``dx = s'(x) dy``, even when not ``need_dx``.
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward`.
+        dy : ndarray, shape (R, B, *shape)
+
+        Returns
+        -------
+        dx : ndarray, shape (R, B, *shape)
+        grads : dict, empty
+        """
         return dy * cache, {}

@@ -36,6 +36,11 @@ class OneHotDense(Layer):
         Output width k.
     bias : bool
         Whether to add a bias (initialised to zero), as ``nn.Dense``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``d`` or ``n_out`` is not a positive integer.
     """
 
     has_params = True
@@ -46,7 +51,28 @@ class OneHotDense(Layer):
         self.bias = bool(bias)
 
     def init(self, rng, R, in_shape=(), dtype=np.float32):
-        """``in_shape`` is ``()`` (indices) or ``(d,)`` (the one-hot shape it stands for)."""
+        """Initial ``W`` (truncated normal, std ``1/sqrt(d)``) and zero ``b``.
+
+        Parameters
+        ----------
+        rng, R, dtype
+            As in :meth:`Layer.init`.
+        in_shape : tuple of int
+            ``()`` (indices) or ``(d,)`` (the one-hot shape it stands for).
+
+        Returns
+        -------
+        params : dict
+            ``W (R, d, k)``, with a bias ``b (R, k)``.
+        out_shape : tuple of int
+            ``(k,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``in_shape`` is neither ``()`` nor ``(d,)`` (TypeError or ValueError also for a bad
+            ``rng``, ``R`` or ``dtype``).
+        """
         dtype = as_dtype(dtype)
         if tuple(in_shape) not in ((), (self.d,)):
             raise ValueError(f"in_shape must be () or ({self.d},), got {tuple(in_shape)}")
@@ -65,6 +91,25 @@ class OneHotDense(Layer):
         return a
 
     def forward(self, params, a):
+        """``y = W[a] + b``, row ``a`` of each replica's ``W``.
+
+        Parameters
+        ----------
+        params : dict
+            ``W (R, d, k)``, optionally ``b (R, k)``.
+        a : int ndarray, shape (R, B)
+            Indices in ``0..d-1``.
+
+        Returns
+        -------
+        y : ndarray, shape (R, B, k)
+        cache : int ndarray, ``a``
+
+        Raises
+        ------
+        ValueError
+            If ``a`` is not an integer ``(R, B)`` array of indices in ``0..d-1``.
+        """
         W = params["W"]
         a = self._indices(W, a)
         y = W[np.arange(W.shape[0])[:, None], a]  # (R, B, k): row a of each replica's W
@@ -75,9 +120,21 @@ class OneHotDense(Layer):
     def row_grads(self, params, cache, dy):
         """The weight gradient as its nonzero rows, and the bias gradient.
 
-        Returns ``rows`` (unique indices into ``W.reshape(R * d, k)``), ``g_rows``
-        ``(len(rows), k)`` and ``g_b`` ``(R, k)`` (None without a bias). Inputs repeated in a
-        batch add up, as in the dense product ``x^T dy``.
+        Inputs repeated in a batch add up, as in the dense product ``x^T dy``.
+
+        Parameters
+        ----------
+        params, cache
+            Given to and returned by :meth:`forward`.
+        dy : ndarray, shape (R, B, k)
+
+        Returns
+        -------
+        rows : int ndarray, shape (n_rows,)
+            Sorted unique indices into ``W.reshape(R * d, k)``.
+        g_rows : ndarray, shape (n_rows, k)
+        g_b : ndarray, shape (R, k), or None
+            None without a bias.
         """
         a, W = cache, params["W"]
         R, d, k = W.shape
@@ -92,7 +149,20 @@ class OneHotDense(Layer):
         return rows, g_rows, (dy.sum(axis=1) if "b" in params else None)
 
     def backward(self, params, cache, dy, need_dx=True):
-        """Gradients of ``sum(dy * forward)``; ``dx`` is None (indices have no gradient)."""
+        """Gradients of ``sum(dy * forward)``; ``dx`` is None (indices have no gradient).
+
+        Parameters
+        ----------
+        params, cache, need_dx
+            As in :meth:`Layer.backward` (``dx`` is never computed).
+        dy : ndarray, shape (R, B, k)
+
+        Returns
+        -------
+        dx : None
+        grads : dict
+            ``W (R, d, k)`` (dense), with a bias ``b (R, k)``.
+        """
         W = params["W"]
         rows, g_rows, g_b = self.row_grads(params, cache, dy)
         gW = np.zeros((W.shape[0] * W.shape[1], W.shape[2]), dtype=dy.dtype)
@@ -103,10 +173,21 @@ class OneHotDense(Layer):
         return None, grads
 
     def per_example_sq_norms(self, params, dy) -> np.ndarray:
-        """``||grad of example i's own term||^2`` over all parameters, shape ``(R, B)``.
+        """``||grad of example i's own term||^2`` over all parameters.
 
         For a one-hot input the weight gradient is ``e_a dy_i^T``, whose squared norm is
         ``||dy_i||^2``; the bias gradient is ``dy_i`` again.
+
+        Parameters
+        ----------
+        params : dict
+            Only whether it has ``b`` matters.
+        dy : ndarray, shape (R, B, k)
+            Gradient of the sum of the per-example losses.
+
+        Returns
+        -------
+        ndarray, shape (R, B), float64
         """
         sq = np.sum(np.square(dy, dtype=np.float64), axis=-1)
         return 2.0 * sq if "b" in params else sq
@@ -120,6 +201,16 @@ class RowSparseAdam(Adam):
     and the shared :func:`failgeom.nn.optim.adam_update`; the moments' decay and the step touch
     every weight (Adam moves weights whose gradient is zero). This avoids the ``(R, d, k)``
     dense gradient and the large temporaries at ``d x k = 1000 x 2000``.
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps
+        As :class:`failgeom.nn.Adam`.
+
+    Raises
+    ------
+    ValueError
+        If one is out of range.
     """
 
     #: elements per block of the step (256 K: a few arrays of it stay in L2/L3 cache)
@@ -132,8 +223,16 @@ class RowSparseAdam(Adam):
     def step_rows(self, params, rows, g_rows, g_b=None):
         """One Adam step from :meth:`OneHotDense.row_grads` output (params updated in place).
 
-        ``rows`` are sorted unique indices into ``W.reshape(R * d, k)``, ``g_rows`` their
-        gradients ``(len(rows), k)``, ``g_b`` the bias gradient ``(R, k)`` or None.
+        Parameters
+        ----------
+        params : dict
+            ``W (R, d, k)``, optionally ``b (R, k)``.
+        rows : int ndarray, shape (n_rows,)
+            Sorted unique indices into ``W.reshape(R * d, k)``.
+        g_rows : ndarray, shape (n_rows, k)
+            Their gradients.
+        g_b : ndarray, shape (R, k), optional
+            The bias gradient (None without a bias).
         """
         W = params["W"]
         R, d, k = W.shape
@@ -162,7 +261,26 @@ class RowSparseAdam(Adam):
 
 
 def row_sparse_step(model: OneHotDense, params, loss, optimizer: RowSparseAdam, x, target) -> np.ndarray:
-    """:func:`failgeom.training.train_step` for the one-hot model with :class:`RowSparseAdam`."""
+    """:func:`failgeom.training.train_step` for the one-hot model with :class:`RowSparseAdam`.
+
+    Parameters
+    ----------
+    model : OneHotDense
+    params : dict
+        Updated in place.
+    loss : callable
+        A loss of :mod:`failgeom.nn.losses`.
+    optimizer : RowSparseAdam
+    x : int ndarray, shape (R, B)
+        Input indices.
+    target
+        The loss's second argument, e.g. gains ``(R, B, k)``.
+
+    Returns
+    -------
+    ndarray, shape (R,)
+        The loss of each replica before the update.
+    """
     out, cache = model.forward(params, x)
     value, dout = loss(out, target)
     optimizer.step_rows(params, *model.row_grads(params, cache, dout))

@@ -12,7 +12,22 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def as_dtype(dtype) -> np.dtype:
-    """Return ``dtype`` as a NumPy float dtype (float32 or float64), else raise TypeError."""
+    """``dtype`` as a NumPy float dtype, float32 or float64.
+
+    Parameters
+    ----------
+    dtype : str, type or dtype
+        ``"float32"``, ``"float64"`` or anything ``np.dtype`` reads as one of them.
+
+    Returns
+    -------
+    numpy.dtype
+
+    Raises
+    ------
+    TypeError
+        For any other dtype.
+    """
     try:
         dt = np.dtype(DTYPES.get(dtype, dtype))
     except TypeError:
@@ -25,8 +40,25 @@ def as_dtype(dtype) -> np.dtype:
 def replica_generators(rng, R: int) -> list[np.random.Generator]:
     """One independent ``Generator`` per replica.
 
-    ``rng`` is a sequence of exactly R Generators (used as given, so replica r's numbers do not
-    depend on R), a ``SeedSequence`` (spawned R times) or a single ``Generator`` (spawned R times).
+    Parameters
+    ----------
+    rng : Generator, SeedSequence or sequence of Generators
+        A sequence of exactly R Generators (used as given, so replica r's numbers do not
+        depend on R), a ``SeedSequence`` (spawned R times) or a single ``Generator`` (spawned R
+        times).
+    R : int
+        Number of replicas.
+
+    Returns
+    -------
+    list of R Generators
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is none of these (or ``R`` is not an integer).
+    ValueError
+        If the sequence does not hold R Generators (or ``R`` is not positive).
     """
     R = positive_int(R, "R")
     if isinstance(rng, np.random.SeedSequence):
@@ -44,7 +76,22 @@ def replica_generators(rng, R: int) -> list[np.random.Generator]:
 
 
 def tree_leaves(tree) -> list[np.ndarray]:
-    """The arrays of a parameter tree (dicts, lists, tuples of arrays) in a fixed order."""
+    """The arrays of a parameter tree (dicts, lists, tuples of arrays) in a fixed order.
+
+    Parameters
+    ----------
+    tree : ndarray, or dict, list or tuple of trees
+        Dicts are read in sorted key order.
+
+    Returns
+    -------
+    list of ndarray
+
+    Raises
+    ------
+    TypeError
+        If the tree holds something else.
+    """
     if isinstance(tree, np.ndarray):
         return [tree]
     if isinstance(tree, dict):
@@ -55,7 +102,24 @@ def tree_leaves(tree) -> list[np.ndarray]:
 
 
 def tree_map(fn, tree):
-    """Apply ``fn`` to every array of a tree, keeping its structure."""
+    """Apply ``fn`` to every array of a tree, keeping its structure.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(array) -> array``.
+    tree : ndarray, or dict, list or tuple of trees
+
+    Returns
+    -------
+    tree
+        Of the same structure, holding ``fn`` of each array.
+
+    Raises
+    ------
+    TypeError
+        If the tree holds something else.
+    """
     if isinstance(tree, np.ndarray):
         return fn(tree)
     if isinstance(tree, dict):
@@ -66,7 +130,26 @@ def tree_map(fn, tree):
 
 
 def per_replica(value, R: int, ndim: int, dtype) -> np.ndarray | float:
-    """A scalar, or an (R,) array reshaped to broadcast against arrays with leading axis R."""
+    """A scalar, or an (R,) array reshaped to broadcast against arrays with leading axis R.
+
+    Parameters
+    ----------
+    value : float or array_like of shape (R,)
+    R : int
+    ndim : int
+        Number of axes of the arrays it will multiply.
+    dtype : dtype
+
+    Returns
+    -------
+    ndarray
+        0-d, or of shape ``(R, 1, ..., 1)`` with ``ndim`` axes.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is neither a scalar nor of shape ``(R,)``.
+    """
     arr = np.asarray(value, dtype=dtype)
     if arr.ndim == 0:
         return arr

@@ -38,7 +38,17 @@ MAX_HALF = int((SIZE - MIN_LENGTH) // 2)
 
 @dataclass(frozen=True)
 class LineParams:
-    """The random parameters of a batch of lines, each an array over the images."""
+    """The random parameters of a batch of lines, each an array over the images.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (...)
+        Angles in ``[0, pi)``.
+    length : ndarray, shape (...)
+        Lengths in ``[MIN_LENGTH, SIZE - MIN_LENGTH]``.
+    centre : ndarray, shape (..., 2)
+        ``(cx, cy)``: the pixel column and row of the centre.
+    """
 
     theta: np.ndarray
     length: np.ndarray
@@ -46,7 +56,25 @@ class LineParams:
 
 
 def sample_line_params(rng: np.random.Generator, shape) -> LineParams:
-    """Draw ``theta``, ``length`` and ``centre`` for images of batch shape ``shape`` (Sec. 3.1)."""
+    """Draw ``theta``, ``length`` and ``centre`` for images of batch shape ``shape`` (Sec. 3.1).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    shape : int or tuple of int
+        Batch shape, positive entries.
+
+    Returns
+    -------
+    LineParams
+        ``theta`` and ``length`` of shape ``shape``, ``centre`` of shape ``shape + (2,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a Generator or ``shape`` not an int or a tuple of ints (ValueError
+        for a non-positive entry).
+    """
     shape = _check_shape(shape)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -58,6 +86,11 @@ def sample_line_params(rng: np.random.Generator, shape) -> LineParams:
 
 def line_pixels(params: LineParams):
     """Pixel coordinates of every line point and whether it is drawn.
+
+    Parameters
+    ----------
+    params : LineParams
+        Of batch shape ``(...)``.
 
     Returns
     -------
@@ -82,7 +115,19 @@ def line_pixels(params: LineParams):
 
 
 def render_lines(params: LineParams, dtype=np.float32) -> np.ndarray:
-    """Rasterise lines to binary images of shape ``(..., 28, 28)`` (index ``[row, col]``)."""
+    """Rasterise lines to binary images (index ``[row, col]``).
+
+    Parameters
+    ----------
+    params : LineParams
+        Of batch shape ``(...)``.
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    ndarray, shape (..., 28, 28), dtype
+        1 on the line's pixels, 0 elsewhere.
+    """
     dtype = as_dtype(dtype)
     col, row, drawn = line_pixels(params)
     batch_shape = np.shape(params.theta)
@@ -95,12 +140,28 @@ def render_lines(params: LineParams, dtype=np.float32) -> np.ndarray:
 
 
 def line_labels(theta) -> np.ndarray:
-    """Per-image label ``+1`` if ``theta < pi/2`` else ``-1`` (int8)."""
+    """Per-image label ``+1`` if ``theta < pi/2`` else ``-1``.
+
+    Parameters
+    ----------
+    theta : array_like
+
+    Returns
+    -------
+    int8 ndarray, shape of ``theta``
+    """
     return np.where(np.asarray(theta) < np.pi / 2, 1, -1).astype(np.int8)
 
 
 def sample_line_images(rng: np.random.Generator, shape, dtype=np.float32):
     """Fresh line images of batch shape ``shape`` and their labels.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    shape : int or tuple of int
+        Batch shape.
+    dtype : {float32, float64}
 
     Returns
     -------
@@ -112,7 +173,17 @@ def sample_line_images(rng: np.random.Generator, shape, dtype=np.float32):
 
 
 def tuple_labels(image_labels) -> np.ndarray:
-    """Product of the k image labels along the last axis (the tuple's parity label)."""
+    """Product of the k image labels along the last axis (the tuple's parity label).
+
+    Parameters
+    ----------
+    image_labels : array_like, shape (..., k)
+        Labels in {-1, +1}.
+
+    Returns
+    -------
+    int8 ndarray, shape (...)
+    """
     return np.prod(np.asarray(image_labels, dtype=np.int8), axis=-1, dtype=np.int8)
 
 
@@ -126,12 +197,18 @@ def sample_tuples(rng: np.random.Generator, shape, k: int, dtype=np.float32):
         Batch shape, e.g. ``(R, B)``.
     k : int
         Images per tuple.
+    dtype : {float32, float64}
 
     Returns
     -------
     images : array ``(*shape, k, 28, 28)``
     image_labels : int8 array ``(*shape, k)``
     labels : int8 array ``shape``, the product of the image labels
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``k`` or an entry of ``shape`` is not a positive integer, or ``rng`` is not a Generator.
     """
     k = positive_int(k, "k")
     images, image_labels = sample_line_images(rng, _check_shape(shape) + (k,), dtype)
@@ -146,7 +223,7 @@ PARAM_COLUMNS = ("theta", "length", "cx", "cy")
 class TupleSet:
     """A fixed set of k-tuples of line images per replica, stored as line parameters.
 
-    Attributes
+    Parameters
     ----------
     params : float64 array ``(R, n, k, 4)``
         ``theta, length, cx, cy`` of every image (:data:`PARAM_COLUMNS`).
@@ -161,10 +238,17 @@ class TupleSet:
 
     @property
     def k(self) -> int:
+        """Images per tuple, ``k``."""
         return self.params.shape[2]
 
     def take(self, rows, dtype=np.float32):
-        """The tuples at ``rows`` (int array ``(m,)`` or ``(R, m)``) of every replica.
+        """The tuples at ``rows`` of every replica.
+
+        Parameters
+        ----------
+        rows : int array_like, shape (m,) or (R, m)
+            The same rows for every replica, or one row list per replica.
+        dtype : {float32, float64}
 
         Returns
         -------
@@ -182,7 +266,26 @@ class TupleSet:
         return render_lines(lp, dtype), image_labels, tuple_labels(image_labels)
 
     def batch(self, start: int, size: int, dtype=np.float32):
-        """``size`` consecutive tuples from row ``start``, wrapping around the end of the set."""
+        """``size`` consecutive tuples from row ``start``, wrapping around the end of the set.
+
+        Parameters
+        ----------
+        start : int
+            First row (taken modulo the set's size).
+        size : int
+            Number of tuples, m.
+        dtype : {float32, float64}
+
+        Returns
+        -------
+        images, image_labels, labels
+            As :meth:`take`: ``(R, m, k, 28, 28)``, ``(R, m, k)`` and ``(R, m)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``size`` is not a positive integer.
+        """
         rows = (int(start) + np.arange(positive_int(size, "size"), dtype=np.int64)) % self.size
         return self.take(rows, dtype)
 
@@ -193,6 +296,22 @@ def sample_tuple_set(rngs, n: int, k: int) -> TupleSet:
     The draws are those of :func:`sample_tuples` with shape ``(n,)`` on the same generator, so
     ``sample_tuple_set([g], n, k).batch(0, n)`` equals ``sample_tuples(g', (n,), k)`` for a copy
     ``g'`` of ``g`` (with a leading replica axis of 1).
+
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+    n, k : int
+        Tuples per replica and images per tuple.
+
+    Returns
+    -------
+    TupleSet
+        With ``params`` of shape ``(R, n, k, 4)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` or ``k`` is not a positive integer or an entry of ``rngs`` is not a Generator.
     """
     n, k = positive_int(n, "n"), positive_int(k, "k")
     rngs = list(rngs)

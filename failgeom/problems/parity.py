@@ -13,6 +13,25 @@ def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
 
     With ``subset_size=None`` each coordinate is included with probability 1/2 (the original
     code's default); otherwise exactly ``subset_size`` coordinates, uniformly.
+
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+        Replica r's subset is drawn from ``rngs[r]`` alone.
+    d : int
+        Number of coordinates.
+    subset_size : int, optional
+        In ``0..d``.
+
+    Returns
+    -------
+    ndarray of bool, shape (R, d)
+
+    Raises
+    ------
+    ValueError
+        If ``subset_size`` is outside ``0..d`` (TypeError or ValueError also if ``d`` is not a
+        positive integer).
     """
     d = positive_int(d, "d")
     if subset_size is not None and not 0 <= subset_size <= d:
@@ -27,7 +46,19 @@ def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
 
 
 def parity_labels(bits: np.ndarray, subsets: np.ndarray) -> np.ndarray:
-    """``(-1)^(number of ones of bits inside the subset)`` for bits ``(R, B, d)`` in {0, 1}."""
+    """``(-1)^(number of ones of bits inside the subset)`` for bits ``(R, B, d)`` in {0, 1}.
+
+    Parameters
+    ----------
+    bits : integer ndarray, shape (R, B, d)
+        Values in {0, 1}.
+    subsets : bool ndarray, shape (R, d)
+
+    Returns
+    -------
+    integer ndarray, shape (R, B)
+        Labels in {-1, +1}.
+    """
     count = np.bitwise_and(bits, subsets[:, None, :]).sum(axis=-1, dtype=np.int32)
     return 1 - 2 * (count & 1)
 
@@ -37,6 +68,25 @@ def sample_parity(rng: np.random.Generator, subsets: np.ndarray, batch: int, dty
 
     Coordinate value -1 encodes bit 1, so ``y = prod_{i in v*} x_i``. Drawn from random bytes
     (one bit per coordinate), which is several times faster than drawing floats.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    subsets : bool ndarray, shape (R, d)
+        Each replica's target subset.
+    batch : int
+        Examples per replica, B.
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    x : ndarray, shape (R, B, d), dtype
+    y : ndarray, shape (R, B, 1), dtype
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``batch`` is not a positive integer or ``dtype`` is not a float dtype.
     """
     R, d = subsets.shape
     batch = positive_int(batch, "batch")

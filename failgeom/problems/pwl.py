@@ -74,6 +74,14 @@ def sample_pwl_curves(rng, count: int, n: int = 100, k: int = 3, distribution: s
         The curves.
     p : ndarray (count, n), float64
         Kink vectors, ``f = W p``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a Generator or ``count``, ``n``, ``k`` are not integers.
+    ValueError
+        If ``count``, ``n`` or ``k`` is below 1, ``distribution`` is unknown or "continuous", or
+        ``n`` and ``k`` do not suit it (``k <= n`` for "paper"; ``k = 3``, ``n >= 9`` for "code").
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -112,6 +120,13 @@ def sample_continuous_kink_curves(rng, count: int, n: int = 100, k: int = 3):
         ``f(x) = sum_r a_r [x - theta_r]_+``.
     theta : ndarray (count, k), float64
         The kinks (off the grid, so there is no kink vector p).
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a Generator or ``count``, ``n``, ``k`` are not integers.
+    ValueError
+        If ``count``, ``n`` or ``k`` is below 1.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -124,10 +139,19 @@ def sample_continuous_kink_curves(rng, count: int, n: int = 100, k: int = 3):
 
 
 def near_kink_mask(p: np.ndarray) -> np.ndarray:
-    """Positions within one step of a kink of ``f = W p``: boolean, the shape of ``p`` ``(..., n)``.
+    """Positions within one step of a kink of ``f = W p``.
 
     With ``f_i = sum_j p_j [i - j + 1]_+`` a non-zero ``p_j`` bends f at ``x = j - 1`` (f is 0 there
     and ``p_j`` one step later), so the mask covers ``x = j - 2, j - 1, j``.
+
+    Parameters
+    ----------
+    p : array_like, shape (..., n)
+        Kink vectors.
+
+    Returns
+    -------
+    bool ndarray, shape (..., n)
     """
     kinks = np.asarray(p) != 0
     mask = kinks.copy()
@@ -181,7 +205,24 @@ def code_kink_second_moment(n: int) -> np.ndarray:
 def kink_second_moment_matrix(n: int, k: int = 3, distribution: str = "paper") -> np.ndarray:
     """Exact ``E[p p^T]`` (n x n) of a grid-kink distribution: ``(k / 3n) I`` for ``"paper"``
     (kinks without replacement, iid zero-mean ``a`` with ``E a^2 = 1/3``), the closed form of
-    :func:`code_kink_second_moment` for ``"code"``."""
+    :func:`code_kink_second_moment` for ``"code"``.
+
+    Parameters
+    ----------
+    n, k : int
+        Curve length and kinks per curve.
+    distribution : {"paper", "code"}
+
+    Returns
+    -------
+    ndarray, shape (n, n), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` or ``k`` is not a positive integer, ``distribution`` is unknown or "continuous",
+        or ``n`` and ``k`` do not suit it.
+    """
     n, k = integer(n, "n", low=1), integer(k, "k", low=1)
     if distribution == "continuous":
         raise ValueError("distribution 'continuous' has no kink vector and so no E[p p^T]")
@@ -195,9 +236,16 @@ def kink_second_moment_matrix(n: int, k: int = 3, distribution: str = "paper") -
 class PWLData:
     """Per-replica fixed training and validation sets (the original code's 10,000 / 1,000).
 
-    ``train_f``, ``train_p``: ``(R, N, n)``; ``val_f``, ``val_p``: ``(R, M, n)``;
-    ``val_near_kink``: ``(R, M, n)`` bool, positions within one step of a kink. For curves with
-    continuous kinks ``p`` is all zeros (there is no kink vector).
+    For curves with continuous kinks ``p`` is all zeros (there is no kink vector).
+
+    Parameters
+    ----------
+    train_f, train_p : ndarray, shape (R, N, n)
+        Training curves and their kink vectors.
+    val_f, val_p : ndarray, shape (R, M, n)
+        Validation curves and their kink vectors.
+    val_near_kink : bool ndarray, shape (R, M, n)
+        Validation positions within one step of a kink.
     """
 
     train_f: np.ndarray
@@ -231,6 +279,12 @@ def sample_pwl_data(rngs: Sequence[np.random.Generator], n: int, k: int, distrib
     -------
     PWLData
         Arrays of shape ``(R, train_size, n)`` and ``(R, val_size, n)``, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``rngs`` is empty, or (with TypeError) for bad sizes or distribution, as
+        :func:`sample_pwl_curves`.
     """
     if len(rngs) == 0:
         raise ValueError("rngs must hold one Generator per replica, got none")

@@ -28,24 +28,89 @@ def _check_k(n: int, k) -> int:
 
 
 def dense_k(n: int) -> int:
-    """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k))."""
+    """The subset size of the dense column, ``n // 2`` (the size of the largest class C(n, k)).
+
+    Parameters
+    ----------
+    n : int
+        Number of bits.
+
+    Returns
+    -------
+    int
+        ``max(1, n // 2)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer.
+    """
     return max(1, positive_int(n, "n") // 2)
 
 
 def class_size(n: int, k: int) -> int:
-    """``C(n, k)``, the number of k-sparse parities of n bits."""
+    """``C(n, k)``, the number of k-sparse parities of n bits.
+
+    Parameters
+    ----------
+    n : int
+        Number of bits.
+    k : int
+        Subset size, in ``1..n``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer or ``k`` not an integer in ``1..n``.
+    """
     n = positive_int(n, "n")
     return math.comb(n, _check_k(n, k))
 
 
 def k_subsets(rngs, n: int, k: int) -> np.ndarray:
-    """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``."""
+    """One uniformly random k-subset of ``0..n-1`` per generator, as a boolean array ``(R, n)``.
+
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+    n : int
+        Number of bits.
+    k : int
+        Subset size, in ``1..n``.
+
+    Returns
+    -------
+    ndarray of bool, shape (R, n)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive integer or ``k`` not an integer in ``1..n``.
+    """
     n = positive_int(n, "n")
     return random_subsets(rngs, n, _check_k(n, k))
 
 
 def subset_indices(subsets: np.ndarray) -> list[list[int]]:
-    """The subsets ``(R, n)`` as sorted index lists (for results on disk)."""
+    """The subsets ``(R, n)`` as sorted index lists (for results on disk).
+
+    Parameters
+    ----------
+    subsets : bool array_like, shape (R, n)
+
+    Returns
+    -------
+    list of R lists of int
+
+    Raises
+    ------
+    ValueError
+        If ``subsets`` is not 2-D.
+    """
     subsets = np.asarray(subsets, dtype=bool)
     if subsets.ndim != 2:
         raise ValueError(f"subsets must have shape (R, n), got {subsets.shape}")
@@ -58,6 +123,25 @@ def sample_parity_bits(rng: np.random.Generator, subset, m: int) -> tuple[np.nda
     Bit 1 stands for the coordinate value -1, so ``b = sum_{i in subset} A_i mod 2`` and the
     label in {±1} is ``(-1)^b``: the samples of :func:`sample_parity`, in the form
     :func:`failgeom.gf2.solve` reads.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    subset : bool array_like, shape (n,)
+        The parity's subset.
+    m : int
+        Number of samples.
+
+    Returns
+    -------
+    A : uint8 ndarray, shape (m, n)
+    b : uint8 ndarray, shape (m,)
+
+    Raises
+    ------
+    ValueError
+        If ``subset`` is not a non-empty 1-D vector (TypeError or ValueError also if ``m`` is
+        not a positive integer).
     """
     subset = np.asarray(subset, dtype=bool)
     if subset.ndim != 1 or subset.size == 0:

@@ -55,6 +55,11 @@ class StepFunction:
         Number of grid values (= number of steps) of each replica, as measured after
         deduplication.
 
+    Raises
+    ------
+    ValueError
+        If there is no grid, a grid holds no finite value, or a value is NaN or ``-inf``.
+
     Notes
     -----
     Below the smallest grid value the function is taken to be that value (the paper's grid
@@ -84,6 +89,7 @@ class StepFunction:
 
     @property
     def replicas(self) -> int:
+        """Number of replicas R."""
         return self.grid.shape[0]
 
     def __repr__(self) -> str:
@@ -111,9 +117,23 @@ class StepFunction:
         return table.reshape((table.shape[0],) + (1,) * (ndim - 1) + (table.shape[1],))
 
     def index(self, r) -> np.ndarray:
-        """Step index ``i`` with ``z_i <= r < z_{i+1}`` (0 below the grid); shape of ``r``, int64.
+        """Step index ``i`` with ``z_i <= r < z_{i+1}`` (0 below the grid).
 
-        ``r`` is ``(R, ...)``. Vectorized over replicas by counting grid values ``<= r``.
+        Vectorized over replicas by counting grid values ``<= r``.
+
+        Parameters
+        ----------
+        r : array_like, shape (R, ...)
+            Finite.
+
+        Returns
+        -------
+        int ndarray, shape of ``r``
+
+        Raises
+        ------
+        ValueError
+            If ``r`` has no leading axis of size R or is not finite.
         """
         r = self._check(r)
         grid = self._expand(self._grid_as(r.dtype), r.ndim)
@@ -121,7 +141,24 @@ class StepFunction:
         return np.maximum(count - 1, 0)
 
     def value_of(self, index) -> np.ndarray:
-        """Grid values ``z_index`` for integer indices ``(R, ...)`` (float64)."""
+        """Grid values ``z_index`` of integer step indices.
+
+        Parameters
+        ----------
+        index : int array_like, shape (R, ...)
+            In ``0..n_steps[r]-1`` for replica r.
+
+        Returns
+        -------
+        ndarray, shape of ``index``, float64
+
+        Raises
+        ------
+        TypeError
+            If ``index`` does not hold integers.
+        ValueError
+            If it has no leading axis of size R or an index is out of range.
+        """
         index = np.asarray(index)
         if index.ndim < 1 or index.shape[0] != self.replicas:
             raise ValueError(f"index must have a leading replica axis of size {self.replicas}, got shape {index.shape}")
@@ -133,7 +170,22 @@ class StepFunction:
         return np.take_along_axis(self.values, flat, axis=1).reshape(index.shape)
 
     def __call__(self, r) -> np.ndarray:
-        """``u(r)``: the largest grid value ``<= r``, in the dtype of ``r``; shape of ``r``."""
+        """``u(r)``: the largest grid value ``<= r``, in the dtype of ``r``.
+
+        Parameters
+        ----------
+        r : array_like, shape (R, ...)
+            Finite.
+
+        Returns
+        -------
+        ndarray, shape of ``r``
+
+        Raises
+        ------
+        ValueError
+            If ``r`` has no leading axis of size R or is not finite.
+        """
         r = self._check(r)
         idx = self.index(r)
         values = self._grid_as(r.dtype, fill_last=True)
@@ -141,14 +193,44 @@ class StepFunction:
 
     def nearest_index(self, v) -> np.ndarray:
         """Index of the grid value nearest to ``v`` (ties go up); used to read a continuous
-        prediction as a step."""
+        prediction as a step.
+
+        Parameters
+        ----------
+        v : array_like, shape (R, ...)
+            Finite.
+
+        Returns
+        -------
+        int ndarray, shape of ``v``
+
+        Raises
+        ------
+        ValueError
+            If ``v`` has no leading axis of size R or is not finite.
+        """
         v = self._check(v, "v")
         mid = 0.5 * (self.values[:, 1:] + self.values[:, :-1])
         mid = np.where(np.isfinite(self.grid[:, 1:]), mid, np.inf).astype(v.dtype)
         return (self._expand(mid, v.ndim) <= v[..., None]).sum(axis=-1)
 
     def boundary_distance(self, r) -> np.ndarray:
-        """Distance from ``r`` to the nearest jump (grid value), float64, shape of ``r``."""
+        """Distance from ``r`` to the nearest jump (grid value).
+
+        Parameters
+        ----------
+        r : array_like, shape (R, ...)
+            Finite.
+
+        Returns
+        -------
+        ndarray, shape of ``r``, float64
+
+        Raises
+        ------
+        ValueError
+            If ``r`` has no leading axis of size R or is not finite.
+        """
         r = np.asarray(self._check(r), dtype=np.float64)
         grid = self._expand(self.grid, r.ndim)
         return np.abs(grid - r[..., None]).min(axis=-1)
@@ -160,9 +242,19 @@ class StepFunction:
         one sigmoid per step, amplitude the step height. Its derivative is
         ``sum_i (50) s_i (1 - s_i)``, which vanishes except within a few ``dz_i / 50`` of a jump.
 
+        Parameters
+        ----------
+        r : array_like, shape (R, ...)
+            Finite.
+
         Returns
         -------
         value, derivative : ndarray, shape and dtype of ``r``
+
+        Raises
+        ------
+        ValueError
+            If ``r`` has no leading axis of size R or is not finite.
         """
         r = self._check(r)
         dz = self.heights
@@ -177,7 +269,26 @@ class StepFunction:
 
 
 def paper_grids(b_star, offsets=PAPER_OFFSETS) -> StepFunction:
-    """The grids ``Z_r = b*_r + offsets`` (deduplicated, sorted) of Sec. 5, one per replica."""
+    """The grids ``Z_r = b*_r + offsets`` (deduplicated, sorted) of Sec. 5, one per replica.
+
+    Parameters
+    ----------
+    b_star : array_like, shape (R,)
+        Each replica's target bias.
+    offsets : array_like, shape (K,)
+        Finite grid offsets, by default :data:`PAPER_OFFSETS`.
+
+    Returns
+    -------
+    StepFunction
+        Of R replicas.
+
+    Raises
+    ------
+    ValueError
+        If ``b_star`` is not a non-empty 1-D array or ``offsets`` not a non-empty 1-D array of
+        finite numbers.
+    """
     b_star = np.asarray(b_star, dtype=np.float64)
     if b_star.ndim != 1 or b_star.size == 0:
         raise ValueError(f"b_star must be a non-empty 1-D array (one bias per replica), got shape {b_star.shape}")
@@ -190,7 +301,22 @@ def paper_grids(b_star, offsets=PAPER_OFFSETS) -> StepFunction:
 def draw_targets(rngs, n_inputs: int = 100):
     """Each replica's ``v* ~ N(0, I_n)`` and ``b* ~ N(0, 1)``, from its own generator.
 
-    Returns ``v_star`` ``(R, n)`` and ``b_star`` ``(R,)`` in float64.
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+    n_inputs : int
+        Input dimension n.
+
+    Returns
+    -------
+    v_star : ndarray, shape (R, n), float64
+    b_star : ndarray, shape (R,), float64
+
+    Raises
+    ------
+    TypeError
+        If ``rngs`` is not a non-empty sequence of Generators (TypeError or ValueError also if
+        ``n_inputs`` is not a positive integer).
     """
     n_inputs = positive_int(n_inputs, "n_inputs")
     if not rngs or not all(isinstance(g, np.random.Generator) for g in rngs):
@@ -209,15 +335,32 @@ def sample_steps(rng: np.random.Generator, v_star, b_star, step: StepFunction, b
 
     ``x = randn(n) / n``, ``r = v*^T x + b*``, ``y = u(r)``.
 
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    v_star : array_like, shape (R, n)
+    b_star : array_like, shape (R,)
+    step : StepFunction
+        Of R replicas, the target's ``u``.
+    batch : int
+        Examples per replica, B.
+    dtype : {float32, float64}
+
     Returns
     -------
     x : ndarray (R, B, n), dtype
     r : ndarray (R, B), float64
-        The target's pre-activation.
+        The target's pre-activation (computed in ``dtype``).
     index : ndarray (R, B), int64
         The step index of ``r`` (the multiclass label).
     y : ndarray (R, B, 1), dtype
         The target ``u(r)``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a Generator (TypeError or ValueError also for a bad ``batch`` or
+        ``dtype``).
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -234,7 +377,18 @@ def sample_steps(rng: np.random.Generator, v_star, b_star, step: StepFunction, b
 
 
 def step_metrics(step: StepFunction, yhat, r, boundary_width: float) -> dict:
-    """Per-replica accuracy of predictions ``yhat`` ``(R, B)`` of ``u(r)``, ``r`` ``(R, B)``.
+    """Per-replica accuracy of predictions ``yhat`` of ``u(r)``.
+
+    Parameters
+    ----------
+    step : StepFunction
+        Of R replicas.
+    yhat : array_like, shape (R, B)
+        Predictions.
+    r : array_like, shape (R, B)
+        The target's pre-activations.
+    boundary_width : float
+        Positive: points with ``r`` within it of a jump count as at a boundary.
 
     Returns
     -------
@@ -245,6 +399,12 @@ def step_metrics(step: StepFunction, yhat, r, boundary_width: float) -> dict:
         among points with ``r`` within ``boundary_width`` of a jump (NaN if there is none);
         ``interior_error_rate``: the same among the other points. ``boundary_fraction``: share
         of points at a boundary.
+
+    Raises
+    ------
+    ValueError
+        If ``boundary_width`` is not a positive finite number, or ``yhat`` or ``r`` has no
+        leading axis of size R or is not finite.
     """
     if not (isinstance(boundary_width, (int, float, np.floating)) and np.isfinite(boundary_width)
             and boundary_width > 0):

@@ -23,6 +23,23 @@ def random_label_maps(rngs, d: int, k: int) -> np.ndarray:
     """One label map ``y(a)``, ``a`` in ``[d]``, per replica generator: int array ``(R, d)``.
 
     Each ``y(a)`` is uniform in ``0..k-1``, independently (paper Sec. 3.2).
+
+    Parameters
+    ----------
+    rngs : sequence of R Generators
+        Replica r's map is drawn from ``rngs[r]`` alone.
+    d, k : int
+        Number of inputs and of labels (stocks).
+
+    Returns
+    -------
+    int64 ndarray, shape (R, d)
+
+    Raises
+    ------
+    TypeError
+        If ``rngs`` is not a non-empty sequence of Generators (TypeError or ValueError also if
+        ``d`` or ``k`` is not a positive integer).
     """
     d = positive_int(d, "d")
     k = positive_int(k, "k")
@@ -33,7 +50,23 @@ def random_label_maps(rngs, d: int, k: int) -> np.ndarray:
 
 
 def sample_inputs(rng: np.random.Generator, R: int, batch: int, d: int) -> np.ndarray:
-    """Input indices ``a`` uniform in ``[d]``, shape ``(R, batch)`` (x = e_a)."""
+    """Input indices ``a`` uniform in ``[d]``, shape ``(R, batch)`` (x = e_a).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    R, batch, d : int
+        Replicas, examples per replica and number of inputs.
+
+    Returns
+    -------
+    int ndarray, shape (R, batch)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``R``, ``batch`` or ``d`` is not a positive integer.
+    """
     R = positive_int(R, "R")
     batch = positive_int(batch, "batch")
     d = positive_int(d, "d")
@@ -41,7 +74,24 @@ def sample_inputs(rng: np.random.Generator, R: int, batch: int, d: int) -> np.nd
 
 
 def labels_of(labels: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``y(a)`` per replica: ``labels`` ``(R, d)``, ``a`` ``(R, B)`` -> ``(R, B)``."""
+    """``y(a)`` per replica: ``labels`` ``(R, d)``, ``a`` ``(R, B)`` -> ``(R, B)``.
+
+    Parameters
+    ----------
+    labels : int array_like, shape (R, d)
+        Each replica's label map.
+    a : int array_like, shape (R, B)
+        Input indices.
+
+    Returns
+    -------
+    int ndarray, shape (R, B)
+
+    Raises
+    ------
+    ValueError
+        If the shapes are not ``(R, d)`` and ``(R, B)`` with the same R.
+    """
     labels = np.asarray(labels)
     a = np.asarray(a)
     if labels.ndim != 2 or a.ndim != 2 or a.shape[0] != labels.shape[0]:
@@ -53,6 +103,25 @@ def random_gains(rng: np.random.Generator, y: np.ndarray, k: int, dtype=np.float
     """End-to-end gains: ``z`` ``(R, B, k)`` in {+-1} with ``z_y = 1``, the rest iid uniform +-1.
 
     Drawn from random bytes (one bit per coordinate), several times faster than drawing floats.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    y : int array_like, shape (R, B)
+        Labels in ``0..k-1``.
+    k : int
+        Number of stocks.
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    ndarray, shape (R, B, k), dtype
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not an integer ``(R, B)`` array (TypeError or ValueError also for a bad
+        ``k`` or ``dtype``).
     """
     y = np.asarray(y)
     k = positive_int(k, "k")
@@ -67,7 +136,26 @@ def random_gains(rng: np.random.Generator, y: np.ndarray, k: int, dtype=np.float
 
 
 def label_gains(y: np.ndarray, k: int, dtype=np.float32) -> np.ndarray:
-    """Decomposition gains: ``e_y`` ``(R, B, k)``, the conditional mean of :func:`random_gains`."""
+    """Decomposition gains: ``e_y`` ``(R, B, k)``, the conditional mean of :func:`random_gains`.
+
+    Parameters
+    ----------
+    y : int array_like, shape (R, B)
+        Labels in ``0..k-1``.
+    k : int
+        Number of stocks.
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    ndarray, shape (R, B, k), dtype
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not an integer ``(R, B)`` array (TypeError or ValueError also for a bad
+        ``k`` or ``dtype``).
+    """
     y = np.asarray(y)
     k = positive_int(k, "k")
     if y.ndim != 2 or not np.issubdtype(y.dtype, np.integer):
@@ -80,6 +168,30 @@ def sample_stocks(rng: np.random.Generator, labels: np.ndarray, k: int, batch: i
     """A fresh minibatch per replica: indices ``a`` ``(R, B)``, labels ``y`` ``(R, B)`` and gains.
 
     ``estimator="end_to_end"`` gives the random gains ``z``; ``"decomposition"`` gives ``e_y``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    labels : int array_like, shape (R, d)
+        Each replica's label map (:func:`random_label_maps`).
+    k : int
+        Number of stocks.
+    batch : int
+        Examples per replica, B.
+    estimator : {"end_to_end", "decomposition"}
+    dtype : {float32, float64}
+
+    Returns
+    -------
+    a : int ndarray, shape (R, B)
+    y : int ndarray, shape (R, B)
+    gains : ndarray, shape (R, B, k), dtype
+
+    Raises
+    ------
+    ValueError
+        If ``estimator`` is unknown or ``labels`` is not 2-D (TypeError or ValueError also for a
+        bad ``k``, ``batch`` or ``dtype``).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
