@@ -105,6 +105,26 @@ def test_losses(RB, K, seed, reduction, shared_target):
     assert max(errors.values()) < TOL, errors
 
 
+@pytest.mark.parametrize("loss, out_shape, target_shape", [
+    (nn.losses.hinge, (2, 5, 1), (5,)),             # would broadcast to (2, 5, 5)
+    (nn.losses.hinge, (2, 5), (2, 5, 1)),
+    (nn.losses.squared, (2, 5, 3), (5,)),
+    (nn.losses.squared, (2, 5, 3), (3, 5, 3)),
+    (nn.losses.expected_negative_gain, (2, 5, 3), (5, 1, 3)),
+])
+def test_losses_refuse_a_target_that_would_enlarge_the_output(loss, out_shape, target_shape):
+    # a shared (B,) label against (R, B, 1) scores used to broadcast silently to (R, B, B)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        loss(np.zeros(out_shape), np.ones(target_shape))
+
+
+def test_softmax_cross_entropy_names_bad_shapes():
+    with pytest.raises(ValueError, match="logits must have shape"):
+        nn.losses.softmax_cross_entropy(np.zeros((2, 3, 4, 5)), np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        nn.losses.softmax_cross_entropy(np.zeros((2, 3, 4)), np.zeros((3, 2), dtype=int))
+
+
 @settings(max_examples=10)
 @given(R=replicas, B=st.integers(1, 4), seed=seeds, layer=st.sampled_from([0, 2]))
 def test_per_example_grads_equal_single_example_grads(R, B, seed, layer):

@@ -32,6 +32,19 @@ def _check_out(out, min_ndim: int = 2) -> np.ndarray:
     return out
 
 
+def _check_target(target, out: np.ndarray, name: str):
+    """``target`` must broadcast to ``out``'s shape without enlarging it (no silent (R, B, B))."""
+    shape = np.shape(target)
+    try:
+        ok = np.broadcast_shapes(out.shape, shape) == out.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {shape} does not broadcast to the output's shape {out.shape} "
+                         f"(give (R, B, ...) or a shared (B, ...) with the output's trailing axes)")
+    return target
+
+
 def hinge(score, y, reduction: str = "mean"):
     """Hinge loss ``max(0, 1 - y * score)`` with labels ``y`` in {-1, +1} (paper Sec. 2.1, 3.1).
 
@@ -54,9 +67,11 @@ def hinge(score, y, reduction: str = "mean"):
     Raises
     ------
     ValueError
-        If ``score`` has fewer than 2 axes or ``reduction`` is unknown.
+        If ``score`` has fewer than 2 axes, ``y`` does not broadcast to its shape, or
+        ``reduction`` is unknown.
     """
     score = _check_out(score)
+    y = _check_target(y, score, "y")
     margin = 1.0 - y * score
     active = margin > 0
     per = np.maximum(margin, 0).astype(score.dtype, copy=False)  # propagates NaN
@@ -88,10 +103,11 @@ def squared(out, target, reduction: str = "mean", coef: float = 1.0):
     Raises
     ------
     ValueError
-        If ``out`` has fewer than 2 axes or ``reduction`` is unknown.
+        If ``out`` has fewer than 2 axes, ``target`` does not broadcast to its shape, or
+        ``reduction`` is unknown.
     """
     out = _check_out(out)
-    diff = out - target
+    diff = out - _check_target(target, out, "target")
     per = coef * (diff * diff)
     per = per.reshape(per.shape[:2] + (-1,)).sum(axis=2) if per.ndim > 2 else per
     grad = (2.0 * coef) * diff
@@ -136,12 +152,17 @@ def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     TypeError
         If ``labels`` are not integers.
     ValueError
-        If ``logits`` has fewer than 3 axes, a label is outside ``0..K-1`` or ``reduction`` is
+        If ``logits`` is not 3-D, ``labels`` is not ``(R, B)`` or ``(B,)``, a label is outside ``0..K-1`` or ``reduction`` is
         unknown.
     """
     logits = _check_out(logits, 3)
+    if logits.ndim != 3:
+        raise ValueError(f"logits must have shape (R, B, K), got {logits.shape}")
     R, B, K = logits.shape
-    labels = np.broadcast_to(np.asarray(labels), (R, B))
+    labels = np.asarray(labels)
+    if labels.shape not in ((R, B), (B,)):
+        raise ValueError(f"labels must have shape (R, B) = {(R, B)} or ({B},), got {labels.shape}")
+    labels = np.broadcast_to(labels, (R, B))
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= K):
@@ -176,9 +197,11 @@ def expected_negative_gain(logits, z, reduction: str = "mean"):
     Raises
     ------
     ValueError
-        If ``logits`` has fewer than 3 axes or ``reduction`` is unknown.
+        If ``logits`` has fewer than 3 axes, ``z`` does not broadcast to its shape, or
+        ``reduction`` is unknown.
     """
     logits = _check_out(logits, 3)
+    z = _check_target(z, logits, "z")
     p = softmax(logits)
     pz = p * z
     gain = pz.sum(axis=-1)
