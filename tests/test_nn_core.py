@@ -133,3 +133,17 @@ def test_preconditioned_sgd_solves_quadratic_in_one_step():
 def test_bad_input_gets_a_clear_error(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         bad()
+
+
+def test_adam_refuses_a_parameter_tree_it_does_not_hold_moments_for():
+    # the moments are made on the first step; a second tree of the same length but other
+    # shapes used to be updated with the first tree's moments (broadcast, or an error deep inside)
+    opt = nn.Adam(1e-3)
+    a = {"W": np.zeros((2, 3, 4)), "b": np.zeros((2, 4))}
+    opt.step(a, {"W": np.ones((2, 3, 4)), "b": np.ones((2, 4))})
+    b = {"W": np.zeros((2, 3, 1)), "b": np.zeros((2, 1))}
+    with pytest.raises(ValueError, match="one Adam per parameter tree"):
+        opt.step(b, {"W": np.ones((2, 3, 1)), "b": np.ones((2, 1))})
+    with pytest.raises(ValueError, match="one Adam per parameter tree"):
+        opt.step({k: v.astype(np.float32) for k, v in a.items()},
+                 {"W": np.ones((2, 3, 4), np.float32), "b": np.ones((2, 4), np.float32)})

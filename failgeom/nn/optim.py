@@ -174,11 +174,16 @@ class Adam:
         Raises
         ------
         ValueError
-            If ``grads`` does not mirror ``params``.
+            If ``grads`` does not mirror ``params``, or ``params`` is not the tree (shapes,
+            dtypes) whose moments this Adam holds.
         """
         ps, gs = _pairs(params, grads)
         ms, vs = self.moments(params)
-        if len(self._buffers) != len(ps):
+        if [(m.shape, m.dtype) for m in ms] != [(p.shape, p.dtype) for p in ps]:
+            raise ValueError("params do not match the moments of this Adam (another parameter tree, "
+                             "or another shape or dtype): use one Adam per parameter tree")
+        if [b.shape for b, _ in self._buffers] != [p.shape for p in ps] or \
+                any(b.dtype != p.dtype for (b, _), p in zip(self._buffers, ps)):
             self._buffers = [(np.empty_like(p), np.empty_like(p)) for p in ps]
         scale = self.advance()
         for p, g, m, v, (step, denom) in zip(ps, gs, ms, vs, self._buffers):
