@@ -114,3 +114,9 @@ def test_cells_in_any_order_merge_to_the_serial_run_and_streams_are_distinct(nam
     merged = e.merge_cells(e.tiny, 4, outputs)
     np.testing.assert_equal(merged.metrics, serial.metrics)
     np.testing.assert_equal(merged.curves, serial.curves)
+
+
+@pytest.mark.parametrize("bad, error", [(2.0, TypeError), (True, TypeError), (-1, ValueError), (9, ValueError)])
+def test_random_subsets_names_a_bad_subset_size(bad, error):
+    with pytest.raises(error, match="subset_size"):
+        random_subsets([np.random.default_rng(0)], 8, bad)

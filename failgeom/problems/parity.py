@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.utils import as_dtype
-from ..validation import positive_int
+from ..validation import integer, positive_int
 
 
 def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
@@ -29,13 +29,12 @@ def random_subsets(rngs, d: int, subset_size: int | None = None) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        If ``subset_size`` is outside ``0..d`` (TypeError or ValueError also if ``d`` is not a
-        positive integer).
+    TypeError, ValueError
+        If ``d`` is not a positive integer or ``subset_size`` not an integer in ``0..d``.
     """
     d = positive_int(d, "d")
-    if subset_size is not None and not 0 <= subset_size <= d:
-        raise ValueError(f"subset_size must lie in 0..{d}, got {subset_size}")
+    if subset_size is not None:
+        subset_size = integer(subset_size, "subset_size", 0, d)
     out = np.zeros((len(rngs), d), dtype=bool)
     for r, rng in enumerate(rngs):  # set-up only: one draw per replica stream
         if subset_size is None:
