@@ -93,6 +93,16 @@ def kernel_init(init: str, init_std, rngs, shape, dtype) -> np.ndarray:
     return truncated_normal(rngs, shape, init_std, dtype)
 
 
+def _im2col_param_grads(params, cols, dy):
+    """``dy`` as ``(R, B * positions, O)`` and the kernel (and bias) gradients from the columns."""
+    W = params["W"]
+    dy2 = dy.reshape(W.shape[0], -1, W.shape[-1])
+    grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
+    if "b" in params:
+        grads["b"] = dy2.sum(axis=1)
+    return dy2, grads
+
+
 class Conv1D(Layer):
     """'valid' 1-D convolution (cross-correlation, as in deep-learning frameworks).
 
@@ -204,10 +214,7 @@ class Conv1D(Layer):
         """
         (x_shape, cols), W = cache, params["W"]
         R, K, C, O = W.shape
-        dy2 = dy.reshape(R, -1, O)
-        grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
-        if "b" in params:
-            grads["b"] = dy2.sum(axis=1)
+        dy2, grads = _im2col_param_grads(params, cols, dy)
         if not need_dx:
             return None, grads
         dcols = np.matmul(dy2, W.reshape(R, K * C, O).swapaxes(1, 2))
@@ -354,10 +361,7 @@ class Conv2D(Layer):
         """
         (x_shape, cols), W = cache, params["W"]
         R, k, _, C, O = W.shape
-        dy2 = dy.reshape(R, -1, O)
-        grads = {"W": np.matmul(cols.swapaxes(1, 2), dy2).reshape(W.shape)}
-        if "b" in params:
-            grads["b"] = dy2.sum(axis=1)
+        dy2, grads = _im2col_param_grads(params, cols, dy)
         if not need_dx:
             return None, grads
         # the input gradient of a 'same' correlation is the 'same' correlation of dy with the
