@@ -7,6 +7,9 @@ without results at hand runs its quick presets here. Usage, from the repository 
                                                      # their results kept in DIR
     python docs/make_figures.py pwl --results DIR --suffix=-paper
         # from ``failgeom run NAME --preset paper --out DIR`` folders (DIR/pwl-fc/result.json, ...)
+    python docs/make_figures.py tuple-lines --results DIR --suffix=-paper
+        # Figure 3 from every DIR/*/tuple-lines/result.json (runs of some of the preset's
+        # cells each, e.g. ``--set approaches=decomposition``), drawn as one figure
 
 To add a family, write ``def family(results, out, suffix, seed) -> list[Path]`` and add it to
 :data:`FAMILIES`.
@@ -77,8 +80,27 @@ def pwl(results: Path | None, out: Path, suffix: str, seed: int) -> list[Path]:
     return written
 
 
+def tuple_lines(results: Path | None, out: Path, suffix: str, seed: int) -> list[Path]:
+    """Sec. 3.1, Figure 3: with ``results``, the cells of every ``results/*/tuple-lines`` run of
+    one preset (parts run separately) in one figure; without, the quick preset run here."""
+    exp = get("tuple-lines")
+    if results is None:
+        return [save(exp.figure(result_of("tuple-lines", None, seed)), out / f"tuple-lines{suffix}.png")]
+    parts = [Result.load(p.parent) for p in sorted(results.glob("*/tuple-lines/result.json"))]
+    if not parts:
+        raise SystemExit(f"no {results}/*/tuple-lines/result.json found")
+    fixed = {n: v for n, v in parts[0].config.items() if n not in ("ks", "approaches")}
+    for part in parts[1:]:
+        if {n: v for n, v in part.config.items() if n not in ("ks", "approaches")} != fixed:
+            raise SystemExit("the tuple-lines results differ in more than ks and approaches")
+    curves = {name: c for part in parts for name, c in part.curves.items()}
+    ks = sorted({k for part in parts for k in part.config["ks"]})
+    combined = dataclasses.replace(parts[0], config={**parts[0].config, "ks": ks}, curves=curves)
+    return [save(exp.figure(combined), out / f"tuple-lines{suffix}.png")]
+
+
 #: family name -> figure writer ``(results, out, suffix, seed) -> written paths``
-FAMILIES: dict[str, Callable[[Path | None, Path, str, int], list[Path]]] = {"pwl": pwl}
+FAMILIES: dict[str, Callable[[Path | None, Path, str, int], list[Path]]] = {"pwl": pwl, "tuple-lines": tuple_lines}
 
 
 def main(argv=None) -> int:
