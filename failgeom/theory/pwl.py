@@ -310,6 +310,16 @@ def condition_number(n: int, method: str = "auto", *, rtol: float = 1e-13, dps: 
 # Lemma 2 and Theorem 3: SGD on 0.5 E||U_hat f - p||^2 with E[p p^T] = lambda I
 
 
+def _finite(n: int, eta: float, lam: float, t: int, *arrays):
+    """``arrays`` if all their entries are finite, else the ValueError of a diverging step size:
+    above :func:`divergence_threshold` is a valid input, but float64 cannot hold the result."""
+    if all(np.all(np.isfinite(a)) for a in arrays):
+        return arrays if len(arrays) > 1 else arrays[0]
+    x = eta * lam * pwl_extreme_eigenvalues(n)[0]
+    raise ValueError(f"eta = {eta:g} with lam = {lam:g} (eta lam S11^2 = {x:.3g}; E U_t diverges above 2) gives "
+                     f"values beyond float64 at t = {t}; choose a smaller eta or t (expected_error_norm: exact growth)")
+
+
 def _svd_w(n: int):
     n = _size(n, 64, "the dense SVD of W with its factors, n x n each")
     Q, s, Vt = np.linalg.svd(pwl_matrix(n, np.float64))
@@ -353,8 +363,9 @@ def expected_iterate(n: int, eta: float, lam: float, t: int) -> np.ndarray:
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
     t = nonnegative_int(t, "t")
     Q, s, Vt = _svd_w(n)
-    coef = _one_minus_power(eta * lam * s**2, t) / s
-    return (Vt.T * coef) @ Q.T
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        coef = _one_minus_power(eta * lam * s**2, t) / s
+        return _finite(n, eta, lam, t, (Vt.T * coef) @ Q.T)
 
 
 def expected_iterate_recursion(n: int, eta: float, lam: float, t: int) -> np.ndarray:
@@ -369,9 +380,10 @@ def expected_iterate_recursion(n: int, eta: float, lam: float, t: int) -> np.nda
     W = pwl_matrix(n, np.float64)
     step = np.eye(n) - eta * lam * (W @ W.T)
     U = np.zeros((n, n))
-    for _ in range(t):
-        U = U @ step + eta * lam * W.T
-    return U
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        for _ in range(t):
+            U = U @ step + eta * lam * W.T
+    return _finite(n, eta, lam, t, U)
 
 
 def expected_error_norm(n: int, eta: float, lam: float, t: int) -> float:
@@ -440,6 +452,10 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
     batch : int
         Samples per step (the batch gradient is a mean, so Lemma 2 holds for any batch).
 
+    A step size above :func:`divergence_threshold` is accepted (the runs diverge, as Theorem 3
+    says); if ``U_t`` or its spread overflows float64 within the t steps, a ValueError naming eta
+    says so instead of returning inf and nan (the same for :func:`expected_iterate`).
+
     Returns
     -------
     mean : ndarray (n, n)
@@ -463,12 +479,13 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
     opt = optim.SGD(eta)
     rng = np.random.default_rng(data_ss)
     amp = math.sqrt(lam)
-    for _ in range(t):
-        p = amp * (2.0 * rng.integers(0, 2, size=(R, batch, n)) - 1.0)
-        f = pwl_apply(p)
-        out, cache = layer.forward(params, f)
-        _, dout = losses.squared(out, p, reduction="mean", coef=0.5)
-        _, grads = layer.backward(params, cache, dout)
-        opt.step(params, grads)
-    U = np.swapaxes(params["W"], 1, 2)  # Dense computes f @ W, so U_hat = W^T
-    return U.mean(axis=0), U.std(axis=0, ddof=1) / math.sqrt(R)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        for _ in range(t):
+            p = amp * (2.0 * rng.integers(0, 2, size=(R, batch, n)) - 1.0)
+            f = pwl_apply(p)
+            out, cache = layer.forward(params, f)
+            _, dout = losses.squared(out, p, reduction="mean", coef=0.5)
+            _, grads = layer.backward(params, cache, dout)
+            opt.step(params, grads)
+        U = np.swapaxes(params["W"], 1, 2)  # Dense computes f @ W, so U_hat = W^T
+        return _finite(n, eta, lam, t, U.mean(axis=0), U.std(axis=0, ddof=1) / math.sqrt(R))
