@@ -16,6 +16,7 @@ The landscape functions are vectorized over leading axes of ``w`` (many points a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -368,7 +369,7 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     d : int
         Dimension, at least 2.
     nodes : int
-        Gauss-Legendre nodes on ``theta``.
+        Gauss-Legendre nodes on ``theta``, at least ``8 sqrt(d)`` (necessary to resolve the density).
     sigma : float
         Input scale.
     harmonics : dict {int: float}, optional
@@ -384,6 +385,10 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     sigma = positive_float(sigma, "sigma")
     if d < 2:
         raise ValueError(f"d must be at least 2 (directions on a sphere in R^d), got {d}")
+    if nodes < 8 * math.sqrt(d):  # the density's peak at theta = pi/2 has width ~ 1/sqrt(d)
+        raise ValueError(f"nodes must be at least 8 sqrt(d) = {math.ceil(8 * math.sqrt(d)):.4g} for d = {d}: "
+                         f"fewer do not resolve the density sin(theta)^(d-2) (at 4 sqrt(d) the result is off "
+                         f"by 1e-4 relative), got {nodes}")
     fits_in_memory(8 * 16 * nodes, f"nodes = {nodes} (about 16 arrays of nodes floats)", "choose fewer nodes")
     harmonics = {1: 1.0} if harmonics is None else harmonics
     if not isinstance(harmonics, dict) or not harmonics:
