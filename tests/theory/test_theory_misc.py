@@ -199,7 +199,20 @@ def test_a5_lower_bound_is_tight_within_a_factor_2_and_the_printed_one_is_vacuou
     assert math.ceil(printed) - 1 < 1  # the largest t+1 below it is 0: no iteration at all
 
 
+@pytest.mark.parametrize("t", [np.nan, [1.0, np.nan], True, "x", -1, [[0, -2]]])
+def test_gd_formula_refuses_bad_times_naming_t(t):
+    with pytest.raises((TypeError, ValueError), match=r"^t must be a number of steps >= 0"):
+        T.gd_regression_error_formula([1.0, 0.5], [1.0, 1.0], 0.5, t)
+
+
 # ---- Appendix A.7 ---------------------------------------------------------------------------
+
+
+def test_a7_refuses_an_eps_whose_horizon_no_run_can_take():
+    assert T.forward_only_horizon(1.0, 1.0, 1.0, 1e-6) == 10**12  # the formula itself stands
+    for run in (T.forward_only_average_error, T.forward_only_run):
+        with pytest.raises(ValueError, match=r"^eps = 1e-06 needs T = c\^4 B\^4 L\^2 / eps\^2 = 1e\+12 steps"):
+            run(2, 1.0, 1.0, 1.0, 1e-6, 2, 0)
 
 
 def test_a7_formulas():
