@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..validation import MAX_STEPS, choice, generator, nonnegative_int, positive_float, positive_int, step_count
+from ..validation import (
+    MAX_STEPS, choice, fits_in_memory, generator, nonnegative_int, positive_float, positive_int, step_count,
+)
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
 #: for any T; the numbers do not depend on it (a Generator fills arrays in order).
@@ -190,9 +192,9 @@ def forward_only_sgd(dim: int, c: float, B: float, L: float, T: int, replicas: i
     choice(activation, "activation", tuple(ACTIVATIONS))
     test_size = nonnegative_int(test_size, "test_size")
     evaluations = positive_int(evaluations, "evaluations")
-    if R * max(test_size, 1) * dim > 1 << 27:
-        raise ValueError(f"replicas * test_size * dim = {R * test_size * dim} would need more than 1 GB; "
-                         "lower replicas or test_size")
+    fits_in_memory(8 * (3 * R * test_size * dim + 3 * max(_CHUNK_VALUES, R * dim) + 4 * R * dim),
+                   f"replicas = {R}, test_size = {test_size}, dim = {dim} (the test set and a chunk of samples)",
+                   "lower replicas, test_size or dim")
     u = ACTIVATIONS[activation]
     rng = generator(rng)
     eta = forward_only_step_size(T, c)
