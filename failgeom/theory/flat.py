@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from ..validation import (
-    MAX_STEPS, choice, fits_in_memory, generator, nonnegative_int, positive_float, positive_int, step_count,
+    MAX_STEPS, choice, finite_float, fits_in_memory, generator, nonnegative_int, positive_float, positive_int, step_count,
 )
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
@@ -340,9 +340,7 @@ def forward_only_average_error(dim: int, c: float, B: float, L: float, eps: floa
     R = positive_int(replicas, "replicas")
     if R < 2:
         raise ValueError(f"replicas must be at least 2 for an interval, got {R}")
-    confidence = positive_float(confidence, "confidence")
-    if not confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    confidence = finite_float(confidence, "confidence", 0, 1, low_open=True, high_open=True)
     eps = positive_float(eps, "eps")
     T = _runnable_horizon(c, B, L, eps)
     run = forward_only_sgd(dim, c, B, L, T, R, seed, activation=activation, test_size=0)
