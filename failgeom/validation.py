@@ -2,8 +2,8 @@
 
 ``nn``, ``theory``, ``problems`` and the runner check their plain arguments here, so an integer,
 a positive or bounded finite number, a choice, a random generator, a loop length or an allocation
-that must fit in memory is accepted (and refused) the same way everywhere. Experiment config fields declare their constraints with
-``failgeom.experiments.base.param`` instead.
+that must fit in memory is accepted (and refused) the same way everywhere. Experiment config
+fields declare their constraints with ``failgeom.experiments.base.param`` instead.
 """
 
 from __future__ import annotations

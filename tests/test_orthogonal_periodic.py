@@ -205,7 +205,7 @@ def test_rejects_bad_input():
         dataclasses.replace(SMALL, radii=(1.0, 30.0, 2.0))
     with pytest.raises(ValueError, match="dims"):
         dataclasses.replace(SMALL, dims=(1, 2, 3))
-    with pytest.raises(ValueError, match=r"quadrature_nodes must be at least 8 sqrt\(d\) = 512 for the largest d = 4096"):
+    with pytest.raises(ValueError, match=r"quadrature_nodes must be at least 8 sqrt\(d\) = 512 for the largest d"):
         dataclasses.replace(SMALL, dims=(2, 3, 4096), quadrature_nodes=511)
 
 

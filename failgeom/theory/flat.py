@@ -20,7 +20,8 @@ import numpy as np
 from scipy import stats
 
 from ..validation import (
-    MAX_STEPS, choice, finite_float, fits_in_memory, generator, nonnegative_int, positive_float, positive_int, step_count,
+    MAX_STEPS, choice, finite_float, fits_in_memory, generator, nonnegative_int, positive_float, positive_int,
+    step_count,
 )
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
