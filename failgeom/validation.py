@@ -1,18 +1,24 @@
 """Argument checks shared by every layer: one clear TypeError or ValueError naming the argument.
 
 ``nn``, ``theory``, ``problems`` and the runner check their plain arguments here, so an integer,
-a positive number, a choice or a random generator is accepted (and refused) the same way
-everywhere. Experiment config fields declare their constraints with
-``failgeom.experiments.base.param`` instead.
+a positive or bounded finite number, a choice, a random generator, a loop length or an allocation
+that must fit in memory is accepted (and refused) the same way everywhere. Experiment config
+fields declare their constraints with ``failgeom.experiments.base.param`` instead.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
-__all__ = ["integer", "positive_int", "nonnegative_int", "positive_float", "choice", "generator"]
+__all__ = ["integer", "positive_int", "nonnegative_int", "positive_float", "finite_float", "choice", "generator",
+           "step_count", "MAX_STEPS", "available_memory", "fits_in_memory"]
+
+#: Largest number of steps of a loop run one step at a time in Python (SGD, a recursion): each
+#: step costs microseconds at the least, so more would run for hours to days.
+MAX_STEPS = 10**9
 
 
 def _accepted(low: int | None, high: int | None) -> str:
@@ -102,6 +108,10 @@ def nonnegative_int(value, name: str) -> int:
     return integer(value, name, low=0)
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def positive_float(value, name: str) -> float:
     """Return ``value`` as a ``float`` if it is a finite number > 0, else raise.
 
@@ -123,12 +133,102 @@ def positive_float(value, name: str) -> float:
     ValueError
         If it is not finite or not positive (NaN and inf are refused).
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not _is_real(value):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value}")
     return value
+
+
+def finite_float(value, name: str, low: float | None = None, high: float | None = None, *,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a ``float`` if it is a finite number in the interval, else raise.
+
+    Parameters
+    ----------
+    value : object
+        A Python or NumPy real number; ``bool`` is not one.
+    name : str
+        The argument's name, used in the error message.
+    low, high : float or None
+        Bounds; ``None`` leaves that side open (to infinity).
+    low_open, high_open : bool
+        Exclude the bound itself (``(0, 1)`` is ``low=0, high=1, low_open=True, high_open=True``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (or is a bool).
+    ValueError
+        If it is NaN or infinite or lies outside the interval.
+    """
+    if low is None and high is None:
+        accepted = "a finite number"
+    elif high is None:
+        accepted = f"a finite number {'>' if low_open else '>='} {low:g}"
+    elif low is None:
+        accepted = f"a finite number {'<' if high_open else '<='} {high:g}"
+    else:
+        accepted = f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {accepted}, got {value!r}")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or below or above:
+        raise ValueError(f"{name} must be {accepted}, got {value}")
+    return value
+
+
+def step_count(value, name: str, low: int = 0) -> int:
+    """Return ``value`` as an ``int`` if it is a number of loop steps from ``low`` to
+    :data:`MAX_STEPS`, else raise (TypeError as :func:`integer`; ValueError above the cap)."""
+    value = integer(value, name, low=low)
+    if value > MAX_STEPS:
+        raise ValueError(f"{name} must be at most 10^9 (the steps run one at a time, each taking "
+                         f"microseconds or more: this many would not finish), got {value}")
+    return value
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (MemAvailable, else total RAM)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def _gib(nbytes) -> str:
+    gib = nbytes / 2**30
+    return f"{gib:.1f}" if gib < 1e5 else f"{gib:.2g}"
+
+
+def fits_in_memory(nbytes: int, what: str, advice: str = "choose smaller sizes") -> None:
+    """Raise ValueError, before allocating, if ``nbytes`` exceed :func:`available_memory`.
+
+    Parameters
+    ----------
+    nbytes : int
+        Estimated peak memory (a Python int: exact for any size, no overflow).
+    what : str
+        What needs it, naming the arguments that set the size (``"n = 100000 (an n x n
+        matrix)"``); the message reads ``"{what} needs about X GiB of memory, more than the
+        Y GiB available; {advice}"``.
+    advice : str
+        What to change.
+    """
+    have = available_memory()
+    if nbytes > have:
+        raise ValueError(f"{what} needs about {_gib(nbytes)} GiB of memory, more than the {_gib(have)} GiB "
+                         f"available; {advice}")
 
 
 def choice(value, name: str, options):

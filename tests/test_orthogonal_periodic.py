@@ -180,6 +180,18 @@ def test_experiment_small_run():
     plotting.close(fig)
 
 
+def test_exact_variance_needs_8_sqrt_d_nodes():
+    # fewer Gauss-Legendre nodes than 8 sqrt(d) cannot resolve sin(theta)^(d-2) (width 1/sqrt(d)):
+    # the result used to be off (55% at 2 sqrt(d)) or nan (d = 10**30), silently
+    d = 4096
+    accurate = exact_linear_periodic_variance(1.0, 2.0, d, nodes=8 * 64)
+    assert accurate == pytest.approx(exact_linear_periodic_variance(1.0, 2.0, d, nodes=4000), rel=1e-11)
+    with pytest.raises(ValueError, match=r"nodes must be at least 8 sqrt\(d\) = 512 for d = 4096: .*got 511"):
+        exact_linear_periodic_variance(1.0, 2.0, d, nodes=511)
+    with pytest.raises(ValueError, match=r"nodes must be at least 8 sqrt\(d\) = 8e\+15 for d = 10{30}"):
+        exact_linear_periodic_variance(1.0, 2.0, 10**30)
+
+
 def test_rejects_bad_input():
     with pytest.raises(ValueError, match="d must be at least 2"):
         exact_linear_periodic_variance(1.0, 1.0, 1)
@@ -193,6 +205,8 @@ def test_rejects_bad_input():
         dataclasses.replace(SMALL, radii=(1.0, 30.0, 2.0))
     with pytest.raises(ValueError, match="dims"):
         dataclasses.replace(SMALL, dims=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"quadrature_nodes must be at least 8 sqrt\(d\) = 512 for the largest d"):
+        dataclasses.replace(SMALL, dims=(2, 3, 4096), quadrature_nodes=511)
 
 
 @settings(deadline=None, max_examples=6)

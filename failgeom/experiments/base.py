@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..validation import fits_in_memory
+
 DTYPE_NAMES = ("float32", "float64")
 
 
@@ -124,21 +126,6 @@ def _check_scalar(kind: str, value, constraint: Constraint, what: str):
     return value
 
 
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation now (MemAvailable, else total RAM)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 2**63
-
-
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Fields every experiment has: the number of replicas (seeds) and the float dtype.
@@ -178,10 +165,7 @@ class ExperimentConfig:
         """Check every field, the cross-field rules and the memory estimate; return self."""
         self.check_fields()
         self.check()
-        need, have = self.memory_bytes(), available_memory()
-        if need > have:
-            raise ValueError(f"this {type(self).__name__} needs about {need / 2**30:.1f} GiB of memory, "
-                             f"more than the {have / 2**30:.1f} GiB available; choose smaller sizes")
+        fits_in_memory(self.memory_bytes(), f"this {type(self).__name__}")
         return self
 
     def check(self) -> None:

@@ -16,6 +16,7 @@ each fixed r), per predictor.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -57,6 +58,10 @@ class PeriodicVarianceConfig(ExperimentConfig):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must be distinct, got {values!r}")
+        d = max(self.radius_dim, *self.dims)
+        if self.quadrature_nodes < 8 * math.sqrt(d):  # what exact_linear_periodic_variance needs
+            raise ValueError(f"quadrature_nodes must be at least 8 sqrt(d) = {math.ceil(8 * math.sqrt(d))} "
+                             f"for the largest d = {d}, got {self.quadrature_nodes}")
 
     def memory_bytes(self) -> int:
         return 10 * 8 * self.mc_targets * max(self.radius_dim, *self.dims) + 8 * 8 * self.quadrature_nodes

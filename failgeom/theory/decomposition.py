@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import generator, positive_float, positive_int
+from ..validation import finite_float, fits_in_memory, generator, positive_float, positive_int
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,8 @@ def stocks_gradient_norms(W, b, labels, rng, samples: int, estimator: str = "end
     if estimator not in ("end_to_end", "decomposition"):
         raise ValueError(f"estimator must be 'end_to_end' or 'decomposition', got {estimator!r}")
     d, k = W.shape
+    fits_in_memory(8 * samples * (6 * k + 2), f"samples = {samples} (samples x {k} softmax outputs and signs)",
+                   "choose fewer samples")
     a = rng.integers(0, d, size=samples)
     N = _softmax_jacobians(W, b)[a]
     y = labels[a]
@@ -123,8 +125,5 @@ def stocks_gradient_norms(W, b, labels, rng, samples: int, estimator: str = "end
 
 def ghadimi_lan_iterations(nu2: float, eps: float) -> float:
     """Order of SGD iterations by Ghadimi-Lan for stochastic-gradient noise ``nu^2``: ``nu^2 / eps^2``."""
-    nu2 = float(nu2)
-    if not np.isfinite(nu2) or nu2 < 0:
-        raise ValueError(f"nu2 must be a non-negative finite number, got {nu2}")
-    eps = positive_float(eps, "eps")
+    nu2, eps = finite_float(nu2, "nu2", low=0), positive_float(eps, "eps")
     return nu2 / eps**2

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..validation import choice, generator, nonnegative_int, positive_float, positive_int
+from ..validation import (
+    MAX_STEPS, choice, finite_float, fits_in_memory, generator, nonnegative_int, positive_float, positive_int,
+    step_count,
+)
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
 #: for any T; the numbers do not depend on it (a Generator fills arrays in order).
@@ -44,6 +47,15 @@ def forward_only_horizon(c: float, B: float, L: float, eps: float) -> int:
     if nearest >= 1 and abs(value - nearest) <= 1e-9 * value:
         return int(nearest)
     return max(1, int(math.ceil(value)))
+
+
+def _runnable_horizon(c, B, L, eps) -> int:
+    """:func:`forward_only_horizon`, refused naming eps if a run of that many steps is too long."""
+    T = forward_only_horizon(c, B, L, eps)
+    if T > MAX_STEPS:
+        raise ValueError(f"eps = {eps:g} needs T = c^4 B^4 L^2 / eps^2 = {T:.3g} steps, more than the 10^9 a run "
+                         "can take; choose a larger eps (or smaller c, B, L)")
+    return T
 
 
 def forward_only_step_size(T: float, c: float) -> float:
@@ -96,6 +108,7 @@ def forward_only_updates(w: np.ndarray, x: np.ndarray, v_star: np.ndarray, c: fl
         ``x_t`` is independent of ``w_t``, an unbiased estimate of the error of ``w_t``.
     """
     u = ACTIVATIONS[choice(activation, "activation", tuple(ACTIVATIONS))]
+    c, L, eta = positive_float(c, "c"), positive_float(L, "L"), positive_float(eta, "eta")
     if w.ndim != 2 or x.ndim != 3 or x.shape[1:] != w.shape or v_star.shape != w.shape:
         raise ValueError(f"need w (R, d), x (k, R, d), v_star (R, d); got {w.shape}, {x.shape}, {v_star.shape}")
     y = u(np.einsum("krd,rd->kr", x, v_star), c, L)
@@ -175,14 +188,14 @@ def forward_only_sgd(dim: int, c: float, B: float, L: float, T: int, replicas: i
     ForwardOnlyRun
     """
     dim, R = positive_int(dim, "dim"), positive_int(replicas, "replicas")
-    T = positive_int(T, "T")
+    T = step_count(T, "T", low=1)
     c, B, L = positive_float(c, "c"), positive_float(B, "B"), positive_float(L, "L")
     choice(activation, "activation", tuple(ACTIVATIONS))
     test_size = nonnegative_int(test_size, "test_size")
     evaluations = positive_int(evaluations, "evaluations")
-    if R * max(test_size, 1) * dim > 1 << 27:
-        raise ValueError(f"replicas * test_size * dim = {R * test_size * dim} would need more than 1 GB; "
-                         "lower replicas or test_size")
+    fits_in_memory(8 * (3 * R * test_size * dim + 3 * max(_CHUNK_VALUES, R * dim) + 4 * R * dim),
+                   f"replicas = {R}, test_size = {test_size}, dim = {dim} (the test set and a chunk of samples)",
+                   "lower replicas, test_size or dim")
     u = ACTIVATIONS[activation]
     rng = generator(rng)
     eta = forward_only_step_size(T, c)
@@ -228,7 +241,7 @@ def forward_only_run(dim: int, c: float, B: float, L: float, eps: float, replica
         The iterate indices evaluated (0 .. T).
     T : int
     """
-    T = forward_only_horizon(c, B, L, eps)
+    T = _runnable_horizon(c, B, L, eps)
     run = forward_only_sgd(dim, c, B, L, T, replicas, seed, activation=activation,
                            test_size=positive_int(test_size, "test_size"), evaluations=evaluations)
     return run.test_error, run.steps, T
@@ -328,11 +341,9 @@ def forward_only_average_error(dim: int, c: float, B: float, L: float, eps: floa
     R = positive_int(replicas, "replicas")
     if R < 2:
         raise ValueError(f"replicas must be at least 2 for an interval, got {R}")
-    confidence = positive_float(confidence, "confidence")
-    if not confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    confidence = finite_float(confidence, "confidence", 0, 1, low_open=True, high_open=True)
     eps = positive_float(eps, "eps")
-    T = forward_only_horizon(c, B, L, eps)
+    T = _runnable_horizon(c, B, L, eps)
     run = forward_only_sgd(dim, c, B, L, T, R, seed, activation=activation, test_size=0)
     values = run.average_error / eps
     mean = float(values.mean())

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from ..initializers import truncated_normal
-from ..validation import choice, generator, positive_int
+from ..validation import choice, fits_in_memory, generator, integer, positive_int
 
 LOSSES = ("square", "hinge")
 
@@ -116,9 +116,17 @@ def fwht(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _cube_dimension(d, bytes_needed, what: str) -> int:
+    """``d`` as an int from 1 to 62 (``2^d`` indexed by int64), refused in one line if
+    ``bytes_needed(d)`` bytes (the peak of ``what``) exceed the memory available."""
+    d = integer(d, "d", 1, 62)
+    fits_in_memory(bytes_needed(d), f"d = {d} ({what})", "choose a smaller d")
+    return d
+
+
 def cube_inputs(d: int) -> np.ndarray:
     """All ``2^d`` points of ``{+-1}^d``; row x has ``x_i = (-1)^{bit i of x}``."""
-    d = positive_int(d, "d")
+    d = _cube_dimension(d, lambda d: 8 * (3 * d + 1) * 2**d, "2^d points of d coordinates and temporaries")
     idx = np.arange(2**d)
     return 1.0 - 2.0 * ((idx[:, None] >> np.arange(d)[None, :]) & 1)
 
@@ -127,7 +135,7 @@ def parity_targets(d: int, inputs: str = "pm1") -> np.ndarray:
     """All ``2^d`` parities as rows: ``h_v(x) = prod_{i in v} x_i`` on :func:`cube_inputs`."""
     from scipy.linalg import hadamard
 
-    d = positive_int(d, "d")
+    d = _cube_dimension(d, lambda d: 16 * 4**d, "the 2^d x 2^d Hadamard matrix, int64 and float64")
     choice(inputs, "inputs", ("pm1",))
     return hadamard(2**d).astype(np.float64)
 
@@ -141,6 +149,8 @@ def init_parity_weights(rng, d: int, width: int | None = None) -> dict:
     rng = generator(rng)
     d = positive_int(d, "d")
     width = 10 * d if width is None else positive_int(width, "width")
+    fits_in_memory(32 * (d + 1) * width, f"d = {d}, width = {width} (W1 is d x width, drawn in float64)",
+                   "choose a smaller d or width")
     return {
         "W1": truncated_normal(rng, (d, width), 1.0 / math.sqrt(d)),
         "b1": np.zeros(width),
@@ -356,6 +366,6 @@ def parity_network(v) -> dict:
 
 def binary_cube(d: int) -> np.ndarray:
     """All ``2^d`` points of ``{0,1}^d`` (the input domain of Lemma 3)."""
-    d = positive_int(d, "d")
+    d = _cube_dimension(d, lambda d: 8 * (3 * d + 1) * 2**d, "2^d points of d coordinates and temporaries")
     idx = np.arange(2**d)
     return ((idx[:, None] >> np.arange(d)[None, :]) & 1).astype(np.float64)

@@ -16,12 +16,13 @@ The landscape functions are vectorized over leading axes of ``w`` (many points a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..validation import choice, generator, positive_float, positive_int
+from ..validation import choice, fits_in_memory, generator, positive_float, positive_int
 
 
 def _sq(a):
@@ -111,9 +112,11 @@ def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1
 def periodic_landscape_monte_carlo(w, rng, samples: int, target=(2.0, 2.0), sigma: float = 1.0):
     """Monte Carlo estimate of :func:`periodic_landscape` at one point: ``(mean, stderr)``."""
     rng = generator(rng)
-    samples = positive_int(samples, "samples")
+    samples, sigma = positive_int(samples, "samples"), positive_float(sigma, "sigma")
     w = np.asarray(w, dtype=np.float64)
     b = _target(target, w.shape[-1])
+    fits_in_memory(16 * samples * (w.shape[-1] + 4), f"samples = {samples} (samples x {w.shape[-1]} inputs)",
+                   "choose fewer samples")
     x = sigma * rng.standard_normal((samples, w.shape[-1]))
     vals = (np.cos(x @ w) - np.cos(x @ b)) ** 2
     return float(vals.mean()), float(vals.std(ddof=1) / np.sqrt(samples))
@@ -182,7 +185,9 @@ class VarianceEstimate:
 def sphere_directions(rng, count: int, d: int) -> np.ndarray:
     """``count`` unit vectors uniform on the sphere in R^d, shape ``(count, d)``."""
     rng = generator(rng)
-    v = rng.standard_normal((positive_int(count, "count"), positive_int(d, "d")))
+    count, d = positive_int(count, "count"), positive_int(d, "d")
+    fits_in_memory(24 * count * d, f"count = {count}, d = {d} (count x d directions)", "choose a smaller count or d")
+    v = rng.standard_normal((count, d))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
@@ -209,6 +214,8 @@ def von_mises_fisher_directions(rng, count: int, mean, kappa: float) -> np.ndarr
     mu = np.asarray(mean, dtype=np.float64)
     if mu.ndim != 1 or mu.size < 2 or not np.all(np.isfinite(mu)) or not np.any(mu):
         raise ValueError(f"mean must be a finite non-zero vector of length >= 2, got shape {mu.shape}")
+    fits_in_memory(8 * count * (3 * mu.size + 8), f"count = {count} (count x {mu.size} directions)",
+                   "choose a smaller count")
     mu = mu / np.linalg.norm(mu)
     p1 = mu.size - 1.0
     b = p1 / (2.0 * kappa + np.sqrt(4.0 * kappa**2 + p1**2))  # Wood's b, in its cancellation-free form
@@ -291,6 +298,8 @@ def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 1 or not np.all(np.isfinite(w)):
         raise ValueError(f"w must be a finite vector (d,), got shape {w.shape}")
+    fits_in_memory(8 * m * (6 * w.size + 10), f"targets = {m} (targets x {w.size} directions and gradients)",
+                   "choose fewer targets")
     d, s2, w_norm = w.size, sigma**2, float(np.linalg.norm(w))
     kappa = 2.0 * s2 * r * w_norm
     if proposal == "tilted" and kappa > 1e-8:
@@ -360,7 +369,7 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     d : int
         Dimension, at least 2.
     nodes : int
-        Gauss-Legendre nodes on ``theta``.
+        Gauss-Legendre nodes on ``theta``, at least ``8 sqrt(d)`` (necessary to resolve the density).
     sigma : float
         Input scale.
     harmonics : dict {int: float}, optional
@@ -376,6 +385,11 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     sigma = positive_float(sigma, "sigma")
     if d < 2:
         raise ValueError(f"d must be at least 2 (directions on a sphere in R^d), got {d}")
+    if nodes < 8 * math.sqrt(d):  # the density's peak at theta = pi/2 has width ~ 1/sqrt(d)
+        raise ValueError(f"nodes must be at least 8 sqrt(d) = {math.ceil(8 * math.sqrt(d)):.4g} for d = {d}: "
+                         f"fewer do not resolve the density sin(theta)^(d-2) (at 4 sqrt(d) the result is off "
+                         f"by 1e-4 relative), got {nodes}")
+    fits_in_memory(8 * 16 * nodes, f"nodes = {nodes} (about 16 arrays of nodes floats)", "choose fewer nodes")
     harmonics = {1: 1.0} if harmonics is None else harmonics
     if not isinstance(harmonics, dict) or not harmonics:
         raise TypeError(f"harmonics must be a non-empty dict {{m: c_m}}, got {harmonics!r}")

@@ -16,12 +16,25 @@ import warnings
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
-from ..validation import choice, nonnegative_int, positive_float, positive_int
+from ..validation import (
+    choice, finite_float, fits_in_memory, integer, nonnegative_int, positive_float, positive_int, step_count,
+)
 
 METHODS = ("auto", "structured", "dense", "mpmath")
 
 #: Largest n for which ``method="auto"`` uses the dense SVD (beyond it: "structured").
 AUTO_DENSE_MAX = 400
+
+#: Most decimal digits ``method="mpmath"`` accepts (float64 needs 17; the default is ~30-50).
+MAX_DPS = 10_000
+
+
+def _size(n, bytes_per_n2: int, what: str, bytes_per_n: int = 0) -> int:
+    """``n`` as a positive int, refused in one line if ``bytes_per_n2 n^2 + bytes_per_n n`` bytes
+    (the peak of ``what``) exceed the memory available."""
+    n = positive_int(n, "n")
+    fits_in_memory(bytes_per_n2 * n * n + bytes_per_n * n, f"n = {n} ({what})", "choose a smaller n")
+    return n
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,7 +56,7 @@ def pwl_matrix(n: int, dtype=np.int64) -> np.ndarray:
     ndarray of shape (n, n)
         Lower-triangular Toeplitz with first column ``1, 2, ..., n``.
     """
-    n = positive_int(n, "n")
+    n = _size(n, 16 + np.dtype(dtype).itemsize, "W and two int64 temporaries, n x n")
     i = np.arange(n)
     return np.maximum(i[:, None] - i[None, :] + 1, 0).astype(dtype)
 
@@ -68,7 +81,7 @@ def pwl_inverse(n: int, dtype=np.int64) -> np.ndarray:
     ndarray of shape (n, n)
         The banded lower-triangular second-difference matrix.
     """
-    n = positive_int(n, "n")
+    n = _size(n, np.dtype(dtype).itemsize, "U, n x n")
     U = np.zeros((n, n), dtype=dtype)
     for offset, coef in enumerate(second_difference_filter()):
         idx = np.arange(n - offset)
@@ -91,7 +104,7 @@ def symbolic_pwl_inverse(n: int):
     import sympy
     from sympy.polys.matrices import DomainMatrix
 
-    n = positive_int(n, "n")
+    n = _size(n, 256, "n^2 sympy rationals")
     W = sympy.Matrix(n, n, lambda i, j: max(i - j + 1, 0))
     # Exact inversion over the rationals QQ (sympy's DomainMatrix: fast, no floating point).
     return DomainMatrix.from_Matrix(W).convert_to(sympy.QQ).inv().to_Matrix()
@@ -131,6 +144,7 @@ def pwl_inverse_apply(f: np.ndarray) -> np.ndarray:
 
 def pwl_singular_values(n: int) -> np.ndarray:
     """Singular values of ``W`` (descending) from numpy's SVD of ``W`` itself, not ``W^T W``."""
+    n = _size(n, 24, "a dense SVD of the n x n W")
     return np.linalg.svd(pwl_matrix(n, np.float64), compute_uv=False)
 
 
@@ -216,7 +230,7 @@ def pwl_extreme_eigenvalues(n: int, *, rtol: float = 1e-13, max_iter: int = 500)
     n : int
         Matrix size.
     rtol : float
-        Stop when successive eigenvalue estimates differ by at most ``rtol`` relative.
+        Stop when successive eigenvalue estimates differ by at most ``rtol`` relative, in (0, 1).
     max_iter : int
         Iteration cap per eigenvalue; a :class:`ConvergenceWarning` is issued if it is reached.
 
@@ -224,8 +238,8 @@ def pwl_extreme_eigenvalues(n: int, *, rtol: float = 1e-13, max_iter: int = 500)
     -------
     (float, float)
     """
-    n = positive_int(n, "n")
-    rtol = positive_float(rtol, "rtol")
+    n = _size(n, 0, "about 16 vectors of n floats", bytes_per_n=128)
+    rtol = finite_float(rtol, "rtol", 0, 1, low_open=True, high_open=True)
     max_iter = positive_int(max_iter, "max_iter")
     lam_max, ok_max = _top_eig_wtw(n, rtol, max_iter)
     u_norm2, ok_min = _top_eig_utu(n, rtol, max_iter)
@@ -268,9 +282,9 @@ def condition_number(n: int, method: str = "auto", *, rtol: float = 1e-13, dps: 
         :func:`pwl_extreme_eigenvalues`); n = 10^6 takes about a second. ``"auto"``: dense up to
         ``AUTO_DENSE_MAX``, structured beyond.
     rtol : float
-        Convergence tolerance of the structured iterations.
+        Convergence tolerance of the structured iterations, in (0, 1).
     dps : int, optional
-        Decimal digits for ``"mpmath"`` (default ``30 + 4 log10(n)``).
+        Decimal digits for ``"mpmath"``, at most ``MAX_DPS`` (default ``30 + 4 log10(n)``).
 
     Returns
     -------
@@ -278,6 +292,9 @@ def condition_number(n: int, method: str = "auto", *, rtol: float = 1e-13, dps: 
     """
     n = positive_int(n, "n")
     method = choice(method, "method", METHODS)
+    finite_float(rtol, "rtol", 0, 1, low_open=True, high_open=True)
+    if dps is not None:
+        integer(dps, "dps", 1, MAX_DPS)
     if method == "auto":
         method = "dense" if n <= AUTO_DENSE_MAX else "structured"
     if method == "dense":
@@ -293,7 +310,18 @@ def condition_number(n: int, method: str = "auto", *, rtol: float = 1e-13, dps: 
 # Lemma 2 and Theorem 3: SGD on 0.5 E||U_hat f - p||^2 with E[p p^T] = lambda I
 
 
+def _finite(n: int, eta: float, lam: float, t: int, *arrays):
+    """``arrays`` if all their entries are finite, else the ValueError of a diverging step size:
+    above :func:`divergence_threshold` is a valid input, but float64 cannot hold the result."""
+    if all(np.all(np.isfinite(a)) for a in arrays):
+        return arrays if len(arrays) > 1 else arrays[0]
+    x = eta * lam * pwl_extreme_eigenvalues(n)[0]
+    raise ValueError(f"eta = {eta:g} with lam = {lam:g} (eta lam S11^2 = {x:.3g}; E U_t diverges above 2) gives "
+                     f"values beyond float64 at t = {t}; choose a smaller eta or t (expected_error_norm: exact growth)")
+
+
 def _svd_w(n: int):
+    n = _size(n, 64, "the dense SVD of W with its factors, n x n each")
     Q, s, Vt = np.linalg.svd(pwl_matrix(n, np.float64))
     return Q, s, Vt
 
@@ -335,8 +363,9 @@ def expected_iterate(n: int, eta: float, lam: float, t: int) -> np.ndarray:
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
     t = nonnegative_int(t, "t")
     Q, s, Vt = _svd_w(n)
-    coef = _one_minus_power(eta * lam * s**2, t) / s
-    return (Vt.T * coef) @ Q.T
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        coef = _one_minus_power(eta * lam * s**2, t) / s
+        return _finite(n, eta, lam, t, (Vt.T * coef) @ Q.T)
 
 
 def expected_iterate_recursion(n: int, eta: float, lam: float, t: int) -> np.ndarray:
@@ -345,15 +374,16 @@ def expected_iterate_recursion(n: int, eta: float, lam: float, t: int) -> np.nda
     The expected SGD step (a fresh sample each step, so ``U_t`` is independent of it); a direct
     check of Lemma 2's sum, O(t n^3).
     """
-    n = positive_int(n, "n")
+    n = _size(n, 56, "W, W W^T, the step and the iterate, n x n each")
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
-    t = nonnegative_int(t, "t")
+    t = step_count(t, "t")
     W = pwl_matrix(n, np.float64)
     step = np.eye(n) - eta * lam * (W @ W.T)
     U = np.zeros((n, n))
-    for _ in range(t):
-        U = U @ step + eta * lam * W.T
-    return U
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        for _ in range(t):
+            U = U @ step + eta * lam * W.T
+    return _finite(n, eta, lam, t, U)
 
 
 def expected_error_norm(n: int, eta: float, lam: float, t: int) -> float:
@@ -422,6 +452,10 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
     batch : int
         Samples per step (the batch gradient is a mean, so Lemma 2 holds for any batch).
 
+    A step size above :func:`divergence_threshold` is accepted (the runs diverge, as Theorem 3
+    says); if ``U_t`` or its spread overflows float64 within the t steps, a ValueError naming eta
+    says so instead of returning inf and nan (the same for :func:`expected_iterate`).
+
     Returns
     -------
     mean : ndarray (n, n)
@@ -431,13 +465,13 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
     """
     from ..nn import Dense, losses, optim
 
-    n = positive_int(n, "n")
+    n, R, batch = positive_int(n, "n"), positive_int(replicas, "replicas"), positive_int(batch, "batch")
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
-    t = nonnegative_int(t, "t")
-    R = positive_int(replicas, "replicas")
-    batch = positive_int(batch, "batch")
+    t = step_count(t, "t")
     if R < 2:
         raise ValueError(f"replicas must be at least 2 for a standard error, got {R}")
+    fits_in_memory(8 * R * (3 * n * n + 8 * batch * n), f"n = {n}, replicas = {R}, batch = {batch} "
+                   "(R n x n weights and their gradients)", "choose smaller sizes")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     init_ss, data_ss = ss.spawn(2)
     layer = Dense(n, bias=False, init="zeros")
@@ -445,12 +479,13 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
     opt = optim.SGD(eta)
     rng = np.random.default_rng(data_ss)
     amp = math.sqrt(lam)
-    for _ in range(t):
-        p = amp * (2.0 * rng.integers(0, 2, size=(R, batch, n)) - 1.0)
-        f = pwl_apply(p)
-        out, cache = layer.forward(params, f)
-        _, dout = losses.squared(out, p, reduction="mean", coef=0.5)
-        _, grads = layer.backward(params, cache, dout)
-        opt.step(params, grads)
-    U = np.swapaxes(params["W"], 1, 2)  # Dense computes f @ W, so U_hat = W^T
-    return U.mean(axis=0), U.std(axis=0, ddof=1) / math.sqrt(R)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging step: refused by _finite
+        for _ in range(t):
+            p = amp * (2.0 * rng.integers(0, 2, size=(R, batch, n)) - 1.0)
+            f = pwl_apply(p)
+            out, cache = layer.forward(params, f)
+            _, dout = losses.squared(out, p, reduction="mean", coef=0.5)
+            _, grads = layer.backward(params, cache, dout)
+            opt.step(params, grads)
+        U = np.swapaxes(params["W"], 1, 2)  # Dense computes f @ W, so U_hat = W^T
+        return _finite(n, eta, lam, t, U.mean(axis=0), U.std(axis=0, ddof=1) / math.sqrt(R))

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..validation import nonnegative_int, positive_float
+from ..validation import fits_in_memory, positive_float, step_count
 
 
 def _spd(C) -> np.ndarray:
@@ -49,8 +49,8 @@ def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
     w_star = np.asarray(w_star, dtype=np.float64)
     if w_star.shape != (C.shape[0],):
         raise ValueError(f"w_star must have shape ({C.shape[0]},), got {w_star.shape}")
-    eta = positive_float(eta, "eta")
-    t = nonnegative_int(t, "t")
+    eta, t = positive_float(eta, "eta"), step_count(t, "t")
+    fits_in_memory(8 * (t + 1), f"t = {t} (t + 1 errors)", "choose a smaller t")
     w = np.zeros_like(w_star)
     out = np.empty(t + 1)
     for s in range(t + 1):
@@ -67,9 +67,12 @@ def gd_regression_error_formula(D, v_star, eta: float, t) -> np.ndarray:
     if D.shape != v_star.shape or D.ndim != 1:
         raise ValueError(f"D and v_star must be 1-D of the same length, got {D.shape}, {v_star.shape}")
     eta = positive_float(eta, "eta")
-    ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    if np.any(ts < 0):
-        raise ValueError("t must be non-negative")
+    try:
+        ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"t must be a number of steps >= 0 or an array of them, got {t!r}") from None
+    if np.asarray(t).dtype == bool or np.any(np.isnan(ts)) or np.any(ts < 0):
+        raise ValueError(f"t must be a number of steps >= 0 or an array of them (not bool, not NaN), got {t!r}")
     factors = (1.0 - eta * D)[None, :] ** ts[:, None]
     return np.sum((factors * v_star[None, :]) ** 2, axis=1)
 

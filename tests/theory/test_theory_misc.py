@@ -199,7 +199,20 @@ def test_a5_lower_bound_is_tight_within_a_factor_2_and_the_printed_one_is_vacuou
     assert math.ceil(printed) - 1 < 1  # the largest t+1 below it is 0: no iteration at all
 
 
+@pytest.mark.parametrize("t", [np.nan, [1.0, np.nan], True, "x", -1, [[0, -2]]])
+def test_gd_formula_refuses_bad_times_naming_t(t):
+    with pytest.raises((TypeError, ValueError), match=r"^t must be a number of steps >= 0"):
+        T.gd_regression_error_formula([1.0, 0.5], [1.0, 1.0], 0.5, t)
+
+
 # ---- Appendix A.7 ---------------------------------------------------------------------------
+
+
+def test_a7_refuses_an_eps_whose_horizon_no_run_can_take():
+    assert T.forward_only_horizon(1.0, 1.0, 1.0, 1e-6) == 10**12  # the formula itself stands
+    for run in (T.forward_only_average_error, T.forward_only_run):
+        with pytest.raises(ValueError, match=r"^eps = 1e-06 needs T = c\^4 B\^4 L\^2 / eps\^2 = 1e\+12 steps"):
+            run(2, 1.0, 1.0, 1.0, 1e-6, 2, 0)
 
 
 def test_a7_formulas():
@@ -213,13 +226,14 @@ def test_a7_formulas():
 @settings(deadline=None, max_examples=3)
 @given(seed=st.integers(0, 2**32 - 1), c=st.floats(0.5, 2.0), L=st.floats(0.5, 3.0))
 def test_a7_forward_only_reaches_eps(seed, c, L):
-    # A.7: T = ceil(c^4 B^4 L^2 / eps^2) steps (100 in exact arithmetic here; 101 when the quotient
-    # rounds to just above 100) give expected squared error at most eps. The argument bounds the
-    # error averaged over the iterates; over 64 replicas its mean is below eps, and the last iterate
-    # is below eps in every replica.
+    # A.7: T = ceil(c^4 B^4 L^2 / eps^2) steps (100 in exact arithmetic here; forward_only_horizon
+    # keeps 100 when the float quotient is 100.00000000000001) give expected squared error at most
+    # eps. The argument bounds the error averaged over the iterates; over 64 replicas its mean is
+    # below eps, and the last iterate is below eps in every replica.
     eps = 0.1 * c * c * L
     errors, steps, T_ = T.forward_only_run(5, c, 1.0, L, eps, 64, seed, test_size=256)
-    assert T_ == math.ceil(T.forward_only_iterations(c, 1.0, L, eps)) and 100 <= T_ <= 101
+    assert T_ == 100 == T.forward_only_horizon(c, 1.0, L, eps)
+    assert T.forward_only_iterations(c, 1.0, L, eps) == pytest.approx(100, rel=1e-12)
     assert steps[-1] == T_
     assert errors[:, steps < T_].mean() <= eps
     assert errors[:, -1].max() <= eps

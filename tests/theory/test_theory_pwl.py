@@ -1,6 +1,7 @@
 """Sec. 4, Lemma 1, Lemma 2, Theorem 3: the PWL matrices, the condition number, SGD's mean."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -166,3 +167,26 @@ def test_sgd_mean_iterate_is_deterministic_given_seed():
     assert_array_equal(a[0], b[0])
     with pytest.raises(ValueError, match="replicas"):
         T.sgd_mean_iterate(4, 1e-3, 1.0, 5, 1, 11)
+
+
+def test_a_divergent_step_size_is_a_valid_input_while_float64_holds_the_result():
+    # eta lam S11^2 = 3 > 2: E U_t diverges (Theorem 3's subject), and the closed form, the
+    # recursion and SGD still report it
+    n, lam = 4, 1.0
+    eta = 3.0 / (lam * T.pwl_singular_values(n)[0] ** 2)
+    E = T.expected_iterate(n, eta, lam, 40)
+    assert np.abs(E).max() > 1e10  # grows like |1 - 3|^t = 2^t
+    assert_allclose(E, T.expected_iterate_recursion(n, eta, lam, 40), rtol=0, atol=1e-13 * np.abs(E).max())
+    mean, se = T.sgd_mean_iterate(n, eta, lam, 5, 8, 0)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(se))
+
+
+@pytest.mark.parametrize("func", [T.expected_iterate, T.expected_iterate_recursion,
+                                  lambda n, eta, lam, t: T.sgd_mean_iterate(n, eta, lam, t, 2, 0)])
+def test_a_divergent_step_whose_result_overflows_is_refused_naming_eta(func):
+    # no inf, nan or RuntimeWarning: one ValueError that names eta and the divergence
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^eta = 1e\+30 with lam = 1 \(eta lam S11\^2 = 1.94e\+31; "
+                                             r"E U_t diverges above 2\) gives values beyond float64 at t = 300"):
+            func(3, 1e30, 1.0, 300)
