@@ -156,6 +156,10 @@ def finite_float(value, name: str, low: float | None = None, high: float | None 
     low_open, high_open : bool
         Exclude the bound itself (``(0, 1)`` is ``low=0, high=1, low_open=True, high_open=True``).
 
+    Returns
+    -------
+    float
+
     Raises
     ------
     TypeError
@@ -183,7 +187,26 @@ def finite_float(value, name: str, low: float | None = None, high: float | None 
 
 def step_count(value, name: str, low: int = 0) -> int:
     """Return ``value`` as an ``int`` if it is a number of loop steps from ``low`` to
-    :data:`MAX_STEPS`, else raise (TypeError as :func:`integer`; ValueError above the cap)."""
+    :data:`MAX_STEPS`, else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check (bools are refused).
+    name : str
+        The argument's name, for the message.
+    low : int
+        Fewest steps accepted.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`integer`; ValueError also above :data:`MAX_STEPS`.
+    """
     value = integer(value, name, low=low)
     if value > MAX_STEPS:
         raise ValueError(f"{name} must be at most 10^9 (the steps run one at a time, each taking "
@@ -192,7 +215,12 @@ def step_count(value, name: str, low: int = 0) -> int:
 
 
 def available_memory() -> int:
-    """Bytes of memory available to a new allocation now (MemAvailable, else total RAM)."""
+    """Bytes of memory available to a new allocation now (MemAvailable, else total RAM).
+
+    Returns
+    -------
+    int
+    """
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -224,6 +252,11 @@ def fits_in_memory(nbytes: int, what: str, advice: str = "choose smaller sizes")
         Y GiB available; {advice}"``.
     advice : str
         What to change.
+
+    Raises
+    ------
+    ValueError
+        If ``nbytes`` exceeds the memory available now.
     """
     have = available_memory()
     if nbytes > have:
