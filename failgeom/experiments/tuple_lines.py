@@ -330,7 +330,11 @@ def figure(result: Result):
         ax.set_xlabel("iterations")
         ax.set_ylim(0.35, 1.02)
     axes[0, 0].set_ylabel(f"tuple accuracy ({result.config['eval_size']} held-out)")
-    axes[0, 0].legend(loc="lower right")
+    handles = {}  # every approach drawn in any panel (a part run alone leaves a panel without one)
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    axes[0, 0].legend(list(handles.values()), list(handles), loc="lower right")
     n = result.seeds["replicas"]
     fig.suptitle(f"k-tuples of lines: end-to-end vs decomposition ({n} seed{'s' if n != 1 else ''}"
                  f"{'; band: min-max' if n > 1 else ''})", y=1.03)
