@@ -56,11 +56,10 @@ def integer(value, name: str, low: int | None = None, high: int | None = None) -
     ValueError
         If ``value`` lies outside ``[low, high]``.
     """
-    accepted = _accepted(low, high)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {accepted}, got {value!r}")
+        raise TypeError(f"{name} must be {_accepted(low, high)}, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be {accepted}, got {value}")
+        raise ValueError(f"{name} must be {_accepted(low, high)}, got {value}")
     return int(value)
 
 

@@ -182,9 +182,8 @@ class Adam:
         if [(m.shape, m.dtype) for m in ms] != [(p.shape, p.dtype) for p in ps]:
             raise ValueError("params do not match the moments of this Adam (another parameter tree, "
                              "or another shape or dtype): use one Adam per parameter tree")
-        if [b.shape for b, _ in self._buffers] != [p.shape for p in ps] or \
-                any(b.dtype != p.dtype for (b, _), p in zip(self._buffers, ps)):
-            self._buffers = [(np.empty_like(p), np.empty_like(p)) for p in ps]
+        if not self._buffers:  # scratch of the moments' shapes, made once per moments
+            self._buffers = [(np.empty_like(m), np.empty_like(m)) for m in ms]
         scale = self.advance()
         for p, g, m, v, (step, denom) in zip(ps, gs, ms, vs, self._buffers):
             adam_update(p, g, m, v, per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * scale,
@@ -209,6 +208,7 @@ class Adam:
             With keys ``t``, ``m`` and ``v``.
         """
         self.t, self._m, self._v = int(state["t"]), state["m"], state["v"]
+        self._buffers = []
 
 
 class PreconditionedSGD:
