@@ -14,7 +14,12 @@ import os
 import numpy as np
 
 __all__ = ["integer", "positive_int", "nonnegative_int", "positive_float", "finite_float", "choice", "generator",
-           "step_count", "MAX_STEPS", "available_memory", "fits_in_memory"]
+           "step_count", "MAX_STEPS", "available_memory", "fits_in_memory", "flag", "shape", "real_array",
+           "TINY"]
+
+#: The smallest normal float64. A positive number below it (a subnormal) has lost its precision
+#: and overflows when divided into 1, so arguments that must be positive are refused below it.
+TINY = float(np.finfo(np.float64).tiny)
 
 #: Largest number of steps of a loop run one step at a time in Python (SGD, a recursion): each
 #: step costs microseconds at the least, so more would run for hours to days.
@@ -130,13 +135,15 @@ def positive_float(value, name: str) -> float:
     TypeError
         If ``value`` is not a real number (or is a bool).
     ValueError
-        If it is not finite or not positive (NaN and inf are refused).
+        If it is not finite or not positive (NaN and inf are refused), or a subnormal number
+        below :data:`TINY`.
     """
     if not _is_real(value):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    if not (math.isfinite(value) and value >= TINY):
+        raise ValueError(f"{name} must be a positive finite number (at least {TINY:.4g}, the smallest "
+                         f"normal float), got {value}")
     return value
 
 
@@ -316,3 +323,113 @@ def generator(rng, name: str = "rng") -> np.random.Generator:
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise TypeError(f"{name} must be a numpy Generator, a SeedSequence or a seed >= 0, got {rng!r}")
+
+
+def flag(value, name: str) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (Python or NumPy), else raise.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check; ``0``, ``1`` and strings are not bools.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a bool.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def shape(value, name: str, ndim: int | None = None, min_ndim: int = 0) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of positive ints (the shape of one example), else raise.
+
+    Parameters
+    ----------
+    value : sequence of int
+        The shape to check; every entry a positive integer (bools refused).
+    name : str
+        The argument's name, for the message.
+    ndim : int or None
+        The exact number of axes required, if any.
+    min_ndim : int
+        The fewest axes accepted.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a sequence of integers.
+    ValueError
+        If an entry is not positive or the number of axes is wrong.
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a tuple of positive integers, got {value!r}")
+    out = []
+    for entry in value:
+        if isinstance(entry, (bool, np.bool_)) or not isinstance(entry, (int, np.integer)):
+            raise TypeError(f"{name} must be a tuple of positive integers, got {tuple(value)!r}")
+        if entry < 1:
+            raise ValueError(f"{name} must be a tuple of positive integers, got {tuple(value)!r}")
+        out.append(int(entry))
+    if (ndim is not None and len(out) != ndim) or len(out) < min_ndim:
+        axes = f"{ndim}" if ndim is not None else f"at least {min_ndim}"
+        raise ValueError(f"{name} must have {axes} axes, got {tuple(out)!r}")
+    return tuple(out)
+
+
+def real_array(value, name: str, ndim: int | tuple[int, ...] | None = None, *, finite: bool = True,
+               dtype=np.float64) -> np.ndarray:
+    """Return ``value`` as a real floating array (``dtype``) if it holds real numbers, else raise.
+
+    Integers and floats are accepted; bools, complex numbers, strings, objects and ``None`` are
+    not (a complex array is never silently cut to its real part).
+
+    Parameters
+    ----------
+    value : array_like
+        The argument to check.
+    name : str
+        The argument's name, for the message.
+    ndim : int, tuple of int or None
+        The accepted numbers of axes, if restricted.
+    finite : bool
+        Whether NaN and infinities are refused.
+    dtype : dtype
+        The floating dtype of the result.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    TypeError
+        If ``value`` does not hold real numbers.
+    ValueError
+        If it has the wrong number of axes, or a NaN or infinity where ``finite``.
+    """
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested sequences
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise ValueError(f"{name} must have {ndim if isinstance(ndim, int) else ' or '.join(map(str, ndim))} "
+                         f"axes, got shape {arr.shape}")
+    arr = arr.astype(dtype, copy=False)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite entries")
+    return arr

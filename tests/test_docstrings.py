@@ -183,7 +183,7 @@ def test_public_callable_has_a_numpydoc_docstring(name):
 
 def test_every_module_and_the_layer_contract_are_covered():
     assert {"failgeom.training", "failgeom.nn.layers", "failgeom.problems.pwl"} <= set(MODULES)
-    for name in ("failgeom.nn.layers.Sequential.init", "failgeom.nn.layers.Dense.backward",
+    for name in ("failgeom.nn.sequential.Sequential.init", "failgeom.nn.layers.Dense.backward",
                  "failgeom.nn.conv.Conv2D.per_example_grads", "failgeom.training.fit",
                  "failgeom.problems.steps.StepFunction.__call__", "failgeom.training.Curves.from_dict"):
         assert name in CALLABLES

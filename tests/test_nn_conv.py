@@ -187,7 +187,7 @@ def test_init_std_is_the_truncated_normal_std(make):
     (lambda: nn.ConvPool2D(2, 3, chunk=0), "chunk must be a positive integer"),
     (lambda: nn.ConvPool2D(2, 3).init(np.random.default_rng(0), 1, (5, 4, 1)), "even H and W"),
     (lambda: nn.ConvPool2D(2, 3).forward(nn.ConvPool2D(2, 3).init(np.random.default_rng(0), 1, (4, 4, 1))[0],
-                                         np.zeros((1, 2, 4, 4, 3))), "expects input"),
+                                         np.zeros((1, 2, 4, 4, 3))), "x must have shape"),
 ])
 def test_bad_arguments_are_named(bad, match):
     with pytest.raises(ValueError, match=match):

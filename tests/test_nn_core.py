@@ -122,7 +122,7 @@ def test_preconditioned_sgd_solves_quadratic_in_one_step():
     (lambda: nn.Dense(3, init="ones"), "init must be one of"),
     (lambda: nn.Conv2D(2, 4), "size must be odd"),
     (lambda: nn.SGD(-1.0), "lr must be a positive"),
-    (lambda: nn.Adam(0.1, beta2=1.0), "beta2 must lie in"),
+    (lambda: nn.Adam(0.1, beta2=1.0), "beta2 must be a finite number in \\[0, 1\\)"),
     (lambda: nn.Dense(2).init(np.random.default_rng(0), 0, (3,)), "R must be a positive integer"),
     (lambda: nn.Dense(2).init(np.random.default_rng(0), 2, (3,), dtype="int32"), "dtype must be"),
     (lambda: nn.Reshape((4,)).init(np.random.default_rng(0), 1, (3,)), "cannot reshape"),

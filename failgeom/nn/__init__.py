@@ -8,7 +8,8 @@ from .conv import Conv1D, Conv2D, MaxPool2D
 from .convpool import ConvPool2D
 from .forward_only import StraightThrough, forward_only_grads, forward_only_step
 from .gradcheck import check_layer, check_loss, check_per_example, numerical_gradient
-from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sequential, Sigmoid, shared, truncated_normal
+from .layers import Dense, Flatten, Layer, ReLU, Reshape, Sigmoid, shared, truncated_normal
+from .sequential import Sequential
 from .optim import PAPER_ADAM, SGD, Adam, PreconditionedSGD, adam_update
 from .smooth_step import SmoothStep
 from .sparse import OneHotDense, RowSparseAdam, row_sparse_step

@@ -14,9 +14,9 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .layers import Layer, _check_init, _init_weight, truncated_normal
-from .utils import as_dtype, replica_generators
-from ..validation import positive_int
+from .layers import Layer, _check_init, _init_weight, check_params_fit, truncated_normal
+from .utils import as_dtype, check_batch, check_grad, replica_generators
+from ..validation import flag, positive_float, positive_int, shape as check_shape
 
 
 def check_init_std(init_std):
@@ -32,15 +32,14 @@ def check_init_std(init_std):
 
     Raises
     ------
+    TypeError
+        If ``init_std`` is neither None nor a real number (bools refused).
     ValueError
-        If ``init_std`` is not None, a bool, or a positive finite number.
+        If it is not a positive finite number.
     """
     if init_std is None:
         return None
-    if isinstance(init_std, bool) or not isinstance(init_std, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(init_std) or init_std <= 0:
-        raise ValueError(f"init_std must be a positive finite number or None, got {init_std!r}")
-    return float(init_std)
+    return positive_float(init_std, "init_std")
 
 
 def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
@@ -66,7 +65,7 @@ def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
     layer.size = positive_int(size, "size")
     if layer.size % 2 != 1:
         raise ValueError(f"size must be odd for 'same' padding, got {size}")
-    layer.bias = bool(bias)
+    layer.bias = flag(bias, "bias")
     layer.init_method = _check_init(init)
     layer.init_std = check_init_std(init_std)
 
@@ -132,7 +131,7 @@ class Conv1D(Layer):
     def __init__(self, n_out: int, width: int, bias: bool = True, init: str = "truncated_normal"):
         self.n_out = positive_int(n_out, "n_out")
         self.width = positive_int(width, "width")
-        self.bias = bool(bias)
+        self.bias = flag(bias, "bias")
         self.init_method = _check_init(init)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
@@ -160,12 +159,11 @@ class Conv1D(Layer):
         """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
-        if len(in_shape) != 2:
-            raise ValueError(f"Conv1D expects examples of shape (L, C), got {tuple(in_shape)}")
-        L, C = in_shape
+        L, C = check_shape(in_shape, "in_shape", ndim=2)
         if L < self.width:
-            raise ValueError(f"Conv1D width {self.width} exceeds the signal length {L}")
+            raise ValueError(f"Conv1D width {self.width} exceeds the signal length {L} of in_shape")
         shape = (self.width, C, self.n_out)
+        check_params_fit(R, shape, dtype, f"Conv1D kernels (R={R}, {self.width}, {C}, {self.n_out})")
         params = {"W": _init_weight(self.init_method, rngs, shape, self.width * C, dtype)}
         if self.bias:
             params["b"] = np.zeros((R, self.n_out), dtype=dtype)
@@ -188,6 +186,10 @@ class Conv1D(Layer):
         """
         W = params["W"]
         R, K, C, O = W.shape
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim != 4 or x.shape[0] != R \
+                or x.shape[3] != C or x.shape[2] < K:
+            check_batch(x, "x", ndim=4, R=R, last=C, expected=f"(R={R}, B, L >= {K}, C={C})")
+            raise ValueError(f"x must have shape (R={R}, B, L >= {K}, C={C}), got {x.shape}")
         B, L = x.shape[1], x.shape[2]
         Lo = L - K + 1
         # (R, B, Lo, C, K) view -> (R, B*Lo, K*C) matrix with k-major columns
@@ -214,6 +216,7 @@ class Conv1D(Layer):
         """
         (x_shape, cols), W = cache, params["W"]
         R, K, C, O = W.shape
+        check_grad(dy, x_shape[:2] + (x_shape[2] - K + 1, O))
         dy2, grads = _im2col_param_grads(params, cols, dy)
         if not need_dx:
             return None, grads
@@ -241,6 +244,7 @@ class Conv1D(Layer):
         """
         (x_shape, cols), W = cache, params["W"]
         R, K, C, O = W.shape
+        check_grad(dy, x_shape[:2] + (x_shape[2] - K + 1, O))
         B = x_shape[1]
         cols4 = cols.reshape(R, B, -1, K * C)
         dy4 = dy.reshape(R, B, -1, O)
@@ -310,10 +314,9 @@ class Conv2D(Layer):
         """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
-        if len(in_shape) != 3:
-            raise ValueError(f"Conv2D expects examples of shape (H, W, C), got {tuple(in_shape)}")
-        H, Wd, C = in_shape
+        H, Wd, C = check_shape(in_shape, "in_shape", ndim=3)
         k = self.size
+        check_params_fit(R, (k, k, C, self.n_out), dtype, f"Conv2D kernels (R={R}, {k}, {k}, {C}, {self.n_out})")
         params = {"W": kernel_init(self.init_method, self.init_std, rngs, (k, k, C, self.n_out), dtype)}
         if self.bias:
             params["b"] = np.zeros((R, self.n_out), dtype=dtype)
@@ -336,6 +339,8 @@ class Conv2D(Layer):
         """
         W = params["W"]
         R, k, _, C, O = W.shape
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim != 5 or x.shape[0] != R or x.shape[4] != C:
+            check_batch(x, "x", ndim=5, R=R, last=C, expected=f"(R={R}, B, H, W, C={C})")
         B, H, Wd = x.shape[1:4]
         cols = _same_windows(x, k)
         y = np.matmul(cols, W.reshape(R, k * k * C, O))
@@ -361,6 +366,8 @@ class Conv2D(Layer):
         """
         (x_shape, cols), W = cache, params["W"]
         R, k, _, C, O = W.shape
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape[:4] != x_shape[:4] or dy.shape[4:] != (O,):
+            check_grad(dy, x_shape[:4] + (O,))
         dy2, grads = _im2col_param_grads(params, cols, dy)
         if not need_dx:
             return None, grads
@@ -388,6 +395,7 @@ class Conv2D(Layer):
         (x_shape, cols), W = cache, params["W"]
         R, B = x_shape[:2]
         O = W.shape[-1]
+        check_grad(dy, x_shape[:4] + (O,))
         cols4 = cols.reshape(R, B, -1, cols.shape[-1])
         dy4 = dy.reshape(R, B, -1, O)
         grads = {"W": np.matmul(cols4.swapaxes(2, 3), dy4).reshape((R, B) + W.shape[1:])}
@@ -431,9 +439,9 @@ class MaxPool2D(Layer):
             If ``in_shape`` is not ``(H, W, C)`` with even H and W.
         """
         positive_int(R, "R")
-        if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
-            raise ValueError(f"MaxPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
-        H, Wd, C = in_shape
+        H, Wd, C = check_shape(in_shape, "in_shape", ndim=3)
+        if H % 2 or Wd % 2:
+            raise ValueError(f"MaxPool2D expects in_shape (H, W, C) with even H and W, got {tuple(in_shape)}")
         return {}, (H // 2, Wd // 2, C)
 
     def forward(self, params, x):
@@ -450,7 +458,15 @@ class MaxPool2D(Layer):
         cache : tuple
             ``x.shape`` and the int8 index ``(R, B, H/2, W/2, C)`` of the first maximum, 0..3 in the
             order (0,0), (0,1), (1,0), (1,1).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a real floating array ``(R, B, H, W, C)`` with even H and W.
         """
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim != 5 or x.shape[2] % 2 or x.shape[3] % 2:
+            check_batch(x, "x", ndim=5, expected="(R, B, H, W, C) with even H and W")
+            raise ValueError(f"x must have shape (R, B, H, W, C) with even H and W, got {x.shape}")
         # the four corners of every 2x2 block as strided views; max of pairs, then of the pairs
         a, b = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
         c, d = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
@@ -475,6 +491,8 @@ class MaxPool2D(Layer):
         grads : dict, empty
         """
         shape, idx = cache
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape != idx.shape:
+            check_grad(dy, idx.shape)
         dx = np.empty(shape, dtype=dy.dtype)
         zero = np.zeros((), dtype=dy.dtype)
         for q, (r, s) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # four corners, not pixels

@@ -41,8 +41,9 @@ import numpy as np
 from .conv import kernel_init, set_conv_options
 from .fourier import FourierCorrelation
 from .layers import Layer
-from .utils import as_dtype, replica_generators
-from ..validation import positive_int
+from .layers import check_params_fit
+from .utils import as_dtype, check_batch, check_grad, replica_generators
+from ..validation import choice, positive_int, shape as check_shape
 
 METHODS = ("auto", "direct", "fourier")
 #: the default chunk holds about this many bytes in its largest intermediate array
@@ -90,9 +91,7 @@ class ConvPool2D(Layer):
                  init_std: float | None = None, method: str = "auto", chunk: int | None = None,
                  workers: int = 1):
         set_conv_options(self, n_out, size, bias, init, init_std)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.method = method
+        self.method = choice(method, "method", METHODS)
         self.chunk = None if chunk is None else positive_int(chunk, "chunk")
         self.workers = positive_int(workers, "workers")
         self._kernels: dict = {}
@@ -131,10 +130,11 @@ class ConvPool2D(Layer):
         """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
-        if len(in_shape) != 3 or in_shape[0] % 2 or in_shape[1] % 2:
-            raise ValueError(f"ConvPool2D expects (H, W, C) with even H and W, got {tuple(in_shape)}")
-        H, Wd, C = in_shape
+        H, Wd, C = check_shape(in_shape, "in_shape", ndim=3)
+        if H % 2 or Wd % 2:
+            raise ValueError(f"ConvPool2D expects in_shape (H, W, C) with even H and W, got {tuple(in_shape)}")
         k = self.size
+        check_params_fit(R, (k, k, C, self.n_out), dtype, f"ConvPool2D kernels (R={R}, {k}, {k}, {C}, {self.n_out})")
         params = {"W": kernel_init(self.init_method, self.init_std, rngs, (k, k, C, self.n_out), dtype)}
         if self.bias:
             params["b"] = np.zeros((R, self.n_out), dtype=dtype)
@@ -172,8 +172,10 @@ class ConvPool2D(Layer):
         """
         K = params["W"]
         R, k, _, C, O = K.shape
-        if x.ndim != 5 or x.shape[0] != R or x.shape[4] != C or x.shape[2] % 2 or x.shape[3] % 2:
-            raise ValueError(f"ConvPool2D expects input (R={R}, B, H, W, C={C}) with even H and W, "
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim != 5 or x.shape[0] != R or x.shape[4] != C \
+                or x.shape[2] % 2 or x.shape[3] % 2:
+            check_batch(x, "x", ndim=5, R=R, last=C, expected=f"(R={R}, B, H, W, C={C}) with even H and W")
+            raise ValueError(f"x must have shape (R={R}, B, H, W, C={C}) with even H and W, "
                              f"got {x.shape}")
         B, H, Wd = x.shape[1:4]
         kernel = self._kernel(H, Wd, C, K.dtype)
@@ -214,6 +216,8 @@ class ConvPool2D(Layer):
         K = params["W"]
         R, k, _, C, O = K.shape
         B, H, Wd = x.shape[1:4]
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape != (R, B, H // 2, Wd // 2, O):
+            check_grad(dy, (R, B, H // 2, Wd // 2, O))
         dyt = dy.transpose(0, 2, 3, 4, 1)                                  # (R, H/2, W/2, O, B)
         dx = np.empty((R, H, Wd, C, B), dtype=K.dtype) if need_dx else None
         n_chunks = len(range(0, B, step))
@@ -256,7 +260,8 @@ class ConvPool2D(Layer):
             ``W (R, B, k, k, C, O)``, with a bias ``b (R, B, O)``.
         """
         x = cache[0]
-        R, B = dy.shape[:2]
+        R, B, H, Wd = x.shape[:4]
+        check_grad(dy, (R, B, H // 2, Wd // 2, params["W"].shape[-1]))
         out = {key: np.empty((R, B) + p.shape[1:], dtype=p.dtype) for key, p in params.items()}
         for b in range(B):
             _, c = self.forward(params, x[:, b:b + 1])

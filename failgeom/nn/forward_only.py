@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Layer, Sequential
+from .layers import Layer
+from .sequential import Sequential
+from .utils import check_batch
 
 
 class StraightThrough(Layer):
@@ -74,7 +76,10 @@ class StraightThrough(Layer):
         ValueError
             If ``fn`` changes the shape.
         """
+        check_batch(x)
         y = np.asarray(self.fn(x))
+        if y.dtype.kind not in "iuf":
+            raise TypeError(f"fn must return real numbers, got dtype {y.dtype}")
         if y.shape != x.shape:
             raise ValueError(f"fn must keep the shape of its input: {x.shape} -> {y.shape}")
         return y.astype(x.dtype, copy=False), None
@@ -95,6 +100,7 @@ class StraightThrough(Layer):
         grads : dict, empty
         """
         # the straight-through estimate: treat the activation's derivative as 1
+        check_batch(dy, "dy")
         return dy, {}
 
 

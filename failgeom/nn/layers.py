@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from ..initializers import truncated_normal
-from .utils import as_dtype, replica_generators
-from ..validation import positive_int
+from .utils import as_dtype, check_batch, check_grad, replica_generators
+from ..validation import fits_in_memory, flag, positive_int, shape as check_shape
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -97,7 +97,7 @@ class Layer(abc.ABC):
             For a bad ``R``, ``rng`` or ``dtype``, or an ``in_shape`` the layer cannot take.
         """
         positive_int(R, "R")
-        return {}, tuple(in_shape)
+        return {}, check_shape(in_shape, "in_shape")
 
     @abc.abstractmethod
     def forward(self, params, x):
@@ -144,9 +144,30 @@ INITS = ("truncated_normal", "zeros")
 
 
 def _check_init(init: str) -> str:
+    if not isinstance(init, str):
+        raise TypeError(f"init must be one of {INITS}, got {init!r}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     return init
+
+
+def check_params_fit(R: int, shape, dtype, what: str) -> None:
+    """Refuse, before allocating, parameters ``(R, *shape)`` that cannot fit in memory.
+
+    Parameters
+    ----------
+    R : int
+    shape : tuple of int
+    dtype : dtype
+    what : str
+        The layer and sizes, for the message.
+
+    Raises
+    ------
+    ValueError
+        If the array exceeds the memory available.
+    """
+    fits_in_memory(R * math.prod(shape) * np.dtype(dtype).itemsize, what, "choose smaller layers or fewer replicas")
 
 
 def _init_weight(init: str, rngs, shape, fan_in: int, dtype):
@@ -173,7 +194,7 @@ class Dense(Layer):
 
     def __init__(self, n_out: int, bias: bool = True, init: str = "truncated_normal"):
         self.n_out = positive_int(n_out, "n_out")
-        self.bias = bool(bias)
+        self.bias = flag(bias, "bias")
         self.init_method = _check_init(init)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
@@ -192,11 +213,18 @@ class Dense(Layer):
             ``W (R, d_in, n_out)``, with a bias ``b (R, n_out)``.
         out_shape : tuple of int
             ``in_shape[:-1] + (n_out,)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad ``rng``, ``R`` or ``dtype``, an ``in_shape`` that is not a non-empty tuple of
+            positive integers, or a weight matrix too large for the memory available.
         """
         dtype = as_dtype(dtype)
         rngs = replica_generators(rng, R)
-        in_shape = tuple(in_shape)
+        in_shape = check_shape(in_shape, "in_shape", min_ndim=1)
         d_in = in_shape[-1]
+        check_params_fit(len(rngs), (d_in, self.n_out), dtype, f"Dense weights (R={len(rngs)}, {d_in}, {self.n_out})")
         params = {"W": _init_weight(self.init_method, rngs, (d_in, self.n_out), d_in, dtype)}
         if self.bias:
             params["b"] = np.zeros((len(rngs), self.n_out), dtype=dtype)
@@ -215,9 +243,19 @@ class Dense(Layer):
         -------
         y : ndarray, shape (R, B, ..., d_out)
         cache : ndarray, ``x``
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a real floating array ``(R, B, ..., d_in)`` for these parameters.
         """
         W = params["W"]
         R = W.shape[0]
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim < 3 or x.shape[0] != R \
+                or x.shape[-1] != W.shape[1]:
+            check_batch(x, "x", R=R, last=W.shape[1], expected=f"(R={R}, B, ..., d_in={W.shape[1]})")
+            if x.ndim < 3:
+                raise ValueError(f"x must have shape (R={R}, B, ..., d_in={W.shape[1]}), got {x.shape}")
         x3 = x.reshape(R, -1, x.shape[-1]) if x.ndim != 3 else x
         y = np.matmul(x3, W)
         if "b" in params:
@@ -238,9 +276,17 @@ class Dense(Layer):
         dx : ndarray, shape (R, B, ..., d_in), or None
         grads : dict
             ``W (R, d_in, d_out)``, with a bias ``b (R, d_out)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``dy`` is not a real floating array of the output's shape.
         """
         x, W = cache, params["W"]
         R = W.shape[0]
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape[:-1] != x.shape[:-1] \
+                or dy.shape[-1] != W.shape[-1]:
+            check_grad(dy, x.shape[:-1] + (W.shape[-1],))
         x3 = x.reshape(R, -1, x.shape[-1])
         dy3 = dy.reshape(R, -1, dy.shape[-1])
         grads = {"W": np.matmul(np.swapaxes(x3, 1, 2), dy3)}
@@ -265,6 +311,7 @@ class Dense(Layer):
             ``W (R, B, d_in, d_out)``, with a bias ``b (R, B, d_out)``.
         """
         x = cache
+        check_grad(dy, x.shape[:-1] + (params["W"].shape[-1],))
         R, B = dy.shape[:2]
         x4 = x.reshape(R, B, -1, x.shape[-1])
         dy4 = dy.reshape(R, B, -1, dy.shape[-1])
@@ -279,11 +326,15 @@ class ReLU(Layer):
 
     def forward(self, params, x):
         """``y = max(x, 0)``, shape ``(R, B, *shape)``; the cache is the mask ``x > 0``."""
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim < 2:
+            check_batch(x)
         mask = x > 0
         return x * mask, mask
 
     def backward(self, params, cache, dy, need_dx=True):
         """``dx = dy * (x > 0)``, even when not ``need_dx``; ``grads = {}``."""
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape != cache.shape:
+            check_grad(dy, cache.shape)
         return dy * cache, {}
 
 
@@ -292,6 +343,8 @@ class Sigmoid(Layer):
 
     def forward(self, params, x):
         """``y = 1 / (1 + exp(-x))`` in the dtype of ``x``, shape ``(R, B, *shape)``; cache ``y``."""
+        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim < 2:
+            check_batch(x)
         # exp of a non-positive number never overflows
         e = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
@@ -300,6 +353,8 @@ class Sigmoid(Layer):
     def backward(self, params, cache, dy, need_dx=True):
         """``dx = dy * y * (1 - y)``, even when not ``need_dx``; ``grads = {}``."""
         y = cache
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape != y.shape:
+            check_grad(dy, y.shape)
         return dy * y * (1.0 - y), {}
 
 
@@ -309,10 +364,11 @@ class Reshape(Layer):
     Parameters
     ----------
     shape : sequence of int
+        Positive sizes (TypeError or ValueError otherwise).
     """
 
     def __init__(self, shape):
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = check_shape(shape, "shape")
 
     def init(self, rng, R, in_shape, dtype=np.float32):
         """No parameters; the output shape is ``shape``.
@@ -335,16 +391,22 @@ class Reshape(Layer):
             If ``in_shape`` and ``shape`` differ in size.
         """
         positive_int(R, "R")
+        in_shape = check_shape(in_shape, "in_shape")
         if math.prod(in_shape) != math.prod(self.shape):
             raise ValueError(f"cannot reshape examples of shape {tuple(in_shape)} to {self.shape}")
         return {}, self.shape
 
     def forward(self, params, x):
         """``x (R, B, *in_shape)`` reshaped to ``(R, B, *shape)``; the cache is ``x.shape``."""
+        check_batch(x)
+        if math.prod(x.shape[2:]) != math.prod(self.shape):
+            raise ValueError(f"x must hold examples of {math.prod(self.shape)} entries to reshape to "
+                             f"{self.shape}, got shape {x.shape}")
         return x.reshape(x.shape[:2] + self.shape), x.shape
 
     def backward(self, params, cache, dy, need_dx=True):
         """``dy (R, B, *shape)`` reshaped to ``(R, B, *in_shape)``, even when not ``need_dx``."""
+        check_grad(dy, cache[:2] + self.shape)
         return dy.reshape(cache), {}
 
 
@@ -354,146 +416,14 @@ class Flatten(Layer):
     def init(self, rng, R, in_shape, dtype=np.float32):
         """No parameters (``{}``); ``out_shape = (prod(in_shape),)``."""
         positive_int(R, "R")
-        return {}, (math.prod(in_shape),)
+        return {}, (math.prod(check_shape(in_shape, "in_shape")),)
 
     def forward(self, params, x):
         """``x (R, B, *in_shape)`` reshaped to ``(R, B, prod(in_shape))``; cache ``x.shape``."""
+        check_batch(x)
         return x.reshape(x.shape[:2] + (-1,)), x.shape
 
     def backward(self, params, cache, dy, need_dx=True):
         """``dy`` reshaped to ``(R, B, *in_shape)``, even when not ``need_dx``; ``grads = {}``."""
+        check_grad(dy, cache[:2] + (math.prod(cache[2:]),))
         return dy.reshape(cache), {}
-
-
-class Sequential(Layer):
-    """Composition of layers; params, caches and grads are lists with one entry per layer.
-
-    Parameters
-    ----------
-    layers : sequence of Layer
-        Applied in order.
-
-    Raises
-    ------
-    TypeError
-        If ``layers`` is empty or holds something other than a :class:`Layer`.
-    """
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-        if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
-            raise TypeError("layers must be a non-empty sequence of failgeom.nn layers")
-
-    @property
-    def has_params(self):
-        """Whether any layer has trainable parameters."""
-        return any(layer.has_params for layer in self.layers)
-
-    def init(self, rng, R, in_shape, dtype=np.float32):
-        """Initialise the layers in order, each on the previous layer's output shape.
-
-        Each layer draws from its own child of each replica's Generator, so adding a layer
-        never shifts another layer's initial weights.
-
-        Parameters
-        ----------
-        rng : Generator, SeedSequence or sequence of R Generators
-            As in :meth:`Layer.init`.
-        R : int
-            Number of replicas.
-        in_shape : tuple of int
-            One input example, without the R and B axes.
-        dtype : {float32, float64}
-            Dtype of the parameters.
-
-        Returns
-        -------
-        params : list of dict
-            One per layer, every array with leading axis R.
-        out_shape : tuple of int
-            One output example of the last layer.
-
-        Raises
-        ------
-        TypeError, ValueError
-            For a bad ``rng``, ``R`` or ``dtype``, or an ``in_shape`` a layer cannot take.
-        """
-        rngs = replica_generators(rng, R)
-        # one child stream per layer and replica: adding a layer never shifts another's init
-        per_layer = [[g.spawn(1)[0] for g in rngs] for _ in self.layers]
-        params, shape = [], tuple(in_shape)
-        for layer, layer_rngs in zip(self.layers, per_layer):
-            p, shape = layer.init(layer_rngs, R, shape, dtype)
-            params.append(p)
-        return params, shape
-
-    def forward(self, params, x):
-        """Apply the layers in order.
-
-        Parameters
-        ----------
-        params : list of dict, from :meth:`init`
-        x : ndarray, shape (R, B, *in_shape)
-
-        Returns
-        -------
-        y : ndarray, shape (R, B, *out_shape)
-        cache : list, one cache per layer
-        """
-        caches = []
-        for layer, p in zip(self.layers, params):
-            x, cache = layer.forward(p, x)
-            caches.append(cache)
-        return x, caches
-
-    def backward(self, params, cache, dy, need_dx=True):
-        """Backpropagate ``dy`` through the layers in reverse order.
-
-        Parameters
-        ----------
-        params, cache : list
-            Given to and returned by :meth:`forward`.
-        dy : ndarray, shape (R, B, *out_shape)
-        need_dx : bool
-            Whether the first layer computes ``dx`` (the others always do).
-
-        Returns
-        -------
-        dx : ndarray, shape (R, B, *in_shape), or None
-        grads : list of dict, mirroring ``params``
-        """
-        grads = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, -1, -1):
-            dy, grads[i] = self.layers[i].backward(params[i], cache[i], dy, need_dx=need_dx or i > 0)
-        return dy, grads
-
-    def per_example_grads(self, params, cache, dy, layer: int):
-        """Per-example gradients of layer ``layer`` (index into ``layers``).
-
-        ``dy`` must be the gradient of the *sum* of the per-example losses (``reduction="sum"``
-        or ``"none"`` in :mod:`failgeom.nn.losses`), so each example's slice is the gradient of
-        that example's own loss.
-
-        Parameters
-        ----------
-        params, cache : list
-            Given to and returned by :meth:`forward`.
-        dy : ndarray, shape (R, B, *out_shape)
-        layer : int
-            Index of a layer with parameters, in ``0..len(layers)-1``.
-
-        Returns
-        -------
-        dict
-            That layer's per-example gradients: ``(R, B, ...)`` for a parameter ``(R, ...)``.
-
-        Raises
-        ------
-        ValueError
-            If ``layer`` is out of range or its layer has no parameters.
-        """
-        if not 0 <= layer < len(self.layers) or not self.layers[layer].has_params:
-            raise ValueError(f"layer must index a layer with parameters, got {layer}")
-        for i in range(len(self.layers) - 1, layer, -1):
-            dy, _ = self.layers[i].backward(params[i], cache[i], dy)
-        return self.layers[layer].per_example_grads(params[layer], cache[layer], dy)

@@ -9,7 +9,11 @@ per-example gradients need.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from ..validation import choice, finite_float
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -25,15 +29,25 @@ def _reduce(per_example: np.ndarray, grad: np.ndarray, reduction: str):
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _check_out(out, min_ndim: int = 2) -> np.ndarray:
+def _check_out(out, min_ndim: int = 2, name: str = "out", reduction: str = "mean") -> np.ndarray:
+    """``out`` as a real floating array with at least ``min_ndim`` axes; ``reduction`` known."""
+    if reduction not in REDUCTIONS:
+        choice(reduction, "reduction", REDUCTIONS)
     out = np.asarray(out)
+    if out.dtype.kind != "f":
+        raise TypeError(f"{name} must hold real floats (float32 or float64), got dtype {out.dtype}")
     if out.ndim < min_ndim:
-        raise ValueError(f"out must have shape (R, B, ...), got {out.shape}")
+        raise ValueError(f"{name} must have shape (R, B, ...), got {out.shape}")
     return out
 
 
 def _check_target(target, out: np.ndarray, name: str):
-    """``target`` must broadcast to ``out``'s shape without enlarging it (no silent (R, B, B))."""
+    """``target`` must hold real numbers and broadcast to ``out``'s shape without enlarging it
+    (no silent (R, B, B))."""
+    kind = target.dtype.kind if isinstance(target, np.ndarray) else np.asarray(target).dtype.kind
+    if kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got {type(target).__name__}"
+                        + (f" of dtype {target.dtype}" if isinstance(target, np.ndarray) else ""))
     shape = np.shape(target)
     try:
         ok = np.broadcast_shapes(out.shape, shape) == out.shape
@@ -66,11 +80,13 @@ def hinge(score, y, reduction: str = "mean"):
 
     Raises
     ------
+    TypeError
+        If ``score`` is not real floating or ``y`` not real.
     ValueError
         If ``score`` has fewer than 2 axes, ``y`` does not broadcast to its shape, or
         ``reduction`` is unknown.
     """
-    score = _check_out(score)
+    score = _check_out(score, name="score", reduction=reduction)
     y = _check_target(y, score, "y")
     margin = 1.0 - y * score
     active = margin > 0
@@ -102,11 +118,15 @@ def squared(out, target, reduction: str = "mean", coef: float = 1.0):
 
     Raises
     ------
+    TypeError
+        If ``out`` is not real floating, ``target`` not real or ``coef`` not a number.
     ValueError
-        If ``out`` has fewer than 2 axes, ``target`` does not broadcast to its shape, or
-        ``reduction`` is unknown.
+        If ``out`` has fewer than 2 axes, ``target`` does not broadcast to its shape,
+        ``reduction`` is unknown or ``coef`` is not finite.
     """
-    out = _check_out(out)
+    if type(coef) is not float or not math.isfinite(coef):
+        coef = finite_float(coef, "coef")
+    out = _check_out(out, reduction=reduction)
     diff = out - _check_target(target, out, "target")
     per = coef * (diff * diff)
     per = per.reshape(per.shape[:2] + (-1,)).sum(axis=2) if per.ndim > 2 else per
@@ -150,12 +170,12 @@ def softmax_cross_entropy(logits, labels, reduction: str = "mean"):
     Raises
     ------
     TypeError
-        If ``labels`` are not integers.
+        If ``logits`` are not real floats or ``labels`` are not integers.
     ValueError
         If ``logits`` is not 3-D, ``labels`` is not ``(R, B)`` or ``(B,)``, a label is outside ``0..K-1`` or ``reduction`` is
         unknown.
     """
-    logits = _check_out(logits, 3)
+    logits = _check_out(logits, 3, name="logits", reduction=reduction)
     if logits.ndim != 3:
         raise ValueError(f"logits must have shape (R, B, K), got {logits.shape}")
     R, B, K = logits.shape
@@ -196,11 +216,13 @@ def expected_negative_gain(logits, z, reduction: str = "mean"):
 
     Raises
     ------
+    TypeError
+        If ``logits`` are not real floats or ``z`` not real.
     ValueError
         If ``logits`` has fewer than 3 axes, ``z`` does not broadcast to its shape, or
         ``reduction`` is unknown.
     """
-    logits = _check_out(logits, 3)
+    logits = _check_out(logits, 3, name="logits", reduction=reduction)
     z = _check_target(z, logits, "z")
     p = softmax(logits)
     pz = p * z

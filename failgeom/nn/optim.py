@@ -11,23 +11,49 @@ import math
 import numpy as np
 
 from .utils import per_replica, tree_leaves
+from ..validation import TINY, finite_float
 
 #: Adam's moments and epsilon as the paper's original code set them (Sec. 3, 4, 5).
 PAPER_ADAM = {"beta1": 0.9, "beta2": 0.99, "eps": 1e-5}
 
 
 def _check_lr(lr):
-    arr = np.asarray(lr, dtype=np.float64)
-    if arr.ndim > 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"lr must be a positive scalar or a 1-D array of positive rates, got {lr!r}")
+    accepted = "a positive finite number or a 1-D array of them (one per replica)"
+    if isinstance(lr, (bool, np.bool_)):
+        raise TypeError(f"lr must be {accepted}, got {lr!r}")
+    try:
+        arr = np.asarray(lr)
+    except (ValueError, TypeError):
+        raise TypeError(f"lr must be {accepted}, got {lr!r}") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"lr must be {accepted}, got {lr!r}")
+    arr = arr.astype(np.float64)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size == 0) or not np.all(np.isfinite(arr)) or np.any(arr < TINY):
+        raise ValueError(f"lr must be {accepted} (at least {TINY:.4g}), got {lr!r}")
     return lr if arr.ndim == 0 and not isinstance(lr, np.ndarray) else arr
 
 
-def _pairs(params, grads):
+def _pairs(params, grads, lr=None):
+    """The parameter and gradient arrays, refused in O(number of arrays) unless they pair up."""
     ps, gs = tree_leaves(params), tree_leaves(grads)
     if len(ps) != len(gs):
         raise ValueError(f"grads must mirror params: {len(gs)} arrays for {len(ps)} parameters")
+    for p, g in zip(ps, gs):
+        if p.shape != g.shape or g.dtype.kind != "f" or p.dtype.kind != "f" or not p.flags.writeable:
+            _refuse_pair(p, g)
+    if ps and isinstance(lr, np.ndarray) and lr.shape != (ps[0].shape[0],):
+        per_replica(lr, ps[0].shape[0], ps[0].ndim, ps[0].dtype)  # raises, naming lr
     return ps, gs
+
+
+def _refuse_pair(p, g):
+    if p.dtype.kind != "f":
+        raise TypeError(f"params must be arrays of real floats, got dtype {p.dtype}")
+    if not p.flags.writeable:
+        raise ValueError("params must be writable arrays (they are updated in place), got a read-only one")
+    if g.dtype.kind != "f":
+        raise TypeError(f"grads must hold real floats, got dtype {g.dtype}")
+    raise ValueError(f"grads must mirror params: a gradient of shape {g.shape} for a parameter of shape {p.shape}")
 
 
 class SGD:
@@ -59,10 +85,13 @@ class SGD:
 
         Raises
         ------
+        TypeError
+            If ``params`` or ``grads`` are not arrays of real floats.
         ValueError
-            If ``grads`` does not mirror ``params``.
+            If ``grads`` does not mirror ``params`` (shapes included), a parameter is read-only,
+            or ``lr`` holds a number of rates other than the replicas R.
         """
-        for p, g in zip(*_pairs(params, grads)):
+        for p, g in zip(*_pairs(params, grads, self.lr)):
             p -= per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * g
 
 
@@ -115,18 +144,19 @@ class Adam:
 
     Raises
     ------
+    TypeError
+        If one of them is not a real number (``lr``: or an array of them).
     ValueError
-        If ``lr``, ``beta1``, ``beta2`` or ``eps`` is out of range.
+        If ``lr``, ``beta1``, ``beta2`` or ``eps`` is out of range or not finite (``eps`` below
+        the smallest normal float included: dividing by it overflows).
     """
 
     def __init__(self, lr, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         self.lr = _check_lr(lr)
-        for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        beta1 = finite_float(beta1, "beta1", 0.0, 1.0, high_open=True)
+        beta2 = finite_float(beta2, "beta2", 0.0, 1.0, high_open=True)
+        eps = finite_float(eps, "eps", TINY)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
         self._m: list[np.ndarray] | None = None
         self._v: list[np.ndarray] | None = None
@@ -173,11 +203,13 @@ class Adam:
 
         Raises
         ------
+        TypeError
+            If ``params`` or ``grads`` are not arrays of real floats.
         ValueError
-            If ``grads`` does not mirror ``params``, or ``params`` is not the tree (shapes,
-            dtypes) whose moments this Adam holds.
+            If ``grads`` does not mirror ``params``, ``params`` is not the tree (shapes,
+            dtypes) whose moments this Adam holds, or ``lr`` holds a number of rates other than R.
         """
-        ps, gs = _pairs(params, grads)
+        ps, gs = _pairs(params, grads, self.lr)
         ms, vs = self.moments(params)
         if [(m.shape, m.dtype) for m in ms] != [(p.shape, p.dtype) for p in ps]:
             raise ValueError("params do not match the moments of this Adam (another parameter tree, "
@@ -228,12 +260,25 @@ class PreconditionedSGD:
 
     Raises
     ------
+    TypeError
+        If ``lr`` is not a number (or array of them), or the preconditioner tree holds something
+        other than dicts, lists, real floating matrices and None.
     ValueError
-        If ``lr`` is not positive and finite, or not a scalar or a 1-D array.
+        If ``lr`` is not positive and finite, or not a scalar or a 1-D array, or a matrix is not
+        finite and square ``(d, d)`` or ``(R, d, d)``.
     """
 
     def __init__(self, lr, preconditioner):
         self.lr = _check_lr(lr)
+        for P in _leaves_or_none(preconditioner):
+            if P is None:
+                continue
+            if P.dtype.kind != "f":
+                raise TypeError(f"preconditioner matrices must hold real floats, got dtype {P.dtype}")
+            if P.ndim not in (2, 3) or P.shape[-1] != P.shape[-2]:
+                raise ValueError(f"preconditioner matrices must be (d, d) or (R, d, d), got shape {P.shape}")
+            if not np.all(np.isfinite(P)):
+                raise ValueError("preconditioner matrices must be finite, got NaN or infinite entries")
         self.preconditioner = preconditioner
 
     def _matrices(self, n):
@@ -258,14 +303,15 @@ class PreconditionedSGD:
             If ``grads`` or the preconditioner does not mirror ``params``, or a matrix is not
             ``(d, d)`` for its parameter ``(R, d, ...)``.
         TypeError
-            If the preconditioner tree holds something other than dicts, lists, arrays and None.
+            If ``params`` or ``grads`` are not arrays of real floats.
         """
-        ps, gs = _pairs(params, grads)
+        ps, gs = _pairs(params, grads, self.lr)
         for p, g, P in zip(ps, gs, self._matrices(len(ps))):
             if P is not None:
-                R, d = g.shape[0], g.shape[1]
-                if np.shape(P)[-2:] != (d, d):
-                    raise ValueError(f"preconditioner for a parameter of shape {p.shape} must be ({d}, {d})")
+                R, d = g.shape[0], g.shape[1] if g.ndim > 1 else 1
+                if g.ndim < 2 or np.shape(P)[-2:] != (d, d) or (P.ndim == 3 and P.shape[0] != R):
+                    raise ValueError(f"preconditioner for a parameter of shape {p.shape} must be ({d}, {d}) "
+                                     f"or ({R}, {d}, {d})")
                 g = np.matmul(P, g.reshape(R, d, -1)).reshape(g.shape)
             p -= per_replica(self.lr, p.shape[0], p.ndim, p.dtype) * g
 

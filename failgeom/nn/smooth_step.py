@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import Layer
+from .utils import check_batch, check_grad
 
 
 class SmoothStep(Layer):
@@ -59,6 +60,7 @@ class SmoothStep(Layer):
         ValueError
             If the surrogate's value or derivative does not have the shape of ``x``.
         """
+        check_batch(x)
         value, deriv = self.surrogate(x)
         value, deriv = np.asarray(value), np.asarray(deriv)
         if value.shape != x.shape or deriv.shape != x.shape:
@@ -80,4 +82,6 @@ class SmoothStep(Layer):
         dx : ndarray, shape (R, B, *shape)
         grads : dict, empty
         """
+        if type(dy) is not np.ndarray or dy.dtype.kind != "f" or dy.shape != cache.shape:
+            check_grad(dy, cache.shape)
         return dy * cache, {}

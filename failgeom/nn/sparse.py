@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .utils import as_dtype, per_replica, replica_generators
-from ..validation import positive_int
+from ..validation import flag, positive_int
 from .layers import Layer, truncated_normal
 from .optim import Adam, adam_update
 
@@ -48,7 +48,7 @@ class OneHotDense(Layer):
     def __init__(self, d: int, n_out: int, bias: bool = True):
         self.d = positive_int(d, "d")
         self.n_out = positive_int(n_out, "n_out")
-        self.bias = bool(bias)
+        self.bias = flag(bias, "bias")
 
     def init(self, rng, R, in_shape=(), dtype=np.float32):
         """Initial ``W`` (truncated normal, std ``1/sqrt(d)``) and zero ``b``.

@@ -26,8 +26,10 @@ def as_dtype(dtype) -> np.dtype:
     Raises
     ------
     TypeError
-        For any other dtype.
+        For any other dtype (``None`` included: NumPy would read it as float64).
     """
+    if dtype is None:
+        raise TypeError("dtype must be 'float32' or 'float64', got None")
     try:
         dt = np.dtype(DTYPES.get(dtype, dtype))
     except TypeError:
@@ -129,7 +131,7 @@ def tree_map(fn, tree):
     raise TypeError(f"parameter trees hold dicts, lists and arrays, got {type(tree).__name__}")
 
 
-def per_replica(value, R: int, ndim: int, dtype) -> np.ndarray | float:
+def per_replica(value, R: int, ndim: int, dtype, name: str = "lr") -> np.ndarray | float:
     """A scalar, or an (R,) array reshaped to broadcast against arrays with leading axis R.
 
     Parameters
@@ -139,6 +141,8 @@ def per_replica(value, R: int, ndim: int, dtype) -> np.ndarray | float:
     ndim : int
         Number of axes of the arrays it will multiply.
     dtype : dtype
+    name : str
+        The value's name, for the message.
 
     Returns
     -------
@@ -154,5 +158,72 @@ def per_replica(value, R: int, ndim: int, dtype) -> np.ndarray | float:
     if arr.ndim == 0:
         return arr
     if arr.shape != (R,):
-        raise ValueError(f"a per-replica value must be a scalar or have shape ({R},), got {arr.shape}")
+        raise ValueError(f"{name} must be a scalar or hold one value per replica, shape ({R},), got shape {arr.shape}")
     return arr.reshape((R,) + (1,) * (ndim - 1))
+
+
+def _batch_shape_error(x, name: str, expected: str) -> ValueError:
+    return ValueError(f"{name} must have shape {expected}, got {x.shape}")
+
+
+def check_batch(x, name: str = "x", ndim: int | None = None, R: int | None = None,
+                last: int | None = None, expected: str = "(R, B, ...)") -> None:
+    """Refuse a minibatch that a layer cannot take, in O(1): cheap enough for every forward.
+
+    Parameters
+    ----------
+    x : object
+        The minibatch; must be an ndarray of real floats with at least 2 axes ``(R, B, ...)``.
+    name : str
+        The argument's name, for the message (``"x"`` or ``"dy"``).
+    ndim : int or None
+        The exact number of axes required, if any.
+    R : int or None
+        The replica count the parameters hold, if any.
+    last : int or None
+        The required size of the last axis, if any.
+    expected : str
+        The accepted shape, written for the message (``"(R=2, B, 3)"``).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an ndarray of a real floating dtype (complex, integer, bool and object
+        arrays are refused).
+    ValueError
+        If its shape does not fit.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of real floats {expected}, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name} must hold real floats (float32 or float64), got dtype {x.dtype}")
+    if x.ndim < 2 or (ndim is not None and x.ndim != ndim) or (R is not None and x.shape[0] != R) \
+            or (last is not None and x.shape[-1] != last):
+        raise _batch_shape_error(x, name, expected)
+
+
+def check_grad(dy, shape: tuple, name: str = "dy") -> None:
+    """Refuse an output gradient that is not a real floating array of the output's ``shape``.
+
+    Parameters
+    ----------
+    dy : object
+        The gradient given to a backward pass.
+    shape : tuple of int
+        The shape of the forward output it must match.
+    name : str
+        The argument's name, for the message.
+
+    Raises
+    ------
+    TypeError
+        If ``dy`` is not an ndarray of a real floating dtype.
+    ValueError
+        If its shape is not ``shape``.
+    """
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of real floats of shape {shape}, got {type(dy).__name__}")
+    if dy.dtype.kind != "f":
+        raise TypeError(f"{name} must hold real floats (float32 or float64), got dtype {dy.dtype}")
+    if dy.shape != shape:
+        raise ValueError(f"{name} must have the forward output's shape {shape}, got {dy.shape}")
