@@ -406,8 +406,9 @@ def real_array(value, name: str, ndim: int | tuple[int, ...] | None = None, *, f
         The accepted numbers of axes, if restricted.
     finite : bool
         Whether NaN and infinities are refused.
-    dtype : dtype
-        The floating dtype of the result.
+    dtype : dtype or None
+        The floating dtype of the result; None keeps the array's own (integer arrays stay
+        exact).
 
     Returns
     -------
@@ -429,7 +430,8 @@ def real_array(value, name: str, ndim: int | tuple[int, ...] | None = None, *, f
     if ndim is not None and arr.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
         raise ValueError(f"{name} must have {ndim if isinstance(ndim, int) else ' or '.join(map(str, ndim))} "
                          f"axes, got shape {arr.shape}")
-    arr = arr.astype(dtype, copy=False)
-    if finite and not np.all(np.isfinite(arr)):
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got NaN or infinite entries")
     return arr

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import finite_float, fits_in_memory, generator, positive_float, positive_int
+from ..validation import finite_float, fits_in_memory, generator, positive_float, positive_int, real_array
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,18 @@ class StocksMoments:
 
 
 def _check(W, b, labels):
-    W = np.asarray(W, dtype=np.float64)
+    W = real_array(W, "W")
     if W.ndim != 2:
         raise ValueError(f"W must have shape (d, k), got {W.shape}")
     d, k = W.shape
     if b is not None:
-        b = np.asarray(b, dtype=np.float64)
+        b = real_array(b, "b")
         if b.shape != (k,):
             raise ValueError(f"b must have shape ({k},) or be None, got {b.shape}")
     labels = np.asarray(labels)
-    if labels.shape != (d,) or not np.issubdtype(labels.dtype, np.integer):
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be {d} integers (one per input), got dtype {labels.dtype}")
+    if labels.shape != (d,):
         raise ValueError(f"labels must be {d} integers (one per input), got shape {labels.shape}")
     if labels.min() < 0 or labels.max() >= k:
         raise ValueError(f"labels must lie in 0..{k - 1}")

@@ -21,7 +21,7 @@ from scipy import stats
 
 from ..validation import (
     MAX_STEPS, choice, finite_float, fits_in_memory, generator, nonnegative_int, positive_float, positive_int,
-    step_count,
+    real_array, step_count,
 )
 
 #: Largest number of sample coordinates drawn at once (8 MB of float64): memory stays bounded
@@ -66,13 +66,13 @@ def forward_only_step_size(T: float, c: float) -> float:
 def lipschitz_activation(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
     """A non-decreasing, L-Lipschitz activation bounded by c: ``c tanh(L r / c)``."""
     c, L = positive_float(c, "c"), positive_float(L, "L")
-    return c * np.tanh(L * np.asarray(r, dtype=np.float64) / c)
+    return c * np.tanh(L * real_array(r, "r", finite=False) / c)
 
 
 def clipped_ramp(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
     """``clip(L r, -c, c)``: non-decreasing, L-Lipschitz, bounded by c."""
     c, L = positive_float(c, "c"), positive_float(L, "L")
-    return np.clip(L * np.asarray(r, dtype=np.float64), -c, c)
+    return np.clip(L * real_array(r, "r", finite=False), -c, c)
 
 
 #: The activations of the A.7 runs, by name: ``u(r, c, L)``.
@@ -106,9 +106,22 @@ def forward_only_updates(w: np.ndarray, x: np.ndarray, v_star: np.ndarray, c: fl
     ndarray (k, R)
         ``(u(w_t^T x_t) - u(v*^T x_t))^2`` with ``w_t`` the iterate *before* step t: since
         ``x_t`` is independent of ``w_t``, an unbiased estimate of the error of ``w_t``.
+
+    Raises
+    ------
+    TypeError
+        If ``w``, ``x`` or ``v_star`` is not an array of real floats (checked in O(1): a NaN
+        in them gives NaN errors, not a number).
+    ValueError
+        If their shapes do not fit, or ``w`` is read-only.
     """
     u = ACTIVATIONS[choice(activation, "activation", tuple(ACTIVATIONS))]
     c, L, eta = positive_float(c, "c"), positive_float(L, "L"), positive_float(eta, "eta")
+    for name, arr in (("w", w), ("x", x), ("v_star", v_star)):
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            raise TypeError(f"{name} must be a NumPy array of real floats, got {getattr(arr, 'dtype', type(arr).__name__)}")
+    if not w.flags.writeable:
+        raise ValueError("w must be writable (it is updated in place)")
     if w.ndim != 2 or x.ndim != 3 or x.shape[1:] != w.shape or v_star.shape != w.shape:
         raise ValueError(f"need w (R, d), x (k, R, d), v_star (R, d); got {w.shape}, {x.shape}, {v_star.shape}")
     y = u(np.einsum("krd,rd->kr", x, v_star), c, L)

@@ -24,14 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from ..initializers import truncated_normal
-from ..validation import choice, fits_in_memory, generator, integer, positive_int
+from ..validation import choice, fits_in_memory, generator, integer, positive_int, real_array
 
 LOSSES = ("square", "hinge")
 
 
 def hinge_derivative(z):
     """``r'(z)`` for the hinge ``r(z) = max(0, 1 - z)``: -1 for ``z < 1``, else 0 (0 at the kink)."""
-    return np.where(np.asarray(z) < 1.0, -1.0, 0.0)
+    z = real_array(z, "z")
+    return np.where(z < 1.0, -1.0, 0.0)
 
 
 def _loss_derivative(loss) -> Callable | None:
@@ -68,9 +69,9 @@ def gradient_variance(values, grads, targets, loss="square"):
     bound : float
         Theorem 1's ``G(w)^2 / |H|`` with ``G^2 = E_x ||grad p_w(x)||^2``.
     """
-    p = np.asarray(values, dtype=np.float64)
-    g = np.asarray(grads, dtype=np.float64)
-    H = np.asarray(targets, dtype=np.float64)
+    p = real_array(values, "values")
+    g = real_array(grads, "grads")
+    H = real_array(targets, "targets")
     if p.ndim != 1:
         raise ValueError(f"values must have shape (N,), got {p.shape}")
     if g.ndim != 2 or g.shape[0] != p.shape[0]:
@@ -101,6 +102,11 @@ def fwht(a: np.ndarray) -> np.ndarray:
     ``scipy.linalg.hadamard``). With ``x_i = (-1)^{bit i of x}`` the character
     ``(-1)^{popcount(v & x)}`` is the parity ``prod_{i in v} x_i``.
     """
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        raise TypeError(f"a must be a NumPy array of real floats (transformed in place), got "
+                        f"{getattr(a, 'dtype', type(a).__name__)}")
+    if a.ndim == 0:
+        raise ValueError("a must have at least one axis, got a scalar")
     N = a.shape[0]
     if N & (N - 1):
         raise ValueError(f"a must have a power-of-two length along axis 0, got {N}")
@@ -170,7 +176,7 @@ def _unpack(weights, d: int | None = None):
         arrays = list(weights)
     else:
         raise TypeError("weights must be a dict with W1, b1, W2, b2 or a sequence of those 4 arrays")
-    W1, b1, W2, b2 = (np.asarray(a, dtype=np.float64) for a in arrays)
+    W1, b1, W2, b2 = (real_array(a, f"weights {key}") for a, key in zip(arrays, ("W1", "b1", "W2", "b2")))
     batched = W1.ndim == 3
     if not batched:
         W1, b1, W2, b2 = W1[None], b1[None], W2[None], b2[None]
@@ -189,7 +195,7 @@ def _unpack(weights, d: int | None = None):
 def two_layer_forward(weights, X) -> np.ndarray:
     """Scores ``relu(X W1 + b1) W2 + b2`` of a one-hidden-layer ReLU network, shape (..., N)."""
     W1, b1, W2, b2, batched = _unpack(weights)
-    X = np.asarray(X, dtype=np.float64)
+    X = real_array(X, "X")
     hidden = np.maximum(X @ W1 + b1[:, None, :], 0.0)
     out = np.einsum("rnm,rm->rn", hidden, W2) + b2[:, None]
     return out if batched else out[0]
@@ -305,7 +311,7 @@ def parity_full_gradients(weights, X) -> tuple[np.ndarray, np.ndarray]:
     W1, b1, W2, b2, batched = _unpack(weights)
     if batched:
         raise ValueError("weights must not have a replica axis here")
-    return _full_gradients(np.asarray(X, dtype=np.float64), W1[0], b1[0], W2[0], b2[0])
+    return _full_gradients(real_array(X, "X"), W1[0], b1[0], W2[0], b2[0])
 
 
 def _full_gradients(X, W1, b1, W2, b2):
@@ -347,6 +353,8 @@ def parity_network(v) -> dict:
         with :func:`two_layer_forward`.
     """
     v = np.asarray(v)
+    if v.dtype.kind not in "biuf":
+        raise TypeError(f"v must be a 0/1 vector of numbers or bools, got dtype {v.dtype}")
     if v.ndim != 1 or v.size == 0:
         raise ValueError(f"v must be a non-empty 1-D 0/1 vector, got shape {v.shape}")
     if not np.all((v == 0) | (v == 1)):

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..validation import choice, fits_in_memory, generator, positive_float, positive_int
+from ..validation import choice, fits_in_memory, generator, positive_float, positive_int, real_array
 
 
 def _sq(a):
@@ -32,13 +32,13 @@ def _sq(a):
 def gaussian_cos_product(a, b, sigma: float = 1.0):
     """``E[cos(a^T x) cos(b^T x)]`` for ``x ~ N(0, sigma^2 I)``, broadcasting over leading axes."""
     sigma = positive_float(sigma, "sigma")
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = real_array(a, "a"), real_array(b, "b")
     s = 0.5 * sigma**2
     return 0.5 * (np.exp(-s * _sq(a - b)) + np.exp(-s * _sq(a + b)))
 
 
 def _target(target, dim: int) -> np.ndarray:
-    b = np.asarray(target, dtype=np.float64)
+    b = real_array(target, "target")
     if b.shape != (dim,):
         raise ValueError(f"target must have shape ({dim},) to match w, got {b.shape}")
     return b
@@ -63,7 +63,7 @@ def periodic_landscape(w, target=(2.0, 2.0), sigma: float = 1.0):
     -------
     ndarray (...)
     """
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     b = _target(target, w.shape[-1])
     cross = gaussian_cos_product(w, b, sigma)
     return gaussian_cos_product(w, w, sigma) - 2.0 * cross + gaussian_cos_product(b, b, sigma)
@@ -76,7 +76,7 @@ def periodic_landscape_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
     + (w + b) e^{-s2 ||w + b||^2 / 2}]`` with ``s2 = sigma^2``.
     """
     sigma = positive_float(sigma, "sigma")
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     b = _target(target, w.shape[-1])
     s2 = sigma**2
     e_self = np.exp(-2.0 * s2 * _sq(w))[..., None]
@@ -98,7 +98,7 @@ def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1
     grad : ndarray (..., dim)
     """
     sigma = positive_float(sigma, "sigma")
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     b = _target(target, w.shape[-1])
     s2 = sigma**2
     e_self = np.exp(-2.0 * s2 * _sq(w))
@@ -113,7 +113,7 @@ def periodic_landscape_monte_carlo(w, rng, samples: int, target=(2.0, 2.0), sigm
     """Monte Carlo estimate of :func:`periodic_landscape` at one point: ``(mean, stderr)``."""
     rng = generator(rng)
     samples, sigma = positive_int(samples, "samples"), positive_float(sigma, "sigma")
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     b = _target(target, w.shape[-1])
     fits_in_memory(16 * samples * (w.shape[-1] + 4), f"samples = {samples} (samples x {w.shape[-1]} inputs)",
                    "choose fewer samples")
@@ -144,8 +144,8 @@ def cos_predictor_gradients(w, directions, r: float, sigma: float = 1.0):
     ndarray (m, dim)
     """
     sigma, r = positive_float(sigma, "sigma"), positive_float(r, "r")
-    w = np.asarray(w, dtype=np.float64)
-    V = np.atleast_2d(np.asarray(directions, dtype=np.float64))
+    w = real_array(w, "w")
+    V = np.atleast_2d(real_array(directions, "directions"))
     if V.shape[-1] != w.shape[-1]:
         raise ValueError(f"directions must have {w.shape[-1]} columns to match w, got {V.shape}")
     s2 = sigma**2
@@ -165,7 +165,7 @@ def cos_predictor_gradient_bound(w, sigma: float = 1.0) -> float:
     ``E[||x||^2 cos(a^T x)] = (sigma^2 d - sigma^4 ||a||^2) e^{-sigma^2 ||a||^2 / 2}``.
     """
     sigma = positive_float(sigma, "sigma")
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     s2, d, ww = sigma**2, w.shape[-1], float(_sq(w))
     return 0.5 * (s2 * d - (s2 * d - 4.0 * s2**2 * ww) * np.exp(-2.0 * s2 * ww))
 
@@ -211,7 +211,7 @@ def von_mises_fisher_directions(rng, count: int, mean, kappa: float) -> np.ndarr
     """
     rng = generator(rng)
     count, kappa = positive_int(count, "count"), positive_float(kappa, "kappa")
-    mu = np.asarray(mean, dtype=np.float64)
+    mu = real_array(mean, "mean")
     if mu.ndim != 1 or mu.size < 2 or not np.all(np.isfinite(mu)) or not np.any(mu):
         raise ValueError(f"mean must be a finite non-zero vector of length >= 2, got shape {mu.shape}")
     fits_in_memory(8 * count * (3 * mu.size + 8), f"count = {count} (count x {mu.size} directions)",
@@ -295,7 +295,7 @@ def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float
     choice(proposal, "proposal", PROPOSALS)
     if m < 2:
         raise ValueError(f"targets must be at least 2, got {m}")
-    w = np.asarray(w, dtype=np.float64)
+    w = real_array(w, "w")
     if w.ndim != 1 or not np.all(np.isfinite(w)):
         raise ValueError(f"w must be a finite vector (d,), got shape {w.shape}")
     fits_in_memory(8 * m * (6 * w.size + 10), f"targets = {m} (targets x {w.size} directions and gradients)",

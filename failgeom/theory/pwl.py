@@ -17,7 +17,8 @@ import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
 from ..validation import (
-    choice, finite_float, fits_in_memory, integer, nonnegative_int, positive_float, positive_int, step_count,
+    choice, finite_float, fits_in_memory, integer, nonnegative_int, positive_float, positive_int, real_array,
+    step_count,
 )
 
 METHODS = ("auto", "structured", "dense", "mpmath")
@@ -119,19 +120,19 @@ def lemma1_holds(n: int) -> bool:
 
 def pwl_apply(p: np.ndarray) -> np.ndarray:
     """``W p`` along the last axis: two cumulative sums, O(n) (Sec. 4.1)."""
-    p = np.asarray(p)
+    p = real_array(p, "p", finite=False, dtype=None)
     return np.cumsum(np.cumsum(p, axis=-1), axis=-1)
 
 
 def pwl_apply_transpose(q: np.ndarray) -> np.ndarray:
     """``W^T q`` along the last axis: two reversed cumulative sums, O(n)."""
-    q = np.asarray(q)[..., ::-1]
+    q = real_array(q, "q", finite=False, dtype=None)[..., ::-1]
     return np.cumsum(np.cumsum(q, axis=-1), axis=-1)[..., ::-1]
 
 
 def pwl_inverse_apply(f: np.ndarray) -> np.ndarray:
     """``U f = W^{-1} f`` along the last axis: ``f[i] - 2 f[i-1] + f[i-2]`` with zeros before 0."""
-    f = np.asarray(f)
+    f = real_array(f, "f", finite=False, dtype=None)
     out = f.copy()
     out[..., 1:] -= 2 * f[..., :-1]
     out[..., 2:] += f[..., :-2]

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..validation import fits_in_memory, positive_float, step_count
+from ..validation import fits_in_memory, positive_float, real_array, step_count
 
 
 def _spd(C) -> np.ndarray:
@@ -29,7 +29,7 @@ def _spd(C) -> np.ndarray:
     their transposes by about ``n eps max|C|`` (e.g. 7e-17), which an entrywise relative test
     with no absolute part rejects. The returned matrix is the symmetric part ``(C + C^T)/2``.
     """
-    C = np.asarray(C, dtype=np.float64)
+    C = real_array(C, "C")
     if C.ndim != 2 or C.shape[0] != C.shape[1]:
         raise ValueError(f"C must be a square matrix, got shape {C.shape}")
     scale = float(np.max(np.abs(C))) if C.size else 0.0
@@ -46,7 +46,7 @@ def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
     The step is ``w <- w - eta C (w - w*)``, the exact gradient of ``0.5 E (w^T x - w*^T x)^2``.
     """
     C = _spd(C)
-    w_star = np.asarray(w_star, dtype=np.float64)
+    w_star = real_array(w_star, "w_star")
     if w_star.shape != (C.shape[0],):
         raise ValueError(f"w_star must have shape ({C.shape[0]},), got {w_star.shape}")
     eta, t = positive_float(eta, "eta"), step_count(t, "t")
@@ -62,8 +62,8 @@ def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
 
 def gd_regression_error_formula(D, v_star, eta: float, t) -> np.ndarray:
     """Appendix A.5's ``sum_j ((1 - eta D_jj)^t v*_j)^2`` for each t in ``t`` (array-like)."""
-    D = np.asarray(D, dtype=np.float64)
-    v_star = np.asarray(v_star, dtype=np.float64)
+    D = real_array(D, "D")
+    v_star = real_array(v_star, "v_star")
     if D.shape != v_star.shape or D.ndim != 1:
         raise ValueError(f"D and v_star must be 1-D of the same length, got {D.shape}, {v_star.shape}")
     eta = positive_float(eta, "eta")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..validation import real_array
+
 
 @dataclass(frozen=True)
 class ExponentFit:
@@ -43,32 +45,20 @@ class ExponentFit:
         return f"exponent {self.exponent:.4f} [{lo:.4f}, {hi:.4f}] (local slopes {slopes})"
 
 
-def fit_exponent(ns, values) -> ExponentFit:
-    """Fit ``values ~ prefactor * ns**exponent`` by least squares on log-log axes.
-
-    Parameters
-    ----------
-    ns : array_like of positive numbers, at least 3 distinct
-        The sizes.
-    values : array_like of positive numbers, same length
-        The measured quantity.
-
-    Returns
-    -------
-    ExponentFit
-    """
-    ns = np.asarray(ns, dtype=np.float64).ravel()
-    values = np.asarray(values, dtype=np.float64).ravel()
+def _fit_exponent(ns, values, ns_name: str) -> ExponentFit:
+    """:func:`fit_exponent`, naming the sizes ``ns_name`` in its messages."""
+    ns = real_array(ns, ns_name, finite=False).ravel()
+    values = real_array(values, "values", finite=False).ravel()
     if ns.shape != values.shape:
-        raise ValueError(f"ns and values must have the same length, got {ns.size} and {values.size}")
+        raise ValueError(f"{ns_name} and values must have the same length, got {ns.size} and {values.size}")
     if ns.size < 3:
-        raise ValueError(f"ns must hold at least 3 points for an interval, got {ns.size}")
+        raise ValueError(f"{ns_name} must hold at least 3 points for an interval, got {ns.size}")
     if not (np.all(np.isfinite(ns)) and np.all(ns > 0)):
-        raise ValueError("ns must be positive and finite")
+        raise ValueError(f"{ns_name} must be positive and finite")
     if not (np.all(np.isfinite(values)) and np.all(values > 0)):
         raise ValueError("values must be positive and finite")
     if np.unique(ns).size < 2:
-        raise ValueError("ns must hold at least 2 distinct sizes")
+        raise ValueError(f"{ns_name} must hold at least 2 distinct {'sizes' if ns_name == 'ns' else 'values'}")
     order = np.argsort(ns, kind="stable")
     ns, values = ns[order], values[order]
     x, y = np.log(ns), np.log(values)
@@ -94,6 +84,31 @@ def fit_exponent(ns, values) -> ExponentFit:
     )
 
 
+def fit_exponent(ns, values) -> ExponentFit:
+    """Fit ``values ~ prefactor * ns**exponent`` by least squares on log-log axes.
+
+    Parameters
+    ----------
+    ns : array_like of positive numbers, at least 3 points, 2 distinct
+        The sizes.
+    values : array_like of positive numbers, same length
+        The measured quantity.
+
+    Returns
+    -------
+    ExponentFit
+
+    Raises
+    ------
+    TypeError
+        If ``ns`` or ``values`` does not hold real numbers.
+    ValueError
+        If they differ in length, hold fewer than 3 points, or a value that is not positive
+        and finite.
+    """
+    return _fit_exponent(ns, values, "ns")
+
+
 def fit_exponential_rate(xs, values) -> ExponentFit:
     """Fit ``values ~ prefactor * exp(rate * xs)`` (least squares of log value on x).
 
@@ -101,10 +116,10 @@ def fit_exponential_rate(xs, values) -> ExponentFit:
     ``exponent`` is the rate per unit of x and whose ``local_slopes`` are
     ``diff(log value) / diff(x)``.
     """
-    xs = np.asarray(xs, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(xs)):
-        raise ValueError("xs must be finite")
-    fit = fit_exponent(np.exp(xs - xs.min()), values)
+    xs = real_array(xs, "xs").ravel()
+    if xs.size == 0:
+        raise ValueError("xs must hold at least 3 points for an interval, got 0")
+    fit = _fit_exponent(np.exp(xs - xs.min()), values, "xs")
     return ExponentFit(
         exponent=fit.exponent,
         stderr=fit.stderr,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import choice, positive_int
+from ..validation import choice, positive_int, real_array
 
 PADDINGS = ("valid", "zero")
 DISTRIBUTIONS = ("paper", "pm1")
@@ -40,7 +40,7 @@ def window_matrix(f, padding: str = "valid") -> np.ndarray:
     -------
     ndarray, shape (..., n - 2, 3) or (..., n, 3)
     """
-    f = np.asarray(f)
+    f = real_array(f, "f")
     padding = choice(padding, "padding", PADDINGS)
     if f.ndim < 1:
         raise ValueError("f must have at least one axis (the curve), got a scalar")
@@ -148,7 +148,7 @@ def window_covariance_of(second_moment, padding: str = "valid") -> np.ndarray:
     -------
     ndarray of shape (3, 3), float64
     """
-    G = np.asarray(second_moment, dtype=np.float64)
+    G = real_array(second_moment, "second_moment")
     padding = choice(padding, "padding", PADDINGS)
     if G.ndim != 2 or G.shape[0] != G.shape[1]:
         raise ValueError(f"second_moment must be a square (n, n) matrix, got shape {G.shape}")
@@ -179,7 +179,7 @@ def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
     -------
     ndarray of shape (..., 3, 3), float64
     """
-    f = np.asarray(f, dtype=np.float64)
+    f = real_array(f, "f")
     if f.ndim < 2:
         raise ValueError(f"f must have shape (..., count, n), got {f.shape}")
     F = window_matrix(f, padding)
@@ -188,7 +188,7 @@ def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
 
 def inverse_sqrt(C) -> np.ndarray:
     """``C^{-1/2}`` of a symmetric positive definite matrix (the Sec. 4.1.3 preconditioner)."""
-    C = np.asarray(C, dtype=np.float64)
+    C = real_array(C, "C")
     evals, evecs = np.linalg.eigh(C)
     if evals[0] <= 0:
         raise ValueError(f"C must be positive definite, smallest eigenvalue {evals[0]:.3g}")
@@ -202,14 +202,14 @@ def preconditioned_condition_number(C_hat, C) -> float:
     preconditioned regression actually sees (exact, or from fresh curves). Equals 1 when
     ``C_hat = C``.
     """
-    P = inverse_sqrt(C_hat)
-    A = P @ np.asarray(C, dtype=np.float64) @ P
+    P = inverse_sqrt(real_array(C_hat, "C_hat"))
+    A = P @ real_array(C, "C") @ P
     evals = np.linalg.eigvalsh(0.5 * (A + A.T))
     return float(evals[-1] / evals[0])
 
 
 def _square(H) -> np.ndarray:
-    H = np.asarray(H, dtype=np.float64)
+    H = real_array(H, "H")
     if H.ndim != 2 or H.shape[0] != H.shape[1]:
         raise ValueError(f"H must be a square matrix, got shape {H.shape}")
     return H

@@ -15,6 +15,7 @@ import math
 import re
 import signal
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -179,3 +180,90 @@ def test_huge_sizes_return_quickly_or_are_refused_naming_the_argument(name, arg,
         assert _names(str(exc), arg), f"{name}({arg}={huge}) raised {exc!r}, not naming {arg}"
     else:  # a value that is returned must be a number, not an overflow or a NaN
         assert _all_finite(result), f"{name}({arg}={huge}) returned a NaN or inf"
+
+
+# ---------------------------------------------------------------------------------------------
+# array arguments: real numbers only, and no finite number computed from a NaN
+
+_V = np.array([1.0, 0.0, 1.0])
+#: Small valid calls of the functions whose arguments include arrays not covered by BASE.
+ARRAY_CALLS = {
+    **{name: BASE[name] for name in BASE},
+    "fwht": dict(a=np.arange(4.0)),
+    "pwl_apply": dict(p=np.arange(4.0)),
+    "pwl_apply_transpose": dict(q=np.arange(4.0)),
+    "pwl_inverse_apply": dict(f=np.arange(4.0)),
+    "window_matrix": dict(f=np.arange(5.0)),
+    "empirical_window_covariance": dict(f=np.arange(10.0).reshape(2, 5)),
+    "inverse_sqrt": dict(C=np.diag([1.0, 2.0])),
+    "preconditioned_condition_number": dict(C_hat=np.diag([1.0, 2.0]), C=np.diag([1.0, 3.0])),
+    "fit_exponent": dict(ns=[1.0, 2.0, 4.0], values=[1.0, 3.0, 9.0]),
+    "fit_exponential_rate": dict(xs=[1.0, 2.0, 4.0], values=[1.0, 3.0, 9.0]),
+    "gradient_variance": dict(values=[0.1, 0.2], grads=[[1.0, 0.0], [0.0, 1.0]], targets=[[1.0, -1.0], [1.0, 1.0]]),
+    "hinge_derivative": dict(z=[0.5, 2.0]),
+    "parity_network": dict(v=_V),
+    "two_layer_forward": dict(weights=_W, X=np.ones((2, 3))),
+    "parity_full_gradients": dict(weights=_W, X=np.ones((2, 3))),
+    "stocks_second_moments": dict(W=np.zeros((3, 2)), b=np.zeros(2), labels=np.array([0, 1, 0])),
+}
+#: Arguments that are not arrays of numbers (generators, seeds, options).
+_NOT_ARRAYS = {"rng", "seed", "labels", "k", "t", "loss", "padding"}
+
+
+def _array_args():
+    for name, kwargs in sorted(ARRAY_CALLS.items()):
+        for arg, value in kwargs.items():
+            if arg in _NOT_ARRAYS or np.ndim(value) == 0 and not isinstance(value, dict):
+                continue
+            yield name, arg
+
+
+def _bad_arrays(value, allow_bool: bool):
+    """Variants of a valid array (or dict of arrays: its first array varied) that must be refused."""
+    if isinstance(value, dict):
+        first = next(iter(value))
+        return {kind: {**value, first: bad} for kind, bad in _bad_arrays(value[first], allow_bool).items()}
+    a = np.array(value, dtype=np.float64)
+    with_nan = a.copy()
+    with_nan.flat[0] = np.nan
+    bad = {"nan": with_nan, "complex": a.astype(complex), "object": a.astype(object), "str": "x",
+           "strings": a.astype(str), "None": None}
+    if not allow_bool:
+        bad["bool"] = a.astype(bool)
+    return bad
+
+
+ARRAY_CASES = [(name, arg, kind) for name, arg in _array_args()
+               for kind in _bad_arrays(ARRAY_CALLS[name][arg], name == "parity_network")]
+
+
+def test_array_cases_cover_every_function_with_array_arguments():
+    assert len({name for name, _, _ in ARRAY_CASES}) >= 30
+    assert not set(ARRAY_CALLS) - set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_CALLS))
+def test_the_array_base_call_is_valid(name):
+    kwargs = {**_base(name, FUNCTIONS[name]), **ARRAY_CALLS[name]}
+    kwargs = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    with bounded():
+        assert _all_finite(FUNCTIONS[name](**kwargs))
+
+
+@pytest.mark.parametrize("name, arg, kind", ARRAY_CASES, ids=[f"{n}-{a}-{k}" for n, a, k in ARRAY_CASES])
+def test_bad_arrays_are_refused_naming_the_argument(name, arg, kind):
+    """Complex, bool, object, string and None arrays are refused with one error naming the
+    argument (a complex array is never cut to its real part); an array holding a NaN is refused
+    too, or (linear maps such as ``pwl_apply``) gives NaN back: never a finite number."""
+    if kind == "None" and name in {"stocks_gradient_norms", "stocks_second_moments"} and arg == "b":
+        pytest.skip("b=None means no bias")
+    func = FUNCTIONS[name]
+    kwargs = {**_base(name, func), **ARRAY_CALLS[name], arg: _bad_arrays(ARRAY_CALLS[name][arg], name == "parity_network")[kind]}
+    try:
+        with bounded(), warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            result = func(**kwargs)
+    except (TypeError, ValueError) as exc:
+        assert _names(str(exc), arg), f"{name}({arg}={kind}) raised {exc!r}, not naming {arg}"
+    else:
+        assert kind == "nan" and not _all_finite(result), f"{name}({arg}={kind}) returned {result!r}"
