@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .validation import finite_float
+
 #: truncation point in standard deviations (TensorFlow's ``truncated_normal``)
 TRUNCATE_AT = 2.0
 
@@ -33,9 +35,7 @@ def truncated_normal(rng, shape, std: float, dtype=np.float64) -> np.ndarray:
     -------
     ndarray ``shape`` or ``(R, *shape)``
     """
-    if isinstance(std, bool) or not isinstance(std, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(std) or std < 0:
-        raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+    std = finite_float(std, "std", 0.0)
     shape = tuple(int(s) for s in shape)
     if isinstance(rng, np.random.Generator):
         return (_standard_truncated(rng, shape) * std).astype(dtype)

@@ -35,7 +35,9 @@ _MMAP_BYTES = 32 * 2**20   # glibc's largest mmap threshold on 64-bit: smaller a
 def configure(blas_threads: int = 1) -> dict:
     """Apply the process defaults described in the module docstring; returns what was done."""
     if isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1:
-        raise ValueError(f"blas_threads must be a positive integer, got {blas_threads!r}")
+        from .validation import positive_int  # only here: NumPy must not load before the variables are set
+
+        positive_int(blas_threads, "blas_threads")
     for var in BLAS_VARIABLES:
         os.environ.setdefault(var, str(blas_threads))
     return {"blas_threads": os.environ["OPENBLAS_NUM_THREADS"], "numpy_loaded_before": "numpy" in sys.modules,

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
+from .validation import finite_float, integer
+
 
 @dataclass(frozen=True)
 class SNREstimate:
@@ -108,8 +110,7 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     G = m.shape[0]
     if G < 3:
         raise ValueError(f"need at least 3 blocks, got {G}")
-    if isinstance(level, bool) or not isinstance(level, (float, int)) or not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    level = finite_float(level, "level", 0.0, 1.0, low_open=True, high_open=True)
     if not (np.all(np.isfinite(m)) and np.all(np.isfinite(q))):
         raise ValueError("block_means and block_second_moments must be finite")
     sq = np.sum(m * m, axis=1)
@@ -149,8 +150,7 @@ def sample_snr(samples, blocks: int, level: float = 0.95) -> SNREstimate:
     g = np.asarray(samples, dtype=np.float64)
     if g.ndim != 2:
         raise ValueError(f"samples must be (M, D), got shape {g.shape}")
-    if isinstance(blocks, bool) or not isinstance(blocks, (int, np.integer)) or not 3 <= blocks <= len(g):
-        raise ValueError(f"blocks must be an integer in [3, M={len(g)}], got {blocks!r}")
+    blocks = integer(blocks, "blocks", 3, len(g))
     parts = np.array_split(g, int(blocks))
     return block_snr(np.stack([p.mean(axis=0) for p in parts]),
                      np.array([np.mean(np.sum(p * p, axis=1)) for p in parts]), level)

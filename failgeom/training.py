@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import integer, nonnegative_int, positive_int
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; carries the step and the learning rate.
@@ -52,9 +54,7 @@ def _encode(part) -> int:
         return _INT_LIMIT + zlib.crc32(part.encode("utf-8")) % (_INT_LIMIT - 1)
     if isinstance(part, (bool, np.bool_)) or not isinstance(part, (int, np.integer)):
         raise TypeError(f"a stream key part must be an int or a str, got {part!r}")
-    if not 0 <= int(part) < _INT_LIMIT:
-        raise ValueError(f"an integer stream key part must lie in [0, 2**31), got {part}")
-    return int(part)
+    return integer(part, "an integer stream key part", 0, _INT_LIMIT - 1)
 
 
 class Streams(np.random.SeedSequence):
@@ -131,9 +131,8 @@ def seed_streams(seed: int, *key) -> Streams:
     ValueError, TypeError
         For a bad ``seed`` or key part.
     """
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return Streams(int(seed), tuple(_encode(k) for k in key))
+    seed = nonnegative_int(seed, "seed")
+    return Streams(seed, tuple(_encode(k) for k in key))
 
 
 @contextlib.contextmanager
@@ -288,8 +287,7 @@ class Checkpointer:
 
     def __init__(self, path, *, header: dict, state: Callable, restore: Callable, every: int,
                  restart_hint: str = "delete the checkpoint file to start over"):
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        every = positive_int(every, "every")
         self.path, self.every, self.restart_hint = Path(path), int(every), restart_hint
         self.header = json.loads(json.dumps(header))
         self.state, self.restore = state, restore
@@ -398,9 +396,7 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
     ValueError, NonFiniteLossError, CheckpointError
         For bad ``steps``/``eval_every``/``checkpoint.every``, a non-finite loss, a bad checkpoint.
     """
-    for name, value in (("steps", steps), ("eval_every", eval_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    steps, eval_every = positive_int(steps, "steps"), positive_int(eval_every, "eval_every")
     if checkpoint is not None and checkpoint.every % eval_every:
         raise ValueError(f"checkpoint every {checkpoint.every} steps must be a multiple of "
                          f"eval_every = {eval_every}")

@@ -13,7 +13,7 @@ MODULES = sorted(p for p in ROOT.rglob("*.py"))
 BOTTOM = {"nn": {"nn", "initializers", "validation"},
           "theory": {"theory", "initializers", "nn", "validation"},
           "problems": {"problems", "nn", "initializers", "validation"},
-          "initializers": {"initializers"}, "validation": {"validation"}, "stats": {"stats"},
+          "initializers": {"initializers", "validation"}, "validation": {"validation"}, "stats": {"stats", "validation"},
           "gf2": {"gf2"}}
 TOP = {"runner", "store", "executors", "reproduction", "report", "cli", "verify", "claims", "checks"}
 

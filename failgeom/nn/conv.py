@@ -19,29 +19,6 @@ from .utils import as_dtype, check_batch, check_grad, replica_generators
 from ..validation import flag, positive_float, positive_int, shape as check_shape
 
 
-def check_init_std(init_std):
-    """``init_std`` as a positive finite float, or None.
-
-    Parameters
-    ----------
-    init_std : float or None
-
-    Returns
-    -------
-    float or None
-
-    Raises
-    ------
-    TypeError
-        If ``init_std`` is neither None nor a real number (bools refused).
-    ValueError
-        If it is not a positive finite number.
-    """
-    if init_std is None:
-        return None
-    return positive_float(init_std, "init_std")
-
-
 def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
     """Check and set the options shared by the 'same' 2-D convolutions (Conv2D, ConvPool2D).
 
@@ -67,7 +44,7 @@ def set_conv_options(layer, n_out, size, bias, init, init_std) -> None:
         raise ValueError(f"size must be odd for 'same' padding, got {size}")
     layer.bias = flag(bias, "bias")
     layer.init_method = _check_init(init)
-    layer.init_std = check_init_std(init_std)
+    layer.init_std = None if init_std is None else positive_float(init_std, "init_std")
 
 
 def kernel_init(init: str, init_std, rngs, shape, dtype) -> np.ndarray:
@@ -183,6 +160,11 @@ class Conv1D(Layer):
         y : ndarray, shape (R, B, L - K + 1, O)
         cache : tuple
             ``x.shape`` and the windows ``(R, B (L - K + 1), K C)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a real floating array ``(R, B, L, C)`` with ``L >= K``.
         """
         W = params["W"]
         R, K, C, O = W.shape

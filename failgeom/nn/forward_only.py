@@ -73,8 +73,10 @@ class StraightThrough(Layer):
 
         Raises
         ------
+        TypeError
+            If ``x`` is not real floating, or ``fn`` returns something other than numbers.
         ValueError
-            If ``fn`` changes the shape.
+            If ``x`` is not ``(R, B, ...)`` or ``fn`` changes the shape.
         """
         check_batch(x)
         y = np.asarray(self.fn(x))

@@ -397,7 +397,13 @@ class Reshape(Layer):
         return {}, self.shape
 
     def forward(self, params, x):
-        """``x (R, B, *in_shape)`` reshaped to ``(R, B, *shape)``; the cache is ``x.shape``."""
+        """``x (R, B, *in_shape)`` reshaped to ``(R, B, *shape)``; the cache is ``x.shape``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x`` is not a real floating array whose examples hold ``prod(shape)`` entries.
+        """
         check_batch(x)
         if math.prod(x.shape[2:]) != math.prod(self.shape):
             raise ValueError(f"x must hold examples of {math.prod(self.shape)} entries to reshape to "

@@ -14,15 +14,13 @@ import math
 import numpy as np
 
 from .parity import parity_labels, random_subsets, sample_parity
-from ..validation import positive_int
+from ..validation import integer, positive_int
 
 __all__ = ["dense_k", "k_subsets", "class_size", "sample_parity", "sample_parity_bits", "subset_indices"]
 
 
 def _check_k(n: int, k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer in 1..n, got {k!r}")
-    if not 1 <= k <= n:
+    if not 1 <= integer(k, "k") <= n:
         raise ValueError(f"k must lie in 1..{n} (n = {n}), got {k}")
     return int(k)
 

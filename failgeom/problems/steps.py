@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.utils import as_dtype
-from ..validation import positive_int
+from ..validation import positive_float, positive_int
 
 #: Grid offsets of the original code: ``{-100, -95, ..., 95}`` and a fine part around 0.
 PAPER_OFFSETS = tuple(sorted(
@@ -406,9 +406,7 @@ def step_metrics(step: StepFunction, yhat, r, boundary_width: float) -> dict:
         If ``boundary_width`` is not a positive finite number, or ``yhat`` or ``r`` has no
         leading axis of size R or is not finite.
     """
-    if not (isinstance(boundary_width, (int, float, np.floating)) and np.isfinite(boundary_width)
-            and boundary_width > 0):
-        raise ValueError(f"boundary_width must be a positive finite number, got {boundary_width!r}")
+    boundary_width = positive_float(boundary_width, "boundary_width")
     yhat = np.asarray(yhat, dtype=np.float64)
     idx = step.index(r)
     y = step.value_of(idx)

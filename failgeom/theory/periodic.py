@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..validation import choice, fits_in_memory, generator, positive_float, positive_int, real_array
+from ..validation import choice, finite_float, fits_in_memory, generator, positive_float, positive_int, real_array
 
 
 def _sq(a):
@@ -395,7 +395,7 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
         raise TypeError(f"harmonics must be a non-empty dict {{m: c_m}}, got {harmonics!r}")
     for m, c in harmonics.items():
         positive_int(m, "every harmonic m")
-        if not (isinstance(c, (int, float, np.integer, np.floating)) and np.isfinite(c) and c != 0):
+        if finite_float(c, "every coefficient c_m") == 0:
             raise ValueError(f"every coefficient c_m must be a finite non-zero number, got {c!r} for m = {m}")
     theta, wt = _angle_nodes(nodes)
     t = np.cos(theta)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..validation import positive_int
+from ..validation import integer, positive_int
 from .orthogonal import (
     _hinge_coefficient,
     _loss_derivative,
@@ -44,9 +44,7 @@ def _check_ks(k, n: int) -> tuple[tuple[int, ...], bool]:
     if not ks:
         raise ValueError("k must name at least one subset size")
     for value in ks:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"k must be an integer or a sequence of integers in 1..{n}, got {value!r}")
-        if not 1 <= value <= n:
+        if not 1 <= integer(value, "k") <= n:
             raise ValueError(f"k must lie in 1..{n} (n = {n}), got {value}")
     return tuple(int(v) for v in ks), scalar
 
