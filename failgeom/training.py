@@ -34,7 +34,8 @@ class NonFiniteLossError(FloatingPointError):
         lr_text = np.array2string(np.asarray(lr), precision=4) if np.ndim(lr) else f"{float(lr):g}"
         super().__init__(
             f"the training loss became non-finite at step {step} (replicas {self.replicas}) "
-            f"with learning rate {lr_text}; lower the learning rate"
+            f"with learning rate {lr_text}; lower the learning rate (lr), or with Adam raise a tiny "
+            f"eps (it divides every step)"
         )
 
 

@@ -125,7 +125,7 @@ def test_preconditioned_sgd_solves_quadratic_in_one_step():
     (lambda: nn.Adam(0.1, beta2=1.0), "beta2 must be a finite number in \\[0, 1\\)"),
     (lambda: nn.Dense(2).init(np.random.default_rng(0), 0, (3,)), "R must be a positive integer"),
     (lambda: nn.Dense(2).init(np.random.default_rng(0), 2, (3,), dtype="int32"), "dtype must be"),
-    (lambda: nn.Reshape((4,)).init(np.random.default_rng(0), 1, (3,)), "cannot reshape"),
+    (lambda: nn.Reshape((4,)).init(np.random.default_rng(0), 1, (3,)), "does not hold the 4 entries"),
     (lambda: nn.MaxPool2D().init(None, 1, (3, 4, 1)), "even H and W"),
     (lambda: nn.losses.softmax_cross_entropy(np.zeros((1, 2, 3)), np.array([0, 3])), "labels must lie"),
     (lambda: nn.losses.hinge(np.zeros((1, 2)), np.ones(2), reduction="avg"), "reduction must be"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import fits_in_memory
+from ..validation import TINY, fits_in_memory
 
 DTYPE_NAMES = ("float32", "float64")
 
@@ -38,6 +38,7 @@ class Constraint:
     high_open: bool = False
     choices: tuple | None = None
     allow_inf: bool = False
+    allow_empty: bool = False
 
     def describe(self, kind: str) -> str:
         if self.choices is not None:
@@ -53,6 +54,8 @@ class Constraint:
     def admits(self, value) -> bool:
         if self.choices is not None:
             return value in self.choices
+        if isinstance(value, (float, np.floating)) and 0 < abs(value) < TINY:
+            return False  # subnormal: see _check_scalar
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return False
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
@@ -66,7 +69,7 @@ def _num(value) -> str:
 
 
 def param(default, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
-          choices=None, allow_inf: bool = False, doc: str = ""):
+          choices=None, allow_inf: bool = False, allow_empty: bool = False, doc: str = ""):
     """A config field with its constraint and meaning, checked by :meth:`ExperimentConfig.validate`.
 
     Parameters
@@ -79,12 +82,16 @@ def param(default, *, low=None, high=None, low_open: bool = False, high_open: bo
     choices : tuple, optional
         The accepted values of a str (or other) field.
     allow_inf : bool
-        Accept +-inf for a float field (NaN is never accepted).
+        Accept +-inf for a float field (NaN is never accepted). A float field never accepts a
+        subnormal number (non-zero, below 2.2e-308 in magnitude): it has lost its precision, and
+        dividing by it overflows.
+    allow_empty : bool
+        Accept an empty tuple for a tuple field (by default at least one element is required).
     doc : str
         What the field is, in the paper's terms; ``failgeom show`` prints it.
     """
     constraint = Constraint(low, high, low_open, high_open, tuple(choices) if choices is not None else None,
-                            allow_inf)
+                            allow_inf, allow_empty)
     return dataclasses.field(default=default, metadata={"constraint": constraint, "doc": doc})
 
 
@@ -115,6 +122,10 @@ def _check_scalar(kind: str, value, constraint: Constraint, what: str):
             raise TypeError(f"{what} must be {accepted}, got {value!r} ({type(value).__name__})")
         if math.isnan(value) or (math.isinf(value) and not constraint.allow_inf):
             raise ValueError(f"{what} must be {accepted}, got {value!r}")
+        if 0 < abs(value) < TINY:
+            raise ValueError(f"{what} must be {accepted}, not a subnormal number (non-zero and below {TINY:.4g} "
+                             f"in magnitude: it has lost its precision and overflows when divided into 1), "
+                             f"got {value!r}")
     elif kind == "bool":
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{what} must be true or false, got {value!r} ({type(value).__name__})")
@@ -156,6 +167,8 @@ class ExperimentConfig:
             if is_tuple:
                 if not isinstance(value, tuple):
                     raise TypeError(f"{f.name} must be a tuple of {constraint.describe(kind)}, got {value!r}")
+                if not value and not constraint.allow_empty:
+                    raise ValueError(f"{f.name} must hold at least one value ({constraint.describe(kind)}), got ()")
                 checked = tuple(_check_scalar(kind, v, constraint, f"every element of {f.name}") for v in value)
             else:
                 checked = _check_scalar(kind, value, constraint, f.name)

@@ -45,7 +45,8 @@ class LandscapeConfig(ExperimentConfig):
     sgd_starts_per_axis: int = param(31, low=3, high=301, doc="SGD starting points per axis")
     sgd_batch: int = param(16, low=1, high=10**5, doc="fresh Gaussian samples per SGD step and run")
     tolerance: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="distance to +-b that counts as reached")
-    distance_bin: float = param(0.5, low=0.0, low_open=True, high=10.0, doc="width of the starting-distance bins")
+    distance_bin: float = param(0.5, low=1e-3, high=10.0,
+                                doc="width of the starting-distance bins (at most about 1e5 bins over the box)")
     replicas: int = param(1, low=1, high=100, doc="independent SGD runs from each starting point")
     dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 

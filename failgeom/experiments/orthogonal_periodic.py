@@ -31,18 +31,21 @@ from .base import Experiment, ExperimentConfig, param
 
 PREDICTORS = ("unit", "matched")
 NAME = "linear-periodic-variance"
+#: Smallest frequency r: the variance, of order r^2 for small r, underflows to 0 below about
+#: sqrt(2.2e-308) = 1.5e-154, and the rate fits need positive values.
+R_MIN = 1e-150
 
 
 @dataclass(frozen=True)
 class PeriodicVarianceConfig(ExperimentConfig):
     """Ranges of r and d; ``replicas`` independent Monte Carlo estimates per point."""
 
-    radii: tuple[float, ...] = param(tuple(float(r) for r in np.arange(1.0, 12.5, 0.5)), low=0.0, low_open=True,
+    radii: tuple[float, ...] = param(tuple(float(r) for r in np.arange(1.0, 12.5, 0.5)), low=R_MIN,
                                      high=20.0, doc="frequencies r of the curve vs r (float64 underflows beyond 20)")
     radius_dim: int = param(10, low=2, high=4096, doc="dimension d of the curve vs r")
     dims: tuple[int, ...] = param((2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), low=2, high=4096,
                                   doc="dimensions d of the curves vs d")
-    dim_radii: tuple[float, ...] = param((4.0, 8.0), low=0.0, low_open=True, high=20.0,
+    dim_radii: tuple[float, ...] = param((4.0, 8.0), low=R_MIN, high=20.0,
                                          doc="frequencies r of the curves vs d (one curve each)")
     mc_targets: int = param(16_384, low=2, high=10**7, doc="directions v per Monte Carlo estimate")
     mc_proposal: str = param("tilted", choices=PROPOSALS,

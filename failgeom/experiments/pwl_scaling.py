@@ -50,6 +50,12 @@ from .base import Experiment, ExperimentConfig, param
 from .pwl.learners import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
 
 NAME = "pwl-scaling"
+#: ``||(1, -2, 1)|| = sqrt(6)``: the filter error of GD's starting point 0. A tol at or above it is
+#: met in 0 iterations, which a power law cannot be fitted to.
+TOL_MAX = math.sqrt(6.0)
+# Below: tol under 1e-12 is beyond float64 GD on the filter (rounding near 1e-15 stalls the
+# conditioned run), a step fraction under 1e-3 of the stability edge needs more than the step
+# budgets, and one within 1e-3 of the edge makes the conditioned GD oscillate past its budget.
 
 
 @dataclass(frozen=True)
@@ -62,16 +68,17 @@ class ScalingConfig(ExperimentConfig):
     k: int = param(3, low=1, high=2_000, doc="kinks per curve (paper text's distribution)")
     batch: int = param(10, low=1, high=100_000, doc="curves per SGD minibatch")
     train_size: int = param(2_000, low=1, high=1_000_000, doc="fixed training curves per replica")
-    step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+    step_fraction: float = param(0.5, low=1e-3, high=0.999,
                                  doc="step as a fraction of GD's stability edge")
-    tol: float = param(1e-2, low=0.0, high=10.0, low_open=True, doc="filter error to reach")
+    tol: float = param(1e-2, low=1e-12, high=TOL_MAX, high_open=True,
+                       doc="filter error to reach (below the error of the zero filter, where GD starts)")
     max_steps: int = param(1_000_000, low=1, high=100_000_000, doc="SGD step budget per run")
     check_every: int = param(10, low=1, high=1_000_000, doc="steps between filter checks (after step 100)")
     fc_ns: tuple[int, ...] = param((6, 8, 12), low=3, high=64, doc="n of the Lemma 2 / Theorem 3 check")
     fc_replicas: int = param(128, low=2, high=100_000, doc="SGD replicas averaged for Lemma 2")
     fc_batch: int = param(10, low=1, high=10_000, doc="fresh curves per fc SGD step")
     fc_points: int = param(14, low=1, high=1_000, doc="checkpoints of the fc run (geometric in t)")
-    fc_step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+    fc_step_fraction: float = param(0.5, low=1e-3, high=1.0, high_open=True,
                                     doc="fc step as a fraction of Theorem 3's threshold")
     fc_t_factor: float = param(10.0, low=0.0, high=1_000.0, low_open=True,
                                doc="fc run length in units of Theorem 3's bound")

@@ -32,6 +32,9 @@ from .parity_gf2 import recover_parities
 
 NAME = "sparse-parity"
 KS = (2, 3, 4)
+#: The largest n of the dense column: its class size C(n, n // 2) is stored as a float, which
+#: overflows from n = 1030 on.
+DENSE_N_MAX = 1029
 LOSSES = {"hinge": nn.losses.hinge, "square": lambda out, y: nn.losses.squared(out, y, coef=0.5)}
 
 
@@ -40,10 +43,13 @@ class SparseParityConfig(ExperimentConfig):
     """The n grid per k, the network and SGD (defaults: Barak et al.'s batch, rate and loss)."""
 
     replicas: int = param(32, low=1, high=4096, doc="replicas per (k, n), trained as one batched computation")
-    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096, doc="n grid for k = 2")
-    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, doc="n grid for k = 3")
-    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, doc="n grid for k = 4")
-    ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=4096,
+    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096, allow_empty=True,
+                                   doc="n grid for k = 2")
+    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, allow_empty=True,
+                                   doc="n grid for k = 3")
+    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, allow_empty=True,
+                                   doc="n grid for k = 4")
+    ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=DENSE_N_MAX,
                                       doc="n grid of the dense column, k = n // 2")
     width: int = param(128, low=1, high=65_536, doc="hidden ReLU units (fixed across n)")
     batch: int = param(32, low=1, high=65_536, doc="fresh samples per SGD step")

@@ -28,7 +28,7 @@ import numpy as np
 
 from .layers import Layer
 from .sequential import Sequential
-from .utils import check_batch
+from .utils import check_batch, check_grad
 
 
 class StraightThrough(Layer):
@@ -69,7 +69,8 @@ class StraightThrough(Layer):
         Returns
         -------
         y : ndarray, shape (R, B, *shape)
-        cache : None
+        cache : tuple
+            ``x.shape``.
 
         Raises
         ------
@@ -84,7 +85,7 @@ class StraightThrough(Layer):
             raise TypeError(f"fn must return real numbers, got dtype {y.dtype}")
         if y.shape != x.shape:
             raise ValueError(f"fn must keep the shape of its input: {x.shape} -> {y.shape}")
-        return y.astype(x.dtype, copy=False), None
+        return y.astype(x.dtype, copy=False), x.shape
 
     def backward(self, params, cache, dy, need_dx=True):
         """The straight-through estimate ``dx = dy`` (the activation's derivative taken as 1).
@@ -102,7 +103,7 @@ class StraightThrough(Layer):
         grads : dict, empty
         """
         # the straight-through estimate: treat the activation's derivative as 1
-        check_batch(dy, "dy")
+        check_grad(dy, cache)
         return dy, {}
 
 

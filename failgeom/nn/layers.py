@@ -393,7 +393,7 @@ class Reshape(Layer):
         positive_int(R, "R")
         in_shape = check_shape(in_shape, "in_shape")
         if math.prod(in_shape) != math.prod(self.shape):
-            raise ValueError(f"cannot reshape examples of shape {tuple(in_shape)} to {self.shape}")
+            raise ValueError(f"in_shape {in_shape} does not hold the {math.prod(self.shape)} entries of {self.shape}")
         return {}, self.shape
 
     def forward(self, params, x):

@@ -174,8 +174,19 @@ class Adam:
         -------
         m, v : list of ndarray
             In :func:`~failgeom.nn.utils.tree_leaves` order, each of its parameter's shape.
+
+        Raises
+        ------
+        ValueError
+            On the first call, if ``eps`` is below the smallest normal number of a parameter's
+            dtype (it would round to 0 there).
         """
         if self._m is None:
+            for p in tree_leaves(params):  # once per moments: eps is added in the parameters' dtype
+                if p.dtype.kind == "f" and self.eps < np.finfo(p.dtype).tiny:
+                    raise ValueError(f"eps = {self.eps:g} is below the smallest normal {p.dtype} "
+                                     f"({np.finfo(p.dtype).tiny:.3g}) of the parameters: Adam would divide "
+                                     f"0 by 0; raise eps")
             self._m = [np.zeros_like(p) for p in tree_leaves(params)]
             self._v = [np.zeros_like(p) for p in tree_leaves(params)]
         return self._m, self._v

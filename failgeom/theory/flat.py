@@ -60,7 +60,11 @@ def _runnable_horizon(c, B, L, eps) -> int:
 
 def forward_only_step_size(T: float, c: float) -> float:
     """Appendix A.7's step size ``eta = sqrt(1 / (T c^2))``."""
-    return math.sqrt(1.0 / (positive_float(T, "T") * positive_float(c, "c") ** 2))
+    T, c = positive_float(T, "T"), positive_float(c, "c")
+    if not 0.0 < T * c * c < math.inf:
+        raise ValueError(f"T c^2 = {T:g} * {c:g}^2 is not a positive finite float64: choose c and T "
+                         f"with T c^2 between 1e-300 and 1e300")
+    return math.sqrt(1.0 / (T * c * c))
 
 
 def lipschitz_activation(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
