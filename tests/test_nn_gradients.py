@@ -153,3 +153,47 @@ def test_per_example_grads_sum_to_batch_gradient():
 def test_numerical_gradient_rejects_float32():
     with pytest.raises(TypeError, match="float64"):
         nn.numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.float32))
+
+
+_NETWORKS = {
+    "mlp": (lambda: nn.Sequential([nn.Dense(5), nn.ReLU(), nn.Dense(1)]), (3,)),
+    "conv": (lambda: nn.Sequential([nn.Conv1D(2, 3), nn.Sigmoid(), nn.Flatten(), nn.Dense(2, bias=False)]), (6, 1)),
+    "image": (lambda: nn.Sequential([nn.Conv2D(2, 3), nn.MaxPool2D(), nn.Flatten(), nn.Dense(1)]), (4, 4, 1)),
+}
+
+
+@settings(max_examples=12, deadline=None)
+@given(R=replicas, B=st.integers(1, 4), seed=seeds, net=st.sampled_from(sorted(_NETWORKS)))
+def test_per_example_gradients_are_each_examples_own_backward(R, B, seed, net):
+    """``Sequential.per_example_gradients`` row [r, b] equals the gradient that backward gives on
+    example b alone (a batch of one), raveled in tree_leaves order; the rows sum to the batch
+    gradient. Both sides compute the same products in float64, so they agree to rounding."""
+    rng = np.random.default_rng(seed)
+    make, in_shape = _NETWORKS[net]
+    model = make()
+    params, out_shape = model.init(rng, R, in_shape, dtype=np.float64)
+    x = rng.standard_normal((R, B) + in_shape)
+    y = rng.standard_normal((R, B) + out_shape)
+    out, cache = model.forward(params, x)
+    _, dout = nn.losses.squared(out, y, reduction="sum")
+    G = model.per_example_gradients(params, cache, dout)
+    P = sum(p[0].size for p in nn.utils.tree_leaves(params))
+    assert G.shape == (R, B, P)
+    for b in range(B):
+        ob, cb = model.forward(params, x[:, b:b + 1])
+        _, db = nn.losses.squared(ob, y[:, b:b + 1], reduction="sum")
+        _, grads = model.backward(params, cb, db)
+        single = np.concatenate([g.reshape(R, -1) for g in nn.utils.tree_leaves(grads)], axis=1)
+        np.testing.assert_allclose(G[:, b], single, rtol=1e-10, atol=1e-12)
+    _, batch = model.backward(params, cache, dout)
+    total = np.concatenate([g.reshape(R, -1) for g in nn.utils.tree_leaves(batch)], axis=1)
+    np.testing.assert_allclose(G.sum(axis=1), total, rtol=1e-10, atol=1e-12)
+
+
+def test_per_example_gradients_keep_the_replica_axis_for_one_replica():
+    model = nn.Sequential([nn.Dense(2), nn.ReLU(), nn.Dense(1)])
+    params, _ = model.init(np.random.default_rng(0), 1, (3,), dtype=np.float64)
+    out, cache = model.forward(params, np.ones((1, 4, 3)))
+    assert model.per_example_gradients(params, cache, np.ones_like(out)).shape == (1, 4, 3 * 2 + 2 + 2 + 1)
+    with pytest.raises(ValueError, match="no parameters"):
+        nn.Sequential([nn.ReLU()]).per_example_gradients([{}], [np.ones((1, 4, 3), bool)], np.ones((1, 4, 3)))

@@ -31,9 +31,9 @@ from .base import Experiment, ExperimentConfig, param
 
 PREDICTORS = ("unit", "matched")
 NAME = "linear-periodic-variance"
-#: Smallest frequency r: the variance, of order r^2 for small r, underflows to 0 below about
-#: sqrt(2.2e-308) = 1.5e-154, and the rate fits need positive values.
-R_MIN = 1e-150
+#: Smallest frequency r: below about 1e-8 the variance's closed form cancels to 0 in float64
+#: (``1 - e^{-r^2 ...}``), and the rate fits need positive values and distinct abscissae.
+R_MIN = 1e-6
 
 
 @dataclass(frozen=True)
