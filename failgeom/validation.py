@@ -1,8 +1,11 @@
 """Argument checks shared by every layer: one clear TypeError or ValueError naming the argument.
 
-``nn``, ``theory``, ``problems`` and the runner check their plain arguments here, so an integer,
-a positive or bounded finite number, a choice, a random generator, a loop length or an allocation
-that must fit in memory is accepted (and refused) the same way everywhere. Experiment config
+``nn``, ``theory``, ``problems``, ``training``, ``stats`` and the runner check their plain
+arguments here, so an integer, a positive or bounded finite number, a bool, a shape, an array of
+real numbers, a choice, a random generator, a loop length or an allocation that must fit in
+memory is accepted (and refused) the same way everywhere: the same mistake gets the same
+exception (a value of the wrong type, a string where a number is wanted included, is a
+TypeError; a value of the right type outside what is accepted is a ValueError). Experiment config
 fields declare their constraints with ``failgeom.experiments.base.param`` instead.
 """
 
