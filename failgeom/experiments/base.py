@@ -38,7 +38,7 @@ class Constraint:
     high_open: bool = False
     choices: tuple | None = None
     allow_inf: bool = False
-    allow_empty: bool = False
+    allow_empty: bool = True
 
     def describe(self, kind: str) -> str:
         if self.choices is not None:
@@ -69,7 +69,7 @@ def _num(value) -> str:
 
 
 def param(default, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
-          choices=None, allow_inf: bool = False, allow_empty: bool = False, doc: str = ""):
+          choices=None, allow_inf: bool = False, allow_empty: bool = True, doc: str = ""):
     """A config field with its constraint and meaning, checked by :meth:`ExperimentConfig.validate`.
 
     Parameters
@@ -86,7 +86,7 @@ def param(default, *, low=None, high=None, low_open: bool = False, high_open: bo
         subnormal number (non-zero, below 2.2e-308 in magnitude): it has lost its precision, and
         dividing by it overflows.
     allow_empty : bool
-        Accept an empty tuple for a tuple field (by default at least one element is required).
+        Accept an empty tuple for a tuple field; ``False`` where a run needs at least one value.
     doc : str
         What the field is, in the paper's terms; ``failgeom show`` prints it.
     """

@@ -40,7 +40,7 @@ EXCESS_LIMIT = float(sum(1.0 / (2.0**j - 1.0) for j in range(1, 64)))
 class ParityGF2Config(ExperimentConfig):
     """Sizes, trials and noise levels of the elimination learner."""
 
-    ns: tuple[int, ...] = param((10, 20, 50, 100, 200, 500, 1000, 2000), low=2, high=20_000,
+    ns: tuple[int, ...] = param((10, 20, 50, 100, 200, 500, 1000, 2000), low=2, high=20_000, allow_empty=False,
                                 doc="numbers of bits n")
     replicas: int = param(20, low=1, high=10_000, doc="trials (random parities) per n and kind")
     sparse_k: int = param(3, low=1, high=20_000, doc="subset size of the sparse kind (at most the smallest n)")

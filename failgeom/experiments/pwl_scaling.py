@@ -74,7 +74,8 @@ class ScalingConfig(ExperimentConfig):
                        doc="filter error to reach (below the error of the zero filter, where GD starts)")
     max_steps: int = param(1_000_000, low=1, high=100_000_000, doc="SGD step budget per run")
     check_every: int = param(10, low=1, high=1_000_000, doc="steps between filter checks (after step 100)")
-    fc_ns: tuple[int, ...] = param((6, 8, 12), low=3, high=64, doc="n of the Lemma 2 / Theorem 3 check")
+    fc_ns: tuple[int, ...] = param((6, 8, 12), low=3, high=64, allow_empty=False,
+                                   doc="n of the Lemma 2 / Theorem 3 check")
     fc_replicas: int = param(128, low=2, high=100_000, doc="SGD replicas averaged for Lemma 2")
     fc_batch: int = param(10, low=1, high=10_000, doc="fresh curves per fc SGD step")
     fc_points: int = param(14, low=1, high=1_000, doc="checkpoints of the fc run (geometric in t)")

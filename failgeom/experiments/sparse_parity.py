@@ -43,11 +43,11 @@ class SparseParityConfig(ExperimentConfig):
     """The n grid per k, the network and SGD (defaults: Barak et al.'s batch, rate and loss)."""
 
     replicas: int = param(32, low=1, high=4096, doc="replicas per (k, n), trained as one batched computation")
-    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096, allow_empty=True,
+    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096,
                                    doc="n grid for k = 2")
-    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, allow_empty=True,
+    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096,
                                    doc="n grid for k = 3")
-    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, allow_empty=True,
+    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096,
                                    doc="n grid for k = 4")
     ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=DENSE_N_MAX,
                                       doc="n grid of the dense column, k = n // 2")

@@ -132,7 +132,7 @@ def end_to_end_score_grads(p2, scores, labels, chunk: int = 4096, dtype=np.float
 class TupleLinesSNRConfig(ExperimentConfig):
     """Pool, blocks and tuples of the SNR estimate; ``replicas`` = initialisations of N1."""
 
-    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, doc="images per tuple")
+    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, allow_empty=False, doc="images per tuple")
     pool: int = param(100_000, low=6, high=10**7, doc="images whose N1 features are computed once")
     blocks: int = param(50, low=3, high=10_000, doc="disjoint blocks of the pool (independent estimates)")
     tuples: int = param(160_000_000, low=1, high=10**10,
