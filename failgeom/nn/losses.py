@@ -125,7 +125,7 @@ def squared(out, target, reduction: str = "mean", coef: float = 1.0):
         ``reduction`` is unknown or ``coef`` is not finite.
     """
     if type(coef) is not float or not math.isfinite(coef):
-        coef = finite_float(coef, "coef")
+        finite_float(coef, "coef")  # checked, not converted: a NumPy scalar keeps its dtype
     out = _check_out(out, reduction=reduction)
     diff = out - _check_target(target, out, "target")
     per = coef * (diff * diff)
