@@ -90,6 +90,23 @@ class Streams(np.random.SeedSequence):
         start, self._spawned = self._spawned, self._spawned + int(n_children)
         return [Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
 
+    def replica(self, r: int) -> np.random.Generator:
+        """The Generator of replica ``r``: the one ``generators(n)[r]`` gives on a fresh node
+        for any ``n > r``, so a replica computed alone draws what it draws among others.
+
+        Parameters
+        ----------
+        r : int, at least 0
+
+        Returns
+        -------
+        numpy.random.Generator
+        """
+        from .validation import nonnegative_int
+
+        r = nonnegative_int(r, "r")
+        return np.random.default_rng(Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, r)))
+
     def generators(self, n: int) -> list[np.random.Generator]:
         """``n`` Generators from ``n`` fresh unnamed children (one per replica, say).
 
@@ -368,7 +385,8 @@ def copy_checked(dst: np.ndarray, src: np.ndarray, name: str) -> None:
 def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
         evaluate: Callable[[int], dict], hooks: Sequence[Callable[[int], None]] = (),
         checkpoint: Checkpointer | None = None, resume: bool = False,
-        progress: Callable = null_progress, desc: str = "train", lr=np.nan) -> Curves:
+        progress: Callable = null_progress, desc: str = "train", lr=np.nan,
+        until: Callable[[Curves], bool] | None = None) -> Curves:
     """Run ``steps`` updates of all replicas, with evaluation, hooks and checkpoints.
 
     Parameters
@@ -387,6 +405,9 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
     progress, desc
         ``progress(total, desc)`` returns an object with ``update(n)`` and ``close()``.
     lr : float or array, quoted in a :class:`NonFiniteLossError`
+    until : callable, optional
+        ``until(curves) -> bool``, asked after every evaluation; True ends training there (an
+        early-stopping rule that reads only the curves, so it holds across a resume).
 
     Returns
     -------
@@ -431,6 +452,7 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
             if i % eval_every == 0 or i == steps or stop:
                 curves.record(i, train_loss=running / count, **evaluate(i))
                 running, count = 0.0, 0
+                stop = stop or (until is not None and i < steps and bool(until(curves)))
                 if checkpoint is not None and i % checkpoint.every == 0 and i < steps and not stop:
                     checkpoint.save(i, curves)
             bar.update(1)
