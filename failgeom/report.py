@@ -27,7 +27,8 @@ from . import claims
 from .claims.render import esc as _esc
 from .report_text import (DIFFERS, FIGURE_FILE, MAX_METRIC_ROWS, REPO_ROOT, PaperColumn, badge, flatten_metrics,
                           fmt as _fmt, group_cells, kind_of, measured_text, no_paper_column, nowrap, paper_order,
-                          repo_href, round_numbers, select_metrics, source_groups, stored_paper_column)
+                          repo_href, round_numbers, select_metrics, source_groups, stored_paper_column,
+                          unresolved_links)
 from .results import atomic_write_text, environment
 
 if TYPE_CHECKING:  # the runner's records, which the report only reads
@@ -475,4 +476,4 @@ def write_report(plan: Plan, verify_rows, verify_error: str = "", verify_seconds
 
 __all__ = ["FAMILY_TITLES", "PaperColumn", "REPO_ROOT", "VERIFY_PREFIXES", "family_of_check", "flatten_metrics",
            "no_paper_column", "render_html", "render_index", "render_markdown", "repo_href", "select_metrics",
-           "stored_paper_column", "write_report"]
+           "stored_paper_column", "unresolved_links", "write_report"]

@@ -7,7 +7,8 @@ Used by :mod:`failgeom.report`: :class:`PaperColumn` holds the verdicts at the p
 Theorem 1-3, the lemmas, the appendix, ...), :func:`round_numbers` rounds every long number of a
 text to 3 significant digits, :func:`measured_text` gives a bare verify value its meaning, and
 :func:`badge` colours a verdict (a span in HTML, bold in Markdown); :func:`flatten_metrics` and
-:func:`select_metrics` pick an experiment's scalar metrics for its table.
+:func:`select_metrics` pick an experiment's scalar metrics for its table; :func:`unresolved_links`
+checks that every link of a written page resolves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from . import claims
 
@@ -287,6 +290,42 @@ def fmt(value) -> str:
     return str(value)
 
 
+class _Links(HTMLParser):
+    def __init__(self, text: str):
+        super().__init__()
+        self.ids, self.hrefs = set(), []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href") is not None:
+            self.hrefs.append(attrs["href"])
+
+
+def unresolved_links(path, text: str | None = None) -> list[str]:
+    """Every ``href`` of the HTML page at ``path`` (or of its DOM ``text``, as a browser's
+    ``--dump-dom`` gives it) that names no element of the page and no existing file: ``#id``
+    must be an id of the page, ``file://`` and relative links an existing file (relative to the
+    page's folder); the report links nothing outside this machine, so any other scheme counts."""
+    path = Path(path)
+    page = _Links(path.read_text() if text is None else text)
+    bad = []
+    for href in page.hrefs:
+        url = urlparse(href)
+        if href.startswith("#"):
+            ok = href[1:] in page.ids
+        elif url.scheme == "file":
+            ok = Path(unquote(url.path)).is_file()
+        else:
+            ok = not url.scheme and (path.parent / unquote(url.path)).is_file()
+        if not ok:
+            bad.append(href)
+    return bad
+
+
 __all__ = ["DIFFERS", "MAX_INLINE_LIST", "MAX_METRIC_ROWS", "PaperColumn", "REPO_ROOT", "STATUS_CLASS", "badge",
            "flatten_metrics", "fmt", "group_cells", "kind_of", "measured_text", "no_paper_column", "nowrap",
-           "paper_order", "repo_href", "round_numbers", "select_metrics", "source_groups", "stored_paper_column"]
+           "paper_order", "repo_href", "round_numbers", "select_metrics", "source_groups", "stored_paper_column",
+           "unresolved_links"]

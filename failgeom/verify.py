@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from . import claims
 from .checks import Check, Outcome, all_checks
 
-WIDTHS = {"id": 22, "claim": 31, "value": 23, "result": 19}
+WIDTHS = {"id": 22, "claim": 33, "value": 23, "result": 19}
 
 #: the result of a passing check of a claim the paper misprints (the claim says what was checked)
 AS_CORRECTED = "PASS (as corrected)"
