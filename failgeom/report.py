@@ -85,7 +85,7 @@ def _wall(outcome: Outcome) -> str:
     if outcome.result is None:
         return "-"
     wall = outcome.result.timing.get("wall_s")
-    return f"{wall:.1f} s" if isinstance(wall, (int, float)) else "n/a"
+    return round_numbers(f"{wall:.1f}") + "\u00a0s" if isinstance(wall, (int, float)) else "n/a"
 
 
 def _results(plan: Plan) -> dict:
@@ -170,12 +170,12 @@ def _answer(page: _Page) -> list[str]:
     run_counts = claims.summary_counts([(None, v) for v in page.run.values()])
     paper_counts = claims.summary_counts([(None, v) for v in page.paper.values()])
 
-    def counts(c):
-        return ", ".join(f"{badge(s, h, f'{c[s]} {s}')}" for s in claims.STATUSES)
+    def counts(c):  # a status no claim has is plain text, not a coloured badge
+        return ", ".join(badge(s, h, f"{c[s]} {s}") if c[s] else f"0 {s}" for s in claims.STATUSES)
 
     differ = [c for c in claims.CLAIMS if page.differs(c.id)]
-    where = _esc(page.column.source()) if not page.column.missing else _esc(page.column.missing)
-    lines = [f"**At the paper's scale**: {counts(paper_counts)} ({where}); "
+    where = _esc(page.column.missing or page.column.source())
+    lines = [f"**At the paper's scale** ({where}): {counts(paper_counts)}; "
              f"**this run ({_esc(plan.preset)})**: {counts(run_counts)}; of {len(claims.CLAIMS)} claims.", ""]
     if differ:
         lines += [f"{DIFFERS} The two verdicts differ for {len(differ)} claim{'s' * (len(differ) != 1)}: "
@@ -190,8 +190,9 @@ def _answer(page: _Page) -> list[str]:
     lines += [f"| the paper | claims | at the paper's scale | this run ({_esc(plan.preset)}) | scales agree |",
               "| --- | --- | --- | --- | --- |"]
     for label, members in source_groups(claims.CLAIMS):
-        first = next((n for c in members for n in c.experiments if n in plan.outcomes), None)
-        title = f"[{_esc(label)}](#exp-{first})" if first else _esc(label)
+        first = next((f"exp-{n}" for c in members for n in c.experiments if n in plan.outcomes),
+                     f"claim-{members[0].id}")
+        title = f"[{_esc(label)}](#{first})"
         differ = [c for c in members if page.differs(c.id)]
         agree = f"{DIFFERS} " + ", ".join(f"`{c.id}`" for c in differ) if differ else "yes"
         lines.append(f"| {title} | {', '.join(_claim_ref(c) for c in members)} "
@@ -302,8 +303,9 @@ def _figure(page: _Page, name: str, path: Path, caption: str) -> list[str]:
     page.shown[digest] = name
     if page.html:
         src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        head, colon, tail = caption.partition(":")  # the source in bold: this run or the paper's scale
         return [f'<figure><img alt="{html.escape(name + ": " + caption)}" src="{src}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>", ""]
+                f"<figcaption><strong>{html.escape(head + colon)}</strong>{html.escape(tail)}</figcaption></figure>", ""]
     src = path.relative_to(page.plan.out).as_posix() if path.is_relative_to(page.plan.out) else path.resolve().as_uri()
     return [f"![{_esc(name)}: {_esc(caption)}]({src})", "", f"*{_esc(caption)}.*", ""]
 
@@ -317,7 +319,7 @@ def _paper_figures(page: _Page, name: str) -> list[str]:
     lines = []
     for rel in dict.fromkeys(c.figure for c in _experiment_claims(name) if c.figure):
         if (REPO_ROOT / rel).is_file():
-            lines += _figure(page, name, REPO_ROOT / rel, f"The paper preset, from the repository's {rel} "
+            lines += _figure(page, name, REPO_ROOT / rel, f"The paper preset: {rel} of the repository "
                                                           "(not from the stored record)")
     return lines
 
@@ -325,7 +327,7 @@ def _paper_figures(page: _Page, name: str) -> list[str]:
 def _experiment_section(page: _Page, e):
     plan, h = page.plan, page.html
     o = plan.outcomes[e.name]
-    ref = f" ({_esc(e.paper_ref)})" if e.paper_ref else ""
+    ref = f" ({_esc(e.paper_ref)})" if e.paper_ref and "Sec." not in e.description else ""
     lines = [f'<a id="exp-{e.name}"></a>', "", f"### {e.name}", "", f"*{_esc(e.description)}*{ref}", ""]
     for c in _experiment_claims(e.name):
         lines += [f"**The paper states** ({_claim_ref(c)}): {_esc(c.statement)} This run: "

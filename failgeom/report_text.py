@@ -81,12 +81,12 @@ class PaperColumn:
     missing: str = ""
 
     def source(self) -> str:
-        """``the stored record records/paper (commit abc1234, 2026-12-08)``."""
+        """``the stored record records/paper, commit abc1234, 2026-12-08``."""
         if self.path is None:
             return "no stored record"
-        where = _shown_path(self.path)
-        bits = [f"commit {str(self.provenance.get('commit', '?'))[:12]}", str(self.provenance.get("date", ""))[:10]]
-        return f"the stored record {where} ({', '.join(b for b in bits if b)})"
+        bits = [f"the stored record {_shown_path(self.path)}",
+                f"commit {str(self.provenance.get('commit', '?'))[:12]}", str(self.provenance.get("date", ""))[:10]]
+        return ", ".join(b for b in bits if b)
 
     def figure(self, name: str) -> Path | None:
         if self.path is None:

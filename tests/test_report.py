@@ -144,10 +144,10 @@ def test_the_report_answers_first_with_both_columns(first_run, stored):
     head, tail = summary.split("**this run (quick)**")
     assert head.startswith("**At the paper's scale**") and "commit abc1234def56, 2026-12-01" in head
     for part, counts in ((head, paper), (tail, run)):
-        assert ", ".join(f"**{counts[s]} {s}**" for s in claims.STATUSES) in part
+        assert ", ".join(f"**{counts[s]} {s}**" if counts[s] else f"0 {s}" for s in claims.STATUSES) in part
     # one line per paper figure and theorem group, in paper order, each with both verdicts
     table = [line for line in top.splitlines() if line.startswith("| ") and not line.startswith(("| the paper", "| ---"))]
-    labels = [re.sub(r"\[(.*)\]\(#exp-[^)]*\)", r"\1", line.split(" | ")[0][2:]) for line in table]
+    labels = [re.sub(r"\[(.*)\]\(#(exp|claim)-[^)]*\)", r"\1", line.split(" | ")[0][2:]) for line in table]
     assert labels == GROUPS
     assert all(line.count("**") >= 4 for line in table)
     assert table[0].startswith("| [Figure 1](#exp-parity) | [`fig1.parity`](#claim-fig1.parity) |")
@@ -260,7 +260,9 @@ def test_html_is_self_contained_and_every_figure_captioned_once(first_run):
     page = (first_run / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page
     assert "<script" not in page and "<link" not in page
-    figures = re.findall(r'<figure><img alt="[^"]*" src="([^"]*)"><figcaption>([^<]*)</figcaption></figure>', page)
+    figures = re.findall(r'<figure><img alt="[^"]*" src="([^"]*)"><figcaption><strong>([^<]*)</strong>([^<]*)'
+                         r'</figcaption></figure>', page)
+    figures = [(src, head + tail) for src, head, tail in figures]
     assert len(figures) == page.count("<img ") == len(set(src for src, _ in figures))  # each image once
     prefix = "data:image/png;base64,"
     assert all(src.startswith(prefix) for src, _ in figures)
@@ -277,7 +279,7 @@ def test_a_composite_paper_figure_appears_once(tmp_path):
     plan = plan_of(tmp_path, pwl, status="ran")
     text = report.render_markdown(plan, None, "", 0.0, 0.0, embed=True, paper=report.no_paper_column("none"))
     assert text.count("<img ") == 1
-    assert "<figcaption>The paper preset, from the repository&#x27;s docs/figures/pwl-figure6-paper.png" in text
+    assert "<figcaption><strong>The paper preset:</strong> docs/figures/pwl-figure6-paper.png of the repository" in text
     assert text.count("the same image as under [`pwl-fc`](#exp-pwl-fc)") == 3
 
 
