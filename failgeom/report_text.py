@@ -108,7 +108,10 @@ def stored_paper_column(path=None) -> PaperColumn:
         if exc.name != f"{__package__}.record":
             raise
         return no_paper_column("this failgeom has no paper-scale record module")
-    stored = load(path)
+    try:
+        stored = load(path)
+    except (OSError, ValueError) as exc:  # a damaged record must not cost the report of this run
+        return no_paper_column(f"the stored paper-scale record could not be read: {exc}".splitlines()[0])
     if stored is None:
         return no_paper_column("no stored paper-scale record was found (records/paper next to the package)")
     return PaperColumn(list(paper_verdicts(stored)), dict(stored.provenance), Path(stored.path))

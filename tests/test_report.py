@@ -325,6 +325,13 @@ def test_the_paper_column_comes_from_the_stored_record(monkeypatch, stored):
     assert column.missing.startswith("no stored paper-scale record") and column.path is None
     assert {v.status for _, v in column.verdicts} == {claims.NOT_TESTED}
 
+    def damaged(path=None):
+        raise ValueError("records/paper/parity/result.json: checksum mismatch")
+
+    sys.modules["failgeom.record"].load = damaged
+    assert report.stored_paper_column().missing == \
+        "the stored paper-scale record could not be read: records/paper/parity/result.json: checksum mismatch"
+
 
 def test_rerun_skips_complete_results_and_reruns_changed_config(first_run, capsys, monkeypatch, stored):
     install_record(monkeypatch, stored)
