@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import claims
-from .claims.render import esc as _esc
+from .claims.render import disagreements, esc as _esc
 from .report_text import (DIFFERS, FIGURE_FILE, MAX_METRIC_ROWS, REPO_ROOT, PaperColumn, badge, flatten_metrics,
                           fmt as _fmt, group_cells, kind_of, measured_text, no_paper_column, nowrap, paper_order,
                           repo_href, round_numbers, select_metrics, source_groups, stored_paper_column,
@@ -103,10 +103,10 @@ class _Page:
     column: PaperColumn
     html: bool
     shown: dict = field(default_factory=dict)  # sha256 of a figure -> experiment it is shown under
+    disagree: set = field(default_factory=set)  # ids of the claims decided at both scales, differently
 
     def differs(self, cid: str) -> bool:
-        a, b = self.run[cid].status, self.paper[cid].status
-        return a != b and claims.NOT_TESTED not in (a, b)
+        return cid in self.disagree
 
     def br(self) -> str:
         return "<br>" if self.html else "; "
@@ -129,8 +129,9 @@ def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: 
     in coloured spans). ``paper`` is the paper-scale column (:func:`stored_paper_column` if None)."""
     env = environment()
     column = stored_paper_column() if paper is None else paper
-    page = _Page(plan, {c.id: v for c, v in claims.evaluate_all(_results(plan), verify_rows)},
-                 {c.id: v for c, v in column.verdicts}, column, embed)
+    run = claims.evaluate_all(_results(plan), verify_rows)
+    page = _Page(plan, {c.id: v for c, v in run}, {c.id: v for c, v in column.verdicts}, column, embed,
+                 disagree={c.id for c, _, _ in disagreements(column.verdicts, run)})
     names = paper_order([e.name for e in plan.experiments])
     spec = {e.name: e for e in plan.experiments}
     by_family: dict[int, list] = {}
