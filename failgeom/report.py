@@ -130,7 +130,9 @@ def render_markdown(plan: Plan, verify_rows, verify_error: str, verify_seconds: 
     env = environment()
     column = stored_paper_column() if paper is None else paper
     run = claims.evaluate_all(_results(plan), verify_rows)
-    page = _Page(plan, {c.id: v for c, v in run}, {c.id: v for c, v in column.verdicts}, column, embed,
+    paper_column = {c.id: v for c, v in no_paper_column("the stored record does not name it").verdicts}
+    paper_column.update({c.id: v for c, v in column.verdicts})
+    page = _Page(plan, {c.id: v for c, v in run}, paper_column, column, embed,
                  disagree={c.id for c, _, _ in disagreements(column.verdicts, run)})
     names = paper_order([e.name for e in plan.experiments])
     spec = {e.name: e for e in plan.experiments}
