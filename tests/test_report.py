@@ -45,7 +45,7 @@ def tiny_configs(**parity_changes):
 
 def row(check_id, passed):
     return CheckRow(id=check_id, statement=f"claim {check_id}", computed="c", value=0.5,
-                    interval=(0.25, 0.75), passed=passed, seconds=0.0, criterion="crit")
+                    interval=(0.25, 0.75), passed=passed, seconds=0.0, criterion="crit", preset="quick")
 
 
 def fake_rows(quick):
@@ -159,7 +159,10 @@ def test_html_colours_the_verdicts_and_has_a_legend(first_run):
     for status, css in report_text.STATUS_CLASS.items():
         assert f'<span class="v {css}">{status}</span>' in top  # the legend
         assert f".v.{css} {{" in page  # and its colour
-    assert "white-space: nowrap" in page
+    assert "white-space: nowrap" in page and ".nw" in page and "code" in page.split(".nw")[0].rsplit("}", 1)[-1]
+    # "verify --quick" (a preset) never breaks at its hyphens: it is always inside code or a nowrap span
+    assert page.count("--quick") >= 2
+    assert "--quick" not in re.sub(r'<span class="nw">[^<]*</span>|<code>[^<]*</code>', "", page)
 
 
 def test_disagreements_are_flagged_where_both_scales_decide(first_run):
