@@ -206,9 +206,14 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
 
 
 def _summarize(values) -> dict:
+    """Mean, std, min, max over the replicas with a value (None when no replica has one, e.g. a
+    boundary error rate when no test point is near a jump), and every value (NaN for none)."""
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v)), "min": float(np.nanmin(v)),
-            "max": float(np.nanmax(v)), "values": v.tolist()}
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "values": v.tolist()}
+    return {"mean": float(ok.mean()), "std": float(ok.std()), "min": float(ok.min()), "max": float(ok.max()),
+            "values": v.tolist()}
 
 
 def _test_cost(predict, params, x, repeats: int = 5) -> float:
@@ -384,6 +389,66 @@ def problem_metrics(problem: Problem) -> dict:
 # cells, merge and registration
 # --------------------------------------------------------------------------------------------
 
+#: wall-clock measurements of a run: kept by the cells, moved to the Result's ``timing`` by the
+#: merge (information only: no verdict reads a time)
+TIMED = ("update_ms_per_replica_step", "train_ms_per_step", "sample_ms_per_replica_step",
+         "test_s_per_10k_predictions")
+#: exact-step fractions whose first crossing during training is reported (sample complexity)
+STEP_FRACTION_LEVELS = (0.5, 0.9, 0.99)
+#: operations an Adam update costs per parameter: two moment updates, a square root, a division
+#: and the step
+ADAM_OPS_PER_PARAMETER = 8
+
+
+def counted_work(kind: str, config: FlatConfig, n_steps: int) -> dict:
+    """Operations of one replica of learner ``kind``, counted from the shapes (no clock).
+
+    One operation is a multiply-add or one elementwise evaluation (a normal draw, a comparison
+    with a grid value, a ReLU, a sigmoid or its derivative, an exponential). Sampling a training
+    point costs ``n`` normal draws, ``n`` multiply-adds for ``r = v*^T x`` and ``n_steps``
+    comparisons for ``u(r)``. A dense layer ``a -> b`` costs ``a b`` forward and ``a b`` for its
+    weight gradient, plus ``a b`` for its input gradient except in the first layer. A step adds
+    :data:`ADAM_OPS_PER_PARAMETER` per parameter.
+
+    Returns
+    -------
+    dict
+        ``per_prediction``, ``per_training_sample`` (sampling, forward, backward),
+        ``per_training_step`` (``batch`` samples and the update) and ``parameters``.
+    """
+    n, K = config.n_inputs, int(n_steps)
+    sample = 2 * n + K
+    if kind in ("smooth", "forward-only"):
+        params = n + 1
+        predict = n + K  # the dot product, then K sigmoids (smooth) or K comparisons (u)
+        backward = n + (K if kind == "smooth" else 0)  # weight gradient; the surrogate's derivative
+    elif kind in ("e2e", "multiclass"):
+        out = 1 if kind == "e2e" else K
+        widths = (n,) + tuple(config.hidden) + (out,)
+        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        relus = sum(config.hidden)
+        params = macs + sum(widths[1:])
+        predict = macs + relus + (K if kind == "multiclass" else 0)  # argmax over the classes
+        backward = 2 * macs - n * widths[1] + relus + (K if kind == "multiclass" else 0)  # softmax
+    else:
+        raise ValueError(f"learner must be one of {LEARNERS}, got {kind!r}")
+    per_sample = sample + predict + backward
+    return {"per_prediction": int(predict), "per_training_sample": int(per_sample),
+            "per_training_step": int(config.batch * per_sample + ADAM_OPS_PER_PARAMETER * params),
+            "parameters": int(params)}
+
+
+def steps_to_fraction(curves: dict, level: float) -> list:
+    """Per replica, the first evaluation step whose exact-step fraction is at least ``level``
+    (None if none was)."""
+    values = np.asarray(curves["exact_step_fraction"], dtype=np.float64)  # (evaluations, R)
+    out = []
+    for r in range(values.shape[1]):
+        hit = np.flatnonzero(values[:, r] >= level)
+        out.append(int(curves["steps"][hit[0]]) if hit.size else None)
+    return out
+
+
 def _key(kind: str, init: str) -> str:
     return f"{kind} (bias {init})" if kind == "smooth" else kind
 
@@ -406,10 +471,19 @@ def _make_cells(kind: str):
         out = outputs[(kind,)]
         curves = dict(out["curves"])
         curves["figure"] = out["plot"]
+        timing = {"train_wall_s": out["timing"]["train_wall_s"]}
+        metrics = {"problem": out["problem"]}
+        n_steps = max(out["problem"]["n_steps"])
+        for key, m in out["metrics"].items():
+            timing[key] = {name: m[name] for name in TIMED if name in m}
+            m = {name: v for name, v in m.items() if name not in TIMED}
+            m["counted_work"] = counted_work(kind, config, n_steps)
+            m["steps_to_exact_step_fraction"] = {f"{q:g}": steps_to_fraction(curves[key], q)
+                                                 for q in STEP_FRACTION_LEVELS}
+            metrics[key] = m
         return Result(experiment=f"flat-{kind}", preset=preset, config=config.to_dict(),
-                      seeds={"seed": seed, "replicas": config.replicas},
-                      metrics={"problem": out["problem"], **out["metrics"]}, curves=curves,
-                      timing={"train_wall_s": out["timing"]["train_wall_s"]})
+                      seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
+                      timing=timing)
 
     return cells, run_cell, merge
 

@@ -17,14 +17,16 @@ grid of starting points, the starting points forming the replica axis.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..initializers import truncated_normal
 from ..results import Result
 from ..theory.periodic import periodic_landscape, periodic_landscape_gradient, periodic_landscape_value_and_gradient
-from ..training import fit, null_progress, seed_streams
+from ..training import StopTraining, fit, null_progress, seed_streams
 from . import register
 from .base import Experiment, ExperimentConfig, param
 
@@ -47,6 +49,15 @@ class LandscapeConfig(ExperimentConfig):
     tolerance: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="distance to +-b that counts as reached")
     distance_bin: float = param(0.5, low=0.0, low_open=True, high=10.0, doc="width of the starting-distance bins")
     replicas: int = param(1, low=1, high=100, doc="independent SGD runs from each starting point")
+    init_starts: int = param(1_000, low=10, high=10**6,
+                             doc="random starts for the success rates of exact GD and SGD, from the package's "
+                                 "initialiser (truncated normal, std 1/sqrt(2), cut at 2 std) and from the "
+                                 "plateau's edge (where ||grad F|| first stays below 1e-8)")
+    sweep_lrs: tuple[float, ...] = param((0.1, 0.5, 1.0), low=0.0, low_open=True, high=1.9,
+                                         doc="step sizes of the lr x batch sweep (below GD's stability edge 2 at "
+                                             "the optimum)")
+    sweep_batches: tuple[int, ...] = param((1, 16, 64), low=1, high=10**4, doc="SGD batches of the lr x batch sweep")
+    sweep_starts: int = param(100, low=10, high=10**5, doc="plateau-edge starts per point of the lr x batch sweep")
     dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 
     def check(self) -> None:
@@ -54,25 +65,31 @@ class LandscapeConfig(ExperimentConfig):
             raise ValueError(f"target must have 2 coordinates (the talk's 2-D landscape), got {self.target!r}")
         if not any(self.target):
             raise ValueError("target must be non-zero")
+        for name in ("sweep_lrs", "sweep_batches"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name} must be a non-empty tuple of distinct values, got {values!r}")
 
     def memory_bytes(self) -> int:
         grid = max(self.plot_points, 2 * self.critical_points_grid + 1) ** 2 * 8 * 12
         sgd_runs = self.sgd_starts_per_axis**2 * self.replicas
-        return grid + sgd_runs * self.sgd_batch * 8 * 12 + self.starts_per_axis**2 * 8 * 24
+        init_runs = self.init_starts * max(self.sgd_batch, 1) + self.sweep_starts * max(self.sweep_batches)
+        return grid + (sgd_runs * self.sgd_batch + init_runs) * 8 * 12 + self.starts_per_axis**2 * 8 * 24
 
 
 PRESETS = {
     # the talk gives no optimizer settings: a wider box, finer grids, 5x the steps, 2 SGD runs per start
     "paper": LandscapeConfig(extent=8.0, plot_points=401, critical_points_grid=801, starts_per_axis=61,
-                             steps=50_000, sgd_starts_per_axis=31, replicas=2),
+                             steps=50_000, sgd_starts_per_axis=31, replicas=2, init_starts=400, sweep_starts=50),
     # 10,000 steps keep the run well under a minute; the reach radius moves only like
     # sqrt(2 log(lr * steps))
-    "quick": LandscapeConfig(steps=10_000, sgd_starts_per_axis=21),
+    "quick": LandscapeConfig(steps=10_000, sgd_starts_per_axis=21, init_starts=100, sweep_starts=40),
 }
 
 #: runs in about a second (stream-distinctness and merge tests)
 TINY = LandscapeConfig(plot_points=41, critical_points_grid=61, starts_per_axis=5, steps=40,
-                       sgd_starts_per_axis=4, sgd_batch=4)
+                       sgd_starts_per_axis=4, sgd_batch=4, init_starts=20, sweep_lrs=(0.5,), sweep_batches=(2,),
+                       sweep_starts=10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,6 +175,53 @@ def grid_local_minima(target=(2.0, 2.0), extent: float = 4.5, points: int = 901)
     return W[1:-1, 1:-1][strict]
 
 
+#: gradient-norm levels of the flatness profile (:func:`flat_radius`)
+FLAT_LEVELS = (1e-2, 1e-4, 1e-8, 1e-16)
+
+
+def _tail_bound(rho, target_norm):
+    """Upper bound on ``||grad F||`` at distance ``>= rho`` from both optima, for
+    ``rho >= max(1, ||b|| + 1/2)``: each well term ``(w -+ b) e^{-||w -+ b||^2/2}`` is at most
+    ``rho e^{-rho^2/2}``, the bump ``2 w e^{-2||w||^2}`` at most ``2 s e^{-2 s^2}``, ``s = rho - ||b||``."""
+    s = rho - target_norm
+    return 2.0 * rho * math.exp(-0.5 * rho * rho) + 2.0 * s * math.exp(-2.0 * s * s)
+
+
+def flat_radius(target=(2.0, 2.0), level: float = 1e-4, step: float = 0.01, angles: int = 720) -> float:
+    """The distance to the nearest optimum beyond which ``||grad F|| < level`` everywhere.
+
+    No box: the largest gradient norm at distance ``rho`` from the nearest optimum (on a circle of
+    ``angles`` points around ``b``; F is even, so ``-b`` is the same) is scanned on radii ``step``
+    apart up to the radius where :func:`_tail_bound` falls below ``level``; the answer is the
+    smallest scanned radius from which on every scanned maximum is below ``level``.
+    """
+    b = np.asarray(target, dtype=np.float64)
+    nb = float(np.linalg.norm(b))
+    top = max(1.0, nb + 0.5)
+    while _tail_bound(top, nb) >= level:
+        top += step
+    radii = np.arange(step, top + step, step)
+    phi = np.linspace(0.0, 2 * np.pi, angles, endpoint=False)
+    ring = np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+    w = b + radii[:, None, None] * ring[None]  # (radii, angles, 2)
+    nearest = np.linalg.norm(w + b, axis=-1) >= radii[:, None]  # b is the nearest optimum
+    g = np.linalg.norm(periodic_landscape_gradient(w, b), axis=-1)
+    g_max = np.where(nearest, g, 0.0).max(axis=1)
+    above = np.flatnonzero(g_max >= level)
+    return float(radii[above[-1] + 1]) if above.size else float(radii[0])
+
+
+def flatness_profile(target=(2.0, 2.0), levels=FLAT_LEVELS) -> dict:
+    """:func:`flat_radius` at each level and how it grows: the exponent ``e`` of a fit
+    ``radius ~ log(1/level)^e`` (a Gaussian fall of the gradient with the distance gives about
+    1/2, an exponential one about 1, a power law more)."""
+    radii = [flat_radius(target, level) for level in levels]
+    logs = np.log([math.log(1.0 / level) for level in levels])
+    slope = float(np.polyfit(logs, np.log(radii), 1)[0])
+    return {"levels": list(levels), "radius": radii, "growth_exponent": slope,
+            "target_norm": float(np.linalg.norm(np.asarray(target, dtype=np.float64)))}
+
+
 def reach_radius(lr: float, steps: int, inner: float = 1.0) -> float:
     """Distance to the nearest optimum from which gradient flow reaches distance ``inner`` in time
     ``lr * steps``, on the one-well model ``F ~ 1 - e^{-rho^2/2}``.
@@ -210,7 +274,8 @@ def stochastic_gradient(w, x, target) -> np.ndarray:
 
 
 def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *, rng=None,
-                     batch: int | None = None, progress=null_progress, desc: str = "GD"):
+                     batch: int | None = None, progress=null_progress, desc: str = "GD",
+                     stop_when_all_reached: bool = False):
     """Exact (``rng=None``) or stochastic gradient descent from every start at once, through
     :func:`failgeom.training.fit` (the starting points are the replica axis).
 
@@ -226,6 +291,8 @@ def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *,
         A run counts as reaching the optimum at the first step within ``tolerance`` of ``+-b``.
     rng : numpy.random.Generator, optional
         With ``batch``: fresh Gaussian samples ``(R, batch, 2)`` each step (SGD).
+    stop_when_all_reached : bool
+        End the run once every start has reached the optimum (only ``hit_step`` is then final).
 
     Returns
     -------
@@ -247,6 +314,8 @@ def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *,
     def record_hits(i):
         newly = (hit < 0) & (distance_to_optimum(w, target) < tolerance)
         hit[newly] = i
+        if stop_when_all_reached and np.all(hit >= 0):
+            raise StopTraining
 
     fit(step, steps, eval_every=steps, evaluate=lambda i: {"distance": distance_to_optimum(w, target)},
         hooks=(record_hits,), progress=progress, desc=desc, lr=lr)
@@ -268,8 +337,10 @@ def fraction_by_distance(distance, reached, bin_width: float):
 
 
 def cells(config: LandscapeConfig) -> list[tuple]:
-    """The landscape's critical points and flatness, exact GD, and SGD: three cells."""
-    return [("landscape",), ("gd", "exact"), ("gd", "sgd")]
+    """The landscape's critical points and flatness, exact GD and SGD from the grid of starts,
+    both from the initialiser's starts, and the lr x batch sweep (one cell per lr)."""
+    rates = [(where, name) for where in ("init", "plateau") for name in ("exact", "sgd")]
+    return [("landscape",), ("gd", "exact"), ("gd", "sgd"), *rates] + [("sweep", lr) for lr in config.sweep_lrs]
 
 
 def landscape_cell(config: LandscapeConfig) -> dict:
@@ -287,6 +358,7 @@ def landscape_cell(config: LandscapeConfig) -> dict:
         "grid_local_minima": grid_min.tolist(),
         "plateau_F_far": float(periodic_landscape(np.array([config.extent, -config.extent]), b)),
         "flat_fraction": {f"grad<1e-{k}": float(np.mean(gnorm < 10.0**-k)) for k in (2, 4, 8)},
+        "flatness": flatness_profile(b),
     }
 
 
@@ -322,12 +394,94 @@ def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_pr
     return {"curve": curve, "metrics": metrics}
 
 
+def init_starts(config: LandscapeConfig, seed: int, count: int) -> np.ndarray:
+    """``count`` starts from the package's initialiser for a 2-input unit: truncated normal,
+    std ``1/sqrt(2)``, cut at 2 std (stream ``linear-periodic-landscape / init-starts``)."""
+    rng = np.random.default_rng(seed_streams(seed, NAME, "init-starts"))
+    return truncated_normal(rng, (count, 2), 1.0 / math.sqrt(2.0))
+
+
+#: the plateau's edge for the success rates: where ||grad F|| stays below 1e-8 (chosen after
+#: seeing that from the 1e-4 edge, 4.7 from the optimum, gradient descent at lr 0.5 arrives
+#: within 10,000 steps: gradient flow needs a time of about e^{rho^2/2} / rho^2 from distance rho)
+PLATEAU_LEVEL = 1e-8
+
+
+def plateau_starts(config: LandscapeConfig, seed: int, count: int, *key) -> np.ndarray:
+    """``count`` starts at the edge of the plateau: at the distance :func:`flat_radius` (level
+    :data:`PLATEAU_LEVEL`) from an optimum +-b chosen at random, in a uniformly random direction
+    among those whose nearest optimum it is (stream ``linear-periodic-landscape /
+    plateau-starts / *key``). Starts farther out see an even smaller gradient."""
+    b = np.asarray(config.target, dtype=np.float64)
+    radius = flat_radius(b, PLATEAU_LEVEL)
+    rng = np.random.default_rng(seed_streams(seed, NAME, "plateau-starts", *key))
+    out = np.empty((0, 2))
+    while len(out) < count:
+        phi = rng.uniform(0.0, 2 * np.pi, count)
+        sign = rng.choice([-1.0, 1.0], count)[:, None]
+        w = sign * b + radius * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+        keep = np.linalg.norm(w + sign * b, axis=1) >= radius  # the chosen optimum is the nearest
+        out = np.concatenate([out, w[keep]])
+    return out[:count]
+
+
+def success(reached) -> dict:
+    """Successes out of runs with the 95% Clopper-Pearson interval of the rate."""
+    from scipy import stats
+
+    reached = np.asarray(reached, dtype=bool)
+    n, k = int(reached.size), int(reached.sum())
+    lo = float(stats.beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
+    return {"runs": n, "reached": k, "rate": k / n, "ci95": [lo, hi]}
+
+
+def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progress=null_progress) -> dict:
+    """Exact GD or SGD (the config's lr and batch) from ``init_starts`` starts of the
+    initialiser (``where="init"``) or of the plateau's edge (``"plateau"``): the success rate
+    with its interval."""
+    b = np.asarray(config.target, dtype=np.float64)
+    starts = (init_starts(config, seed, config.init_starts) if where == "init"
+              else plateau_starts(config, seed, config.init_starts))
+    rng, batch = None, None
+    if name == "sgd":
+        rng, batch = np.random.default_rng(seed_streams(seed, NAME, f"{where}-sgd")), config.sgd_batch
+    _, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=rng, batch=batch,
+                              progress=progress, desc=f"landscape {name} GD from the {where}",
+                              stop_when_all_reached=True)
+    out = success(hit >= 0)
+    out["lr"], out["batch"] = config.lr, batch
+    out["start_distance"] = float(np.median(distance_to_optimum(starts, b)))
+    return out
+
+
+def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_progress) -> dict:
+    """At one step size: exact GD and SGD at every batch of ``sweep_batches`` from the same
+    ``sweep_starts`` starts at the plateau's edge (one run per start and setting)."""
+    b = np.asarray(config.target, dtype=np.float64)
+    starts = plateau_starts(config, seed, config.sweep_starts, "sweep")
+    _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, progress=progress,
+                              desc=f"landscape sweep lr={lr:g} exact", stop_when_all_reached=True)
+    out = {"lr": lr, "exact": success(hit >= 0), "sgd": {}}
+    for batch in config.sweep_batches:
+        rng = np.random.default_rng(seed_streams(seed, NAME, "sweep", f"lr={lr!r}", batch))
+        _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, rng=rng, batch=batch,
+                                  progress=progress, desc=f"landscape sweep lr={lr:g} batch {batch}",
+                                  stop_when_all_reached=True)
+        out["sgd"][str(batch)] = success(hit >= 0)
+    return out
+
+
 def run_cell(config: LandscapeConfig, seed: int, key: tuple, progress=null_progress) -> dict:
     start = time.perf_counter()
     if key == ("landscape",):
         out = landscape_cell(config)
     elif key in (("gd", "exact"), ("gd", "sgd")):
         out = descent_cell(config, seed, key[1], progress)
+    elif len(key) == 2 and key[0] in ("init", "plateau") and key[1] in ("exact", "sgd"):
+        out = rate_cell(config, seed, key[0], key[1], progress)
+    elif len(key) == 2 and key[0] == "sweep" and key[1] in config.sweep_lrs:
+        out = sweep_cell(config, seed, key[1], progress)
     else:
         raise ValueError(f"unknown linear-periodic-landscape cell {key!r}")
     out["seconds"] = time.perf_counter() - start
@@ -343,6 +497,15 @@ def merge(config: LandscapeConfig, seed: int, outputs: dict, preset: str = "cust
     for name in ("exact", "sgd"):
         out = outputs[("gd", name)]
         curves[name], metrics[name], timing[f"{name}_s"] = out["curve"], out["metrics"], out["seconds"]
+        for where in ("init", "plateau"):
+            rate = dict(outputs[(where, name)])
+            timing[f"{where}_{name}_s"] = rate.pop("seconds")
+            metrics.setdefault(f"from_{where}", {})[name] = rate
+    metrics["sweep"] = []
+    for lr in config.sweep_lrs:
+        out = dict(outputs[("sweep", lr)])
+        timing[f"sweep_lr={lr:g}_s"] = out.pop("seconds")
+        metrics["sweep"].append(out)
     timing["total_s"] = sum(timing.values())
     return Result(experiment=NAME, preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
