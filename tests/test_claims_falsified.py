@@ -236,8 +236,10 @@ def _e2e_reached_at_large_k(results):
 
 
 def _neither_reached(results):
+    # and at the end neither is clearly ahead: nothing decides 'slower' at k = 10
     for e in ("end_to_end", "decomposition"):
         results["stocks"].metrics["k=10"][e]["steps_to_target"] = [None, None, None]
+    results["stocks"].metrics["k=10"]["end_to_end"]["final_expected_loss"] = [-0.98, -1.0, -0.99]
 
 
 def _e2e_sgd_as_fast(results):
@@ -282,11 +284,13 @@ FALSIFIED = [
     ("fig5.snr", "decomposition SNR grows with k (the 'all' loss)",
      _set("tuple-lines-snr", ("k=4/decomposition",), [{"snr": 0.4, "snr_low": 0.38, "snr_high": 0.42,
                                                       "resolved": True, "upper_bound": 0.42}] * 2), NR),
-    ("fig4.stocks", "end-to-end ends lower", _set("stocks", ("k=1000", "end_to_end", "final_expected_loss"),
+    ("fig4.stocks", "end-to-end ends lower", _set("stocks", ("k=2000", "end_to_end", "final_expected_loss"),
                                                   [-1.0, -1.0, -1.0]), NR),
     ("fig4.stocks", "end-to-end closes the gap at the largest k", _e2e_reached_at_large_k, NR),
-    ("fig4.stocks", "the gap's interval includes 0",
-     _set("stocks", ("k=10", "end_to_end", "final_expected_loss"), [-1.5, -0.5, -0.6]), P),
+    ("fig4.stocks", "the gap's interval includes 0 at the largest k",
+     _set("stocks", ("k=2000", "end_to_end", "final_expected_loss"), [-1.5, -0.5, -0.6]), P),
+    ("fig4.stocks", "end-to-end reached the target first", _set("stocks", ("k=10", "end_to_end", "steps_to_target"),
+                                                               [50, 60, 70]), NR),
     ("fig4.stocks", "neither estimator reached the target (not 'slower')", _neither_reached, P),
     ("sec3.3.second-moment", "ratio far from k", _set("stocks", ("k=10", "init", "ratio_over_k"), 0.3), NR),
     ("sec3.3.ghadimi-lan", "end-to-end SGD as fast as decomposition", _e2e_sgd_as_fast, NR),
