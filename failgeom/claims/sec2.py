@@ -31,7 +31,7 @@ def _fig1(ev) -> Verdict:
             bad.append(f"d={d} reached accuracy {num(top)} above chance (band {num(band)})")
     bad += [f"d={d} not learned (worst replica {num(a)})" for d, a in learned.items() if a < 0.95]
     value = "final accuracy, worst replica / seed mean: " + "; ".join(parts)
-    value += f" (at chance for all {steps:,} iterations run" + ("" if steps == 50_000 else ", the paper ran 50,000") + ")"
+    value += f" ({steps:,} iterations run" + ("" if steps == 50_000 else ", the paper ran 50,000") + ")"
     if bad:
         return Verdict(NOT_REPRODUCED, value, "; ".join(bad), ev.preset(name))
     return Verdict(REPRODUCED, value, "", ev.preset(name))
