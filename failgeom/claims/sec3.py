@@ -65,46 +65,58 @@ def _overlap(a, b) -> bool:
 
 
 def _fig5(ev) -> Verdict:
-    # per initialisation (the same N1 at every k): end-to-end's interval at the smallest k above
-    # every k >= 3 upper bound; decomposition's interval at each k overlapping its interval at the
-    # smallest k. With the first-image loss (the original script's) the decomposition SNR is
-    # the same at every k by construction, so that half tests the estimate, not the paper.
+    # per initialisation (the same N1 at every k), on the estimator's 95% intervals: end-to-end
+    # falls when every k >= 3 upper bound lies below the smallest k's lower end, and fails to when
+    # a k >= 3 interval lies wholly above the smallest k's; the decomposition's interval at each k
+    # must overlap its interval at the smallest k. With the first-image loss (the original
+    # script's) the decomposition SNR is the same at every k by construction, so that half tests
+    # the estimate, not the paper.
     name = "tuple-lines-snr"
     ks = list(ev.config(name, "ks"))
     est = {(k, a): ev.metric(name, f"k={k}/{a}") for k in ks for a in ("end_to_end", "decomposition")}
-    if not any(k >= 3 for k in ks):
+    large = [k for k in ks if k >= 3]
+    if not large:
         raise Missing(f"tuple-lines-snr ran no k >= 3 (ks {ks})")
     k1 = min(ks)
     inits = len(est[(k1, "end_to_end")])
-    if not all(s["resolved"] for s in est[(k1, "end_to_end")]):
-        raise Missing(f"{ev.config(name, 'tuples'):,} tuples leave the end-to-end SNR at k={k1} unresolved for "
-                      "some initialisation (its interval includes 0): too few samples at this preset")
-    e2e_low = [s["snr_low"] for s in est[(k1, "end_to_end")]]
-    e2e_large = [max(est[(k, "end_to_end")][r]["upper_bound"] for k in ks if k >= 3) for r in range(inits)]
+    resolved = [r for r in range(inits) if est[(k1, "end_to_end")][r]["resolved"]]
+    if not resolved:
+        raise Missing(f"{ev.config(name, 'tuples'):,} tuples resolve the end-to-end SNR at k={k1} for no "
+                      "initialisation (every interval includes 0)")
+    first = {r: est[(k1, "end_to_end")][r] for r in range(inits)}
+    bound = {r: max(est[(k, "end_to_end")][r]["upper_bound"] for k in large) for r in range(inits)}
     dec = {k: [s["snr"] for s in est[(k, "decomposition")]] for k in ks}
-    value = (f"{inits} initialisation(s): end-to-end SNR at k={k1} at least {num(min(e2e_low))} (95% lower ends), "
-             f"at most {num(max(e2e_large))} for k >= 3; decomposition "
-             + ", ".join(f"k={k}: {num(min(v))}-{num(max(v))}" if len(v) > 1 else f"k={k}: {num(v[0])}"
-                         for k, v in dec.items()))
-    why = []
-    falls = [r for r in range(inits) if e2e_low[r] <= e2e_large[r]]
-    if falls:
-        why.append(f"end-to-end SNR does not fall with k for initialisation(s) {falls}")
+    value = (f"{inits} initialisation(s), end-to-end SNR at k={k1} "
+             + ", ".join(f"[{num(first[r]['snr_low'])}, {num(first[r]['snr_high'])}]" for r in range(inits))
+             + f", at most {num(max(bound.values()))} for k >= 3 (95% upper bounds); decomposition "
+             + ", ".join(f"k={k}: " + "/".join(num(x) for x in v) for k, v in dec.items()))
+    why, notes = [], []
+    rises = [r for r in range(inits) for k in large
+             if est[(k, "end_to_end")][r]["snr_low"] > first[r]["snr_high"]]
+    if rises:
+        why.append(f"end-to-end SNR at k >= 3 lies above k={k1}'s for initialisation(s) {sorted(set(rises))}")
     moved = sorted({k for k in ks for r in range(inits)
                     if not _overlap(est[(k, "decomposition")][r], est[(k1, "decomposition")][r])})
     if moved:
         why.append(f"decomposition SNR changes with k at k={moved} (intervals disjoint from k={k1}'s)")
     if why:
         return Verdict(NOT_REPRODUCED, value, "; ".join(why), ev.preset(name))
-    notes = []
-    if ev.config(name, "decomposition_loss") == "first":
-        notes.append("the decomposition loss is the first image's hinge (the original script's), so its SNR is "
-                     "the same at every k by construction: its flatness checks the estimate")
-    if max(e2e_large) > FLOAT32_EPS:
-        notes.insert(0, f"{ev.config(name, 'tuples'):,} tuples resolve SNRs down to about {num(max(e2e_large))}, "
+    open_ = [r for r in resolved if bound[r] >= first[r]["snr_low"]]
+    if open_ or len(resolved) < inits:
+        notes.append(f"the fall is resolved for {len(resolved) - len(open_)} of {inits} initialisation(s): with "
+                     f"{ev.config(name, 'tuples'):,} tuples and a pool of {ev.config(name, 'pool'):,} images the "
+                     f"k >= 3 upper bounds do not lie below the k={k1} interval's lower end for the others")
+    if max(bound.values()) > FLOAT32_EPS:
+        notes.append(f"{ev.config(name, 'tuples'):,} tuples resolve SNRs down to about {num(max(bound.values()))}, "
                      "not float32's 1.2e-7: 'below float32 precision' is not tested")
-        return Verdict(PARTLY, value, "; ".join(notes), ev.preset(name))
-    return Verdict(REPRODUCED, value, "; ".join(notes), ev.preset(name))
+    if ev.config(name, "decomposition_loss") == "first":
+        by_construction = ("the decomposition loss is the first image's hinge (the original script's), so its SNR "
+                           "is the same at every k by construction: its flatness checks the estimate")
+    else:
+        by_construction = ""
+    status = PARTLY if notes else REPRODUCED
+    return Verdict(status, value, "; ".join(notes + [by_construction] if by_construction else notes),
+                   ev.preset(name))
 
 
 def _paired(ev, name, k, where, key):
@@ -247,7 +259,7 @@ CLAIMS = [
           "k >= 3 is below float32 precision, while the decomposition's does not depend on k: the failure is "
           "not one of local minima.", "Sec. 3.1, Figure 5; talk", 2, experiments=("tuple-lines-snr",),
           metrics=("tuple-lines-snr: k=<k>/<approach> [per initialisation: snr, snr_low, snr_high, resolved, "
-                   "upper_bound]", "tuple-lines-snr config: ks, tuples, decomposition_loss"),
+                   "upper_bound]", "tuple-lines-snr config: ks, tuples, pool, decomposition_loss"),
           rule=_fig5, docs="docs/e2e-vs-decomposition.md", code="failgeom/experiments/tuple_lines_snr.py",
           test="tests/test_lines_runs.py", figure="docs/figures/tuple-lines-snr.png"),
     Claim("fig4.stocks", "stocks: e2e much slower, gap stays",
