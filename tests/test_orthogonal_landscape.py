@@ -186,7 +186,7 @@ def test_exact_gd_reach_radius_at_paper_budget():
 
 
 def test_flat_radius_needs_no_box_and_bounds_the_gradient_beyond_it():
-    from failgeom.experiments.orthogonal_landscape import flat_radius, flatness_profile
+    from failgeom.experiments.landscape_descent import flat_radius, flatness_profile
     from failgeom.theory.periodic import periodic_landscape_gradient
 
     b = np.array([2.0, 2.0])
@@ -207,7 +207,7 @@ def test_flat_radius_needs_no_box_and_bounds_the_gradient_beyond_it():
 def test_success_rates_come_with_clopper_pearson_intervals():
     from scipy import stats
 
-    from failgeom.experiments.orthogonal_landscape import success
+    from failgeom.experiments.landscape_descent import success
 
     got = success([True] * 3 + [False] * 7)
     assert got["reached"] == 3 and got["runs"] == 10 and got["rate"] == 0.3

@@ -6,7 +6,7 @@ The Figure 7 rules compare the four learners on the same problem through their t
 (``steps_to_exact_step_fraction``: the first evaluation at which a given share of the points is
 on the right step) and the cost. Cost is counted, not timed: ``counted_work`` gives the
 operations of one prediction and of one training step (sampling, forward, backward and the
-update), from the run's shapes (:func:`failgeom.experiments.flat.counted_work`). The measured
+update), from the run's shapes (:func:`failgeom.experiments.flat_work.counted_work`). The measured
 wall times are in each result's ``timing``, information only: no rule reads them.
 """
 

@@ -12,22 +12,25 @@ of steps, and stochastic gradients there are pure noise.
 
 This module finds the landscape's critical points (Newton on the closed-form gradient from every
 local minimum of ``||grad F||`` on a grid), and runs exact and stochastic gradient descent from a
-grid of starting points, the starting points forming the replica axis.
+grid of starting points, the starting points forming the replica axis, and from random starts
+(the package's initialiser, the plateau's edge) for success rates with intervals; the descent
+itself lives in :mod:`failgeom.experiments.landscape_descent`.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..initializers import truncated_normal
 from ..results import Result
-from ..theory.periodic import periodic_landscape, periodic_landscape_gradient, periodic_landscape_value_and_gradient
-from ..training import StopTraining, fit, null_progress, seed_streams
+from ..theory.periodic import periodic_landscape, periodic_landscape_gradient
+from ..training import null_progress, seed_streams
 from . import register
+from .landscape_descent import (distance_to_optimum, flatness_profile, fraction_by_distance, gradient_descent,
+                                initialiser_starts, plateau_edge_starts, reach_radius, success)
+from .landscape_descent import stochastic_gradient, stochastic_loss_and_gradient  # noqa: F401  (re-exported)
 from .base import Experiment, ExperimentConfig, param
 
 NAME = "linear-periodic-landscape"
@@ -175,68 +178,6 @@ def grid_local_minima(target=(2.0, 2.0), extent: float = 4.5, points: int = 901)
     return W[1:-1, 1:-1][strict]
 
 
-#: gradient-norm levels of the flatness profile (:func:`flat_radius`)
-FLAT_LEVELS = (1e-2, 1e-4, 1e-8, 1e-16)
-
-
-def _tail_bound(rho, target_norm):
-    """Upper bound on ``||grad F||`` at distance ``>= rho`` from both optima, for
-    ``rho >= max(1, ||b|| + 1/2)``: each well term ``(w -+ b) e^{-||w -+ b||^2/2}`` is at most
-    ``rho e^{-rho^2/2}``, the bump ``2 w e^{-2||w||^2}`` at most ``2 s e^{-2 s^2}``, ``s = rho - ||b||``."""
-    s = rho - target_norm
-    return 2.0 * rho * math.exp(-0.5 * rho * rho) + 2.0 * s * math.exp(-2.0 * s * s)
-
-
-def flat_radius(target=(2.0, 2.0), level: float = 1e-4, step: float = 0.01, angles: int = 720) -> float:
-    """The distance to the nearest optimum beyond which ``||grad F|| < level`` everywhere.
-
-    No box: the largest gradient norm at distance ``rho`` from the nearest optimum (on a circle of
-    ``angles`` points around ``b``; F is even, so ``-b`` is the same) is scanned on radii ``step``
-    apart up to the radius where :func:`_tail_bound` falls below ``level``; the answer is the
-    smallest scanned radius from which on every scanned maximum is below ``level``.
-    """
-    b = np.asarray(target, dtype=np.float64)
-    nb = float(np.linalg.norm(b))
-    top = max(1.0, nb + 0.5)
-    while _tail_bound(top, nb) >= level:
-        top += step
-    radii = np.arange(step, top + step, step)
-    phi = np.linspace(0.0, 2 * np.pi, angles, endpoint=False)
-    ring = np.stack([np.cos(phi), np.sin(phi)], axis=-1)
-    w = b + radii[:, None, None] * ring[None]  # (radii, angles, 2)
-    nearest = np.linalg.norm(w + b, axis=-1) >= radii[:, None]  # b is the nearest optimum
-    g = np.linalg.norm(periodic_landscape_gradient(w, b), axis=-1)
-    g_max = np.where(nearest, g, 0.0).max(axis=1)
-    above = np.flatnonzero(g_max >= level)
-    return float(radii[above[-1] + 1]) if above.size else float(radii[0])
-
-
-def flatness_profile(target=(2.0, 2.0), levels=FLAT_LEVELS) -> dict:
-    """:func:`flat_radius` at each level and how it grows: the exponent ``e`` of a fit
-    ``radius ~ log(1/level)^e`` (a Gaussian fall of the gradient with the distance gives about
-    1/2, an exponential one about 1, a power law more)."""
-    radii = [flat_radius(target, level) for level in levels]
-    logs = np.log([math.log(1.0 / level) for level in levels])
-    slope = float(np.polyfit(logs, np.log(radii), 1)[0])
-    return {"levels": list(levels), "radius": radii, "growth_exponent": slope,
-            "target_norm": float(np.linalg.norm(np.asarray(target, dtype=np.float64)))}
-
-
-def reach_radius(lr: float, steps: int, inner: float = 1.0) -> float:
-    """Distance to the nearest optimum from which gradient flow reaches distance ``inner`` in time
-    ``lr * steps``, on the one-well model ``F ~ 1 - e^{-rho^2/2}``.
-
-    There ``d rho / dt = -rho e^{-rho^2/2}``, so the time from ``rho0`` is
-    ``(Ei(rho0^2/2) - Ei(inner^2/2)) / 2``; solve for ``rho0``. Far starts need time growing like
-    ``e^{rho^2/2} / rho^2``: the reach radius grows only like ``sqrt(2 log(lr * steps))``.
-    """
-    from scipy.optimize import brentq
-    from scipy.special import expi
-
-    budget = 2.0 * lr * steps + expi(0.5 * inner**2)
-    return float(brentq(lambda r: expi(0.5 * r * r) - budget, inner, 60.0))
-
-
 # --------------------------------------------------------------------------------------------
 # Gradient descent, the starting points on the replica axis
 
@@ -245,92 +186,6 @@ def start_grid(extent: float, per_axis: int) -> np.ndarray:
     """Starting points on a ``per_axis x per_axis`` grid over ``[-extent, extent]^2``, ``(R, 2)``."""
     axis = np.linspace(-extent, extent, per_axis)
     return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
-
-
-def distance_to_optimum(w, target) -> np.ndarray:
-    """Distance to the nearest global minimum ``+-b``, shape ``(...)``."""
-    b = np.asarray(target, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    return np.minimum(np.linalg.norm(w - b, axis=-1), np.linalg.norm(w + b, axis=-1))
-
-
-def stochastic_loss_and_gradient(w, x, target):
-    """Minibatch loss ``mean_B (cos(w^T x) - cos(b^T x))^2`` ``(R,)`` and its gradient
-    ``mean_B 2 (p - h) (-sin(w^T x)) x`` ``(R, 2)``.
-
-    ``w`` ``(R, 2)``, ``x`` ``(R, B, 2)`` (each replica its own samples). Unbiased estimates of
-    :func:`~failgeom.theory.periodic.periodic_landscape` and its gradient.
-    """
-    b = np.asarray(target, dtype=w.dtype)
-    wx = np.einsum("rbi,ri->rb", x, w)
-    resid = np.cos(wx) - np.cos(x @ b)
-    coef = -2.0 * resid * np.sin(wx)
-    return np.mean(resid * resid, axis=1), np.einsum("rb,rbi->ri", coef, x) / x.shape[1]
-
-
-def stochastic_gradient(w, x, target) -> np.ndarray:
-    """The gradient part of :func:`stochastic_loss_and_gradient`, shape ``(R, 2)``."""
-    return stochastic_loss_and_gradient(w, x, target)[1]
-
-
-def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *, rng=None,
-                     batch: int | None = None, progress=null_progress, desc: str = "GD",
-                     stop_when_all_reached: bool = False):
-    """Exact (``rng=None``) or stochastic gradient descent from every start at once, through
-    :func:`failgeom.training.fit` (the starting points are the replica axis).
-
-    Parameters
-    ----------
-    starts : ndarray (R, 2)
-        Starting points.
-    target : sequence of 2 floats
-        ``b``.
-    lr : float
-    steps : int
-    tolerance : float
-        A run counts as reaching the optimum at the first step within ``tolerance`` of ``+-b``.
-    rng : numpy.random.Generator, optional
-        With ``batch``: fresh Gaussian samples ``(R, batch, 2)`` each step (SGD).
-    stop_when_all_reached : bool
-        End the run once every start has reached the optimum (only ``hit_step`` is then final).
-
-    Returns
-    -------
-    final : ndarray (R, 2)
-    hit_step : ndarray (R,)
-        First step within ``tolerance`` of an optimum, -1 if never.
-    """
-    w = np.array(starts, dtype=np.float64)
-    hit = np.where(distance_to_optimum(w, target) < tolerance, 0, -1)
-
-    def step(i):
-        if rng is None:
-            loss, g = periodic_landscape_value_and_gradient(w, target)
-        else:
-            loss, g = stochastic_loss_and_gradient(w, rng.standard_normal((w.shape[0], batch, w.shape[1])), target)
-        w[...] -= lr * g
-        return loss
-
-    def record_hits(i):
-        newly = (hit < 0) & (distance_to_optimum(w, target) < tolerance)
-        hit[newly] = i
-        if stop_when_all_reached and np.all(hit >= 0):
-            raise StopTraining
-
-    fit(step, steps, eval_every=steps, evaluate=lambda i: {"distance": distance_to_optimum(w, target)},
-        hooks=(record_hits,), progress=progress, desc=desc, lr=lr)
-    return w, hit
-
-
-def fraction_by_distance(distance, reached, bin_width: float):
-    """Fraction of runs that reached the optimum per starting-distance bin: (centres, fraction, count)."""
-    edges = np.arange(0.0, distance.max() + bin_width, bin_width)
-    idx = np.clip(np.digitize(distance, edges) - 1, 0, len(edges) - 2)
-    counts = np.bincount(idx, minlength=len(edges) - 1)
-    hits = np.bincount(idx, weights=reached.astype(float), minlength=len(edges) - 1)
-    keep = counts > 0
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    return centres[keep], hits[keep] / counts[keep], counts[keep]
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,59 +249,18 @@ def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_pr
     return {"curve": curve, "metrics": metrics}
 
 
-def init_starts(config: LandscapeConfig, seed: int, count: int) -> np.ndarray:
-    """``count`` starts from the package's initialiser for a 2-input unit: truncated normal,
-    std ``1/sqrt(2)``, cut at 2 std (stream ``linear-periodic-landscape / init-starts``)."""
-    rng = np.random.default_rng(seed_streams(seed, NAME, "init-starts"))
-    return truncated_normal(rng, (count, 2), 1.0 / math.sqrt(2.0))
-
-
-#: the plateau's edge for the success rates: where ||grad F|| stays below 1e-8 (chosen after
-#: seeing that from the 1e-4 edge, 4.7 from the optimum, gradient descent at lr 0.5 arrives
-#: within 10,000 steps: gradient flow needs a time of about e^{rho^2/2} / rho^2 from distance rho)
-PLATEAU_LEVEL = 1e-8
-
-
-def plateau_starts(config: LandscapeConfig, seed: int, count: int, *key) -> np.ndarray:
-    """``count`` starts at the edge of the plateau: at the distance :func:`flat_radius` (level
-    :data:`PLATEAU_LEVEL`) from an optimum +-b chosen at random, in a uniformly random direction
-    among those whose nearest optimum it is (stream ``linear-periodic-landscape /
-    plateau-starts / *key``). Starts farther out see an even smaller gradient."""
-    b = np.asarray(config.target, dtype=np.float64)
-    radius = flat_radius(b, PLATEAU_LEVEL)
-    rng = np.random.default_rng(seed_streams(seed, NAME, "plateau-starts", *key))
-    out = np.empty((0, 2))
-    while len(out) < count:
-        phi = rng.uniform(0.0, 2 * np.pi, count)
-        sign = rng.choice([-1.0, 1.0], count)[:, None]
-        w = sign * b + radius * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
-        keep = np.linalg.norm(w + sign * b, axis=1) >= radius  # the chosen optimum is the nearest
-        out = np.concatenate([out, w[keep]])
-    return out[:count]
-
-
-def success(reached) -> dict:
-    """Successes out of runs with the 95% Clopper-Pearson interval of the rate."""
-    from scipy import stats
-
-    reached = np.asarray(reached, dtype=bool)
-    n, k = int(reached.size), int(reached.sum())
-    lo = float(stats.beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
-    hi = float(stats.beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
-    return {"runs": n, "reached": k, "rate": k / n, "ci95": [lo, hi]}
-
-
 def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progress=null_progress) -> dict:
-    """Exact GD or SGD (the config's lr and batch) from ``init_starts`` starts of the
-    initialiser (``where="init"``) or of the plateau's edge (``"plateau"``): the success rate
-    with its interval."""
+    """Exact GD or SGD (the config's lr and batch) from ``init_starts`` random starts of the
+    initialiser (``where="init"``) or of the plateau's edge (``"plateau"``), each cell its own
+    starts: the success rate with its interval."""
     b = np.asarray(config.target, dtype=np.float64)
-    starts = (init_starts(config, seed, config.init_starts) if where == "init"
-              else plateau_starts(config, seed, config.init_starts))
-    rng, batch = None, None
+    rng = np.random.default_rng(seed_streams(seed, NAME, f"{where}-starts", name))
+    starts = (initialiser_starts(rng, config.init_starts) if where == "init"
+              else plateau_edge_starts(rng, b, config.init_starts))
+    sgd_rng, batch = None, None
     if name == "sgd":
-        rng, batch = np.random.default_rng(seed_streams(seed, NAME, f"{where}-sgd")), config.sgd_batch
-    _, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=rng, batch=batch,
+        sgd_rng, batch = np.random.default_rng(seed_streams(seed, NAME, f"{where}-sgd")), config.sgd_batch
+    _, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,
                               progress=progress, desc=f"landscape {name} GD from the {where}",
                               stop_when_all_reached=True)
     out = success(hit >= 0)
@@ -459,13 +273,14 @@ def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_prog
     """At one step size: exact GD and SGD at every batch of ``sweep_batches`` from the same
     ``sweep_starts`` starts at the plateau's edge (one run per start and setting)."""
     b = np.asarray(config.target, dtype=np.float64)
-    starts = plateau_starts(config, seed, config.sweep_starts, "sweep")
+    rng = np.random.default_rng(seed_streams(seed, NAME, "sweep-starts", f"lr={lr!r}"))
+    starts = plateau_edge_starts(rng, b, config.sweep_starts)
     _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, progress=progress,
                               desc=f"landscape sweep lr={lr:g} exact", stop_when_all_reached=True)
     out = {"lr": lr, "exact": success(hit >= 0), "sgd": {}}
     for batch in config.sweep_batches:
-        rng = np.random.default_rng(seed_streams(seed, NAME, "sweep", f"lr={lr!r}", batch))
-        _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, rng=rng, batch=batch,
+        sgd_rng = np.random.default_rng(seed_streams(seed, NAME, "sweep", f"lr={lr!r}", batch))
+        _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,
                                   progress=progress, desc=f"landscape sweep lr={lr:g} batch {batch}",
                                   stop_when_all_reached=True)
         out["sgd"][str(batch)] = success(hit >= 0)
