@@ -386,8 +386,8 @@ def _single_thread_table(s: dict) -> None:
     for k in SNRPass.params:
         bench = SNRPass()
         bench.setup(k)
-        wall = min(_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
-        cpu = min(_cpu_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
+        wall = min(_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))  # noqa: B023
+        cpu = min(_cpu_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))  # noqa: B023
         print(f"SNR per-tuple gradients k={k}, {s['snr_chunk']} tuples, both losses, float64: "
               f"{wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms cpu")
     bench = SNRPoolFeatures()

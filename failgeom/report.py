@@ -234,7 +234,6 @@ def _links(claim) -> str:
 
 
 def _claims_tables(page: _Page) -> list[str]:
-    h = page.html
     lines = ["## The claims and their verdicts", "",
              "Each claim once, as the registry `failgeom/claims` holds it, with its verdict at the paper's "
              "scale and in this run: the measured value (3 significant digits), why a claim is only partly "

@@ -267,7 +267,7 @@ def select_metrics(rows: list[tuple[str, object]], cap: int = MAX_METRIC_ROWS) -
     if len(rows) <= cap:
         return rows
     groups: dict[str, list[int]] = {}
-    for i, (key, value) in enumerate(rows):
+    for i, (key, _) in enumerate(rows):
         groups.setdefault(key.split(" / ", 1)[0], []).append(i)
     queues = [sorted(idx, key=lambda i: isinstance(rows[i][1], list)) for idx in groups.values()]
     chosen: list[int] = []

@@ -49,7 +49,7 @@ def _layer(module: str) -> str:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_module_respects_the_layering(path):
     me = _layer(_name(path))
-    for module, names in _imports(path):
+    for module, _ in _imports(path):
         if not module.startswith("failgeom"):
             continue
         target = _layer(module)

@@ -2,6 +2,7 @@
 table, its streaming, its JSON and its exit statuses."""
 
 import argparse
+import dataclasses
 import io
 import json
 

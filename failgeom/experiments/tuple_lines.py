@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..nn.utils import as_dtype, tree_leaves
+from ..nn.utils import tree_leaves
 from ..problems.lines import sample_tuple_set, sample_tuples
 from ..results import Result
-from ..training import CheckpointError, Checkpointer, copy_checked, fit, null_progress, seed_streams
+from ..training import Checkpointer, copy_checked, fit, null_progress, seed_streams
 from . import register
 from .base import Experiment, ExperimentConfig, param
 from .tuple_lines_model import (APPROACHES, CONV_INITS, IMAGE_LOSSES, TupleModel, loss_and_grads,
