@@ -21,7 +21,7 @@ from .runtime import configure
 configure()
 
 from . import __version__  # noqa: E402
-from .store import LockedError  # noqa: E402
+from .store import RunError  # noqa: E402
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 MAX_SEEDS, MAX_JOBS, MAX_SEED = 10_000, 4096, 2**63 - 1
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"failgeom: could not write{where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except LockedError as exc:  # another run writes the folder
+    except RunError as exc:  # the run stopped: a locked folder, a lost scheduler, ...
         print(f"failgeom: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -8,23 +8,39 @@ and its argument; the key is unique per task, so Dask never merges two of them.
 
 - :class:`SerialExecutor`: one after another in this process (progress bars inside a task show);
 - :class:`LocalExecutor`: ``jobs`` spawned worker processes (``concurrent.futures``), each with
-  one BLAS thread, so N workers use N cores without oversubscribing them;
+  one BLAS thread, so N workers use N cores without oversubscribing them. A worker ends with
+  its driver: on Linux the kernel kills it when the driver dies (``PR_SET_PDEATHSIG``, even
+  after ``kill -9``), elsewhere a watchdog thread does within half a second;
 - :class:`DaskExecutor`: an existing cluster through ``distributed.Client(address)``, or a
   ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes for ``"local"``.
   Results stream back with ``as_completed``; a task whose worker dies is rescheduled by the
-  scheduler and a task that raises is retried ``retries`` times. ``distributed`` is imported
-  only here, only when this executor is used.
+  scheduler and a task that raises is retried ``retries`` times. A scheduler that goes away
+  mid-run raises :class:`SchedulerLostError` (one line; the runner adds what is stored and how
+  to resume). ``distributed`` is imported only here, only when this executor is used, and its
+  own log messages are kept off the user's stderr while it runs.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from .runtime import BLAS_VARIABLES, usable_cores
+from .store import RunError
 
 ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
+PR_SET_PDEATHSIG = 1
+
+
+class SchedulerLostError(RunError):
+    """The Dask scheduler went away (or the connection to it) while tasks were running."""
+
+    def __init__(self, address: str, why: str = ""):
+        self.address, self.why = address, why
+        super().__init__(f"lost the Dask scheduler at {address}" + (f" ({why})" if why else ""))
 
 
 class Task(NamedTuple):
@@ -58,9 +74,47 @@ class SerialExecutor:
                 yield task.key, True, value
 
 
-def _worker_init() -> None:
+def _end_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (its driver) ends, even by ``kill -9``.
+
+    Linux: the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); the
+    parent may have died before that call, hence the check after it. Elsewhere: a daemon thread
+    polls the parent pid every half second and ends the process.
+    """
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                if os.getppid() != parent:
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="failgeom-parent-watchdog", daemon=True).start()
+
+
+def _worker_init(parent: int | None = None) -> None:
+    import signal
+
     from .runtime import configure
 
+    if parent is not None:
+        _end_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the driver handles it and stops the workers, which
+    # would otherwise each print a traceback ("Process SpawnProcess-2: ... KeyboardInterrupt")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure()
 
 
@@ -91,7 +145,7 @@ class LocalExecutor:
         for var in BLAS_VARIABLES:
             os.environ.setdefault(var, "1")
         self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_worker_init)
+                                            initializer=_worker_init, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, *exc):
@@ -165,7 +219,14 @@ class DaskExecutor:
         return self
 
     def _start(self) -> None:
+        import logging
+
         distributed = import_distributed()
+        # distributed logs a lost connection or a cancelled task with tracebacks on stderr; the
+        # run reports such events itself, in one line
+        self._log_levels = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
+        for name in self._log_levels:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         if self.address == "local":
             import warnings
 
@@ -187,27 +248,65 @@ class DaskExecutor:
         return False
 
     def _stop(self) -> None:
+        import logging
+
         try:
             if self.client is not None:
-                self.client.close()
+                try:
+                    self.client.close(timeout=5)
+                except Exception:  # a scheduler that is gone cannot be said goodbye to
+                    pass
         finally:
-            if self.cluster is not None:
-                self.cluster.close()
-            self.client = self.cluster = None
+            try:
+                if self.cluster is not None:
+                    self.cluster.close()
+            finally:
+                self.client = self.cluster = None
+                for name, level in getattr(self, "_log_levels", {}).items():
+                    logging.getLogger(name).setLevel(level)
+                self._log_levels = {}
+
+    def _lost(self, why: str = "") -> SchedulerLostError:
+        return SchedulerLostError(self.address if self.cluster is None else "local", why)
+
+    def _connected(self) -> bool:
+        return self.client is not None and getattr(self.client, "status", "running") == "running"
 
     def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
         from distributed import as_completed
 
-        futures = [self.client.submit(task.fn, task.arg, key=task.key, pure=False, retries=self.retries)
-                   for task in tasks]
+        try:
+            futures = [self.client.submit(task.fn, task.arg, key=task.key, pure=False, retries=self.retries)
+                       for task in tasks]
+        except (OSError, TimeoutError) as exc:
+            raise self._lost(type(exc).__name__) from None
         try:
             for future in as_completed(futures):
+                try:
+                    if future.status == "finished":
+                        value = future.result()
+                    elif future.status == "error":
+                        value = future.exception()
+                    else:  # cancelled or lost: the scheduler forgot it, or we lost the scheduler
+                        raise self._lost("its tasks were cancelled" if self._connected() else "")
+                except SchedulerLostError:
+                    raise
+                except (OSError, TimeoutError, Exception) as exc:
+                    if not self._connected():
+                        raise self._lost() from None
+                    if future.status == "finished":
+                        raise
+                    value = exc
                 if future.status == "finished":
-                    yield future.key, True, future.result()
+                    yield future.key, True, value
                 else:
-                    yield future.key, False, future.exception()
+                    yield future.key, False, value if value is not None else RuntimeError("cancelled")
         finally:
-            self.client.cancel([f for f in futures if not f.done()])
+            if self._connected():
+                try:
+                    self.client.cancel([f for f in futures if not f.done()])
+                except Exception:
+                    pass
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None, pending: int | None = None):
@@ -224,4 +323,5 @@ def make_executor(jobs: int | None = None, scheduler: str | None = None, pending
     return SerialExecutor() if workers <= 1 else LocalExecutor(workers)
 
 
-__all__ = ["DaskExecutor", "ENV_SCHEDULER", "LocalExecutor", "SerialExecutor", "Task", "make_executor"]
+__all__ = ["DaskExecutor", "ENV_SCHEDULER", "LocalExecutor", "SchedulerLostError", "SerialExecutor", "Task",
+           "make_executor"]
