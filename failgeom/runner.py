@@ -112,6 +112,7 @@ class Job:
     outputs: dict = field(default_factory=dict)
     times: dict = field(default_factory=dict)  # key -> {"wall_s", "cpu_s"}
     reused: set = field(default_factory=set)  # keys whose output came from a stored record
+    suspected: bool = False  # a merge failed: the oddly shaped stored outputs were recomputed
 
     def __post_init__(self):
         self.folder = Path(self.folder)
@@ -204,6 +205,9 @@ def _finish(job: Job, executor_name: str, tell) -> list:
         raise
     except Exception as exc:  # the cells stay stored; only this job fails
         stale = [k for k in job.keys if k in job.reused] if step == "merge" else []
+        if stale and not job.suspected:  # first the stored outputs shaped unlike the others
+            job.suspected = True
+            stale = _odd_ones(job, stale) or stale
         if stale:
             tell(f"recomputing {job.name} {_cells_text(job, stale)}: the stored outputs do not merge "
                  f"({error_line(exc)})")
@@ -217,6 +221,26 @@ def _finish(job: Job, executor_name: str, tell) -> list:
     commit_result(job.folder, result, figure)
     o.status, o.result = "ran", result
     return []
+
+
+def _shape(value):
+    """The structure of a JSON value: dict keys with their values' structure, "list", "num", ..."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
+        return type(value).__name__
+    return "num"
+
+
+def _odd_ones(job: Job, keys) -> list:
+    """The cells among ``keys`` whose output is not shaped like most of the job's outputs."""
+    from collections import Counter
+
+    shapes = {k: _shape(job.outputs[k]) for k in job.keys}
+    (common, count), = Counter(shapes.values()).most_common(1)
+    return [k for k in keys if shapes[k] != common] if count > 1 else []
 
 
 def _say_through(bar, say):
@@ -370,7 +394,7 @@ def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stat
         for job, _ in rerun:  # counted as reused when planned; computed now
             job.outcome.cells_reused -= 1
             stats.cells_reused -= 1
-        if rerun:
+        if rerun and isinstance(getattr(bar, "total", None), int):
             bar.total += len(rerun)
         tasks, index = _tasks(todo + rerun, executor, progress, refs)
         batch, first, todo, rerun = tasks + (extra if first else []), False, [], []

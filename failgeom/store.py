@@ -250,7 +250,7 @@ def load_result(folder, need_figure: bool = True, experiment: str | None = None)
         except FileNotFoundError:
             return None, "no figure.png"
         except NotARegularFileError as exc:
-            return None, f"figure.png {exc.strerror}"
+            return None, f"{folder / FIGURE_FILE} {exc.strerror}"
         except OSError as exc:
             return None, f"figure.png cannot be read ({exc.strerror})"
         if have != want:

@@ -323,10 +323,18 @@ class Checkpointer:
         -------
         (step, curves) : (int, Curves), or None if there is no file
         """
-        if not self.path.exists():
-            return None
+        from .results import NotARegularFileError, read_regular
+
         try:
-            with np.load(io.BytesIO(self.path.read_bytes()), allow_pickle=False) as data:
+            raw = read_regular(self.path)  # a FIFO or device here is named, never read
+        except FileNotFoundError:
+            return None
+        except NotARegularFileError as exc:
+            raise self._fail(exc.strerror) from None
+        except OSError as exc:
+            raise self._fail(f"cannot be read ({exc.strerror})") from None
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
                 meta_text, checksum = str(data["payload"]), str(data["checksum"])
                 arrays = {name: data[name] for name in data.files if name.startswith("a_")}
             payload = json.loads(meta_text)
