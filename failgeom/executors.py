@@ -38,9 +38,10 @@ PR_SET_PDEATHSIG = 1
 class SchedulerLostError(RunError):
     """The Dask scheduler went away (or the connection to it) while tasks were running."""
 
-    def __init__(self, address: str, why: str = ""):
-        self.address, self.why = address, why
-        super().__init__(f"lost the Dask scheduler at {address}" + (f" ({why})" if why else ""))
+    def __init__(self, address: str, why: str = "", advice: str = ""):
+        self.address, self.why, self.advice = address, why, advice
+        super().__init__(f"lost the Dask scheduler at {address}" + (f" ({why})" if why else "")
+                         + (f"; {advice}" if advice else ""))
 
 
 class Task(NamedTuple):
@@ -222,11 +223,8 @@ class DaskExecutor:
         import logging
 
         distributed = import_distributed()
-        # distributed logs a lost connection or a cancelled task with tracebacks on stderr; the
-        # run reports such events itself, in one line
-        self._log_levels = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
-        for name in self._log_levels:
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        self._log_levels = {}
+        self._quiet_logs()
         if self.address == "local":
             import warnings
 
@@ -235,11 +233,24 @@ class DaskExecutor:
                 self.cluster = distributed.LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                                         processes=True, dashboard_address=None)
             self.client = distributed.Client(self.cluster)
+            self._quiet_logs()
         else:
             try:
                 self.client = distributed.Client(self.address, timeout=self.timeout)
             except (OSError, TimeoutError) as exc:
                 raise ValueError(f"--scheduler {self.address}: cannot connect ({exc})") from None
+            self._quiet_logs()
+
+    def _quiet_logs(self) -> None:
+        """distributed logs a lost connection or a cancelled task with tracebacks on stderr; the run
+        reports such events itself, in one line. Its loggers stay quiet until :meth:`_stop`."""
+        import logging
+
+        names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in ("distributed", "tornado")]
+        for name in ["distributed", "tornado", *names]:
+            if name not in self._log_levels:
+                self._log_levels[name] = logging.getLogger(name).level
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
     def __exit__(self, *exc):
         self._depth = max(0, self._depth - 1)

@@ -347,20 +347,20 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
                 stats.executor, stats.workers = executor.describe(), executor.workers
                 _execute(jobs, pending, executor, progress, list(extra), on_extra, bar, tell, stats, say_failures)
         except SchedulerLostError as exc:
-            raise SchedulerLostError(exc.address, _lost_advice(exc, jobs, stats)) from None
+            raise SchedulerLostError(exc.address, exc.why, _lost_advice(jobs, stats)) from None
         finally:
             bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
 
 
-def _lost_advice(exc, jobs, stats) -> str:
+def _lost_advice(jobs, stats) -> str:
     stored = stats.cells_run + stats.cells_reused
     total = sum(len(job.keys) for job in jobs if job.store is not None) or stored
     where = jobs[0].folder if len(jobs) == 1 else jobs[0].folder.parent
     argv = sys.argv[1:] if Path(sys.argv[0]).name in ("failgeom", "__main__.py") else None
     command = f"failgeom {shlex.join(argv)}" if argv else "the same call"
-    return (f"{exc.why + '; ' if exc.why else ''}{stored} of {_plural(total, 'cell')} are stored in {where}; "
+    return (f"{stored} of {_plural(total, 'cell')} are stored in {where}; "
             f"with a scheduler running again, resume with: {command}")
 
 
