@@ -154,10 +154,18 @@ class LocalExecutor:
         if self._depth:
             return False
         try:
-            if exc[0] is not None:  # interrupted or failed: stop the running cells too
-                for process in list(getattr(self._pool, "_processes", {}).values()):
+            if exc[0] is not None:  # interrupted or failed: stop the running cells too, and do not
+                # wait on the pool's own machinery, which an interrupt may have caught mid-step
+                # (no future is cancelled first: the pool marks its pending futures broken, and a
+                # cancelled one makes Python 3.11's pool thread print an InvalidStateError)
+                processes = list((getattr(self._pool, "_processes", None) or {}).values())
+                for process in processes:
                     process.terminate()
-            self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool.shutdown(wait=False)
+                for process in processes:
+                    process.join(5)
+            else:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         finally:
             for var, value in self._saved.items():
@@ -169,15 +177,56 @@ class LocalExecutor:
 
     def run(self, tasks) -> Iterator[tuple[str, bool, object]]:
         import concurrent.futures as cf
+        from concurrent.futures.process import BrokenProcessPool
 
         futures = {self._pool.submit(task.fn, task.arg): task.key for task in tasks}
-        try:
-            for future in cf.as_completed(futures):
-                exc = future.exception()
-                yield (futures[future], False, exc) if exc is not None else (futures[future], True, future.result())
-        finally:
-            for future in futures:
-                future.cancel()
+        for future in cf.as_completed(futures):  # a consumer that stops early raises: __exit__ stops the pool
+            exc = future.exception()
+            if isinstance(exc, BrokenProcessPool):  # not the cell's fault: say why, once
+                raise WorkersLostError(broken_pool_reason()) from None
+            yield (futures[future], False, exc) if exc is not None else (futures[future], True, future.result())
+
+
+class WorkersLostError(RunError):
+    """The local worker processes died or could not start."""
+
+
+def has_main_guard(path) -> bool:
+    """Whether the script ``path`` has a top-level ``if __name__ == "__main__":`` block."""
+    import ast
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True  # cannot tell: do not blame the script
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in ast.dump(node.test) and "__name__" in ast.dump(node.test):
+            return True
+    return False
+
+
+def broken_pool_reason() -> str:
+    """One line for a pool whose workers died: a script without a ``__main__`` guard (every spawned
+    worker imports the main script again), or a worker killed (out of memory, a signal)."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script and not has_main_guard(script):
+        return (f"the worker processes could not start: {script} calls failgeom's runner when it is imported, "
+                "and each worker process imports it again; put that call under "
+                "'if __name__ == \"__main__\":'")
+    return ("a local worker process died (killed, or out of memory); every finished cell is stored: "
+            "run again to continue")
+
+
+def refuse_in_bootstrapping_worker() -> None:
+    """In a worker process that is importing the user's script (no ``__main__`` guard), end it
+    quietly: the driver then says what to change in one line (:func:`broken_pool_reason`)."""
+    import multiprocessing
+
+    # while a spawned process runs the main script, it is "__mp_main__", not yet "__main__"
+    booting = "__mp_main__" in sys.modules and sys.modules["__mp_main__"] is not sys.modules.get("__main__")
+    if booting and getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(1)
 
 
 def import_distributed():
@@ -335,4 +384,4 @@ def make_executor(jobs: int | None = None, scheduler: str | None = None, pending
 
 
 __all__ = ["DaskExecutor", "ENV_SCHEDULER", "LocalExecutor", "SchedulerLostError", "SerialExecutor", "Task",
-           "make_executor"]
+           "WorkersLostError", "broken_pool_reason", "has_main_guard", "make_executor", "refuse_in_bootstrapping_worker"]

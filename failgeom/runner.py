@@ -28,11 +28,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import SchedulerLostError, Task, make_executor
+from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
 from .results import Result, figure_bytes
 from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
                     config_json, digest, load_result, output_problem)
 from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid
+from .progress import Heartbeat
 from .worker import CellTask, error_line, execute_cell, failure, reference
 
 ALL = ("all",)
@@ -318,6 +319,7 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         not a regular file (``LockFileError``), or the Dask scheduler went away
         (``SchedulerLostError``: the message says what is stored and how to resume).
     """
+    refuse_in_bootstrapping_worker()
     start = time.perf_counter()
     stats = RunStats()
     jobs = check_jobs(jobs, workers)
@@ -325,7 +327,7 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
     with contextlib.ExitStack() as stack:
         for folder in sorted({job.folder for job in jobs}):
             stack.enter_context(FolderLock(folder))
-        pending = _plan(jobs, reuse, tell, stats)
+        pending, hints = _plan(jobs, reuse, tell, stats)
         if not pending and not extra:
             from .executors import SerialExecutor
 
@@ -342,13 +344,20 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
             bar.set_description_str(f"{_plural(len(pending), 'cell')} to run" + (
                 f", {stats.cells_reused} reused" if stats.cells_reused else ""))
         tell = _say_through(bar, say)
+        beat = None
         try:
             with executor:
                 stats.executor, stats.workers = executor.describe(), executor.workers
-                _execute(jobs, pending, executor, progress, list(extra), on_extra, bar, tell, stats, say_failures)
+                if say is not None and not hasattr(bar, "set_description_str") and pending:  # no live bar
+                    beat = Heartbeat(say, {(id(j), k): hints.get((id(j), k)) for j, k in pending},
+                                     stats.cells_reused, stats.workers)
+                _execute(jobs, pending, executor, progress, list(extra), on_extra, bar, tell, stats, say_failures,
+                         beat)
         except SchedulerLostError as exc:
             raise SchedulerLostError(exc.address, exc.why, _lost_advice(jobs, stats)) from None
         finally:
+            if beat is not None:
+                beat.stop()
             bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
@@ -379,7 +388,7 @@ def _tasks(pairs, executor, progress, refs) -> tuple[list, dict]:
     return tasks, index
 
 
-def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stats, say_failures) -> None:
+def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stats, say_failures, beat) -> None:
     """Run the pending cells (and ``extra``), store each, merge each job when its last cell is in;
     stored outputs that do not merge are computed again in a second round."""
     from . import __version__
@@ -429,6 +438,8 @@ def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stat
                 if say_failures:
                     tell(f"failed {label}: {info['error']}")
             _advance(bar, label)
+            if beat is not None:
+                beat.done((id(job), key), info.get("wall_s"), label)
             if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
                 rerun += [(job, k) for k in _finish(job, stats.executor, tell)]
 
@@ -439,8 +450,9 @@ def _advance(bar, label: str) -> None:
     bar.update(1)
 
 
-def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job, tuple]]:
-    """Reuse complete results and valid cell records; the (job, key) pairs still to run."""
+def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, dict]:
+    """Reuse complete results and valid cell records; the (job, key) pairs still to run, longest
+    expected first, and their expected seconds ``{(id(job), key): seconds or None}``."""
     pending = []
     for job in jobs:
         o = job.outcome
@@ -472,9 +484,9 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job
                 pending.append((job, key))
     # longest first keeps the workers busy to the end: the time the same cell took before under
     # any config is the estimate; cells never run here go first, in their order
-    hints = {id(p): p[0].store.wall_hint(p[1]) for p in pending}
-    pending.sort(key=lambda p: -(math.inf if hints[id(p)] is None else hints[id(p)]))
-    return pending
+    hints = {(id(job), key): job.store.wall_hint(key) for job, key in pending}
+    pending.sort(key=lambda p: -(math.inf if hints[id(p[0]), p[1]] is None else hints[id(p[0]), p[1]]))
+    return pending, hints
 
 
 __all__ = ["ALL", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
