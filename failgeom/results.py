@@ -212,7 +212,12 @@ def file_kind(mode: int) -> str:
 
 
 class NotARegularFileError(OSError):
-    """A FIFO, device, directory or symbolic link stands where failgeom keeps a regular file."""
+    """A FIFO, device, directory or symbolic link stands where failgeom keeps a regular file;
+    ``reason`` (its ``strerror``) says which, e.g. "is a FIFO, not a regular file"."""
+
+    @property
+    def reason(self) -> str:
+        return self.strerror
 
 
 def read_regular(path) -> bytes:
