@@ -269,8 +269,6 @@ class DaskExecutor:
         return self
 
     def _start(self) -> None:
-        import logging
-
         distributed = import_distributed()
         self._log_levels = {}
         self._quiet_logs()

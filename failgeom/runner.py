@@ -25,15 +25,15 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
-from .results import Result, figure_bytes
-from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
-                    config_json, digest, load_result, output_problem)
 from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid
+from .jobs import Job, Outcome, RunStats, check_jobs, plural, reusable, to_recompute
 from .progress import Heartbeat
+from .results import Result, canonical_json, figure_bytes
+from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
+                    digest, output_problem)
 from .worker import CellTask, error_line, execute_cell, failure, reference
 
 ALL = ("all",)
@@ -76,97 +76,6 @@ def cell_label(experiment_name: str, key: tuple) -> str:
     return f"{experiment_name} {' '.join(parts)}"
 
 
-# --------------------------------------------------------------------------------------------
-# jobs: one experiment at one config and seed, into one folder
-
-
-@dataclass
-class Outcome:
-    """What happened to one job: ``status`` is "ran", "skipped" (an earlier complete result was
-    reused) or "failed" (``error`` says why); ``reason`` says why an earlier result was not reused."""
-
-    name: str
-    status: str = "pending"
-    result: Result | None = None
-    error: str = ""
-    reason: str = ""
-    cells_run: int = 0
-    cells_reused: int = 0
-    cells_failed: int = 0
-
-
-@dataclass
-class Job:
-    """An experiment at one config and seed, written to ``folder`` (result.json, figure.png)."""
-
-    experiment: object
-    config: object
-    folder: Path
-    seed: int = 0
-    preset: str = "custom"
-    plot: bool = True
-    name: str = ""
-    outcome: Outcome = None
-    # filled while running
-    store: CellStore = None
-    keys: list = field(default_factory=list)
-    outputs: dict = field(default_factory=dict)
-    times: dict = field(default_factory=dict)  # key -> {"wall_s", "cpu_s"}
-    reused: set = field(default_factory=set)  # keys whose output came from a stored record
-    suspected: bool = False  # a merge failed: the oddly shaped stored outputs were recomputed
-
-    def __post_init__(self):
-        self.folder = Path(self.folder)
-        self.name = self.name or getattr(self.experiment, "name", "")
-        self.outcome = self.outcome or Outcome(self.name)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-@dataclass
-class RunStats:
-    cells_run: int = 0
-    cells_reused: int = 0
-    cells_failed: int = 0
-    results_reused: int = 0
-    executor: str = ""
-    workers: int = 1
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        text = f"{_plural(self.cells_run, 'cell')} run, {self.cells_reused} reused, {self.cells_failed} failed"
-        if self.results_reused:
-            text += f" ({_plural(self.results_reused, 'complete result')} reused)"
-        return text
-
-
-def reusable(folder, config, preset: str, seed: int, need_figure: bool = True,
-             experiment: str | None = None) -> tuple[Result | None, str]:
-    """An earlier complete result in ``folder`` for the same experiment, config, preset, seed and
-    version (``experiment``, a name, is compared when given).
-
-    Returns ``(result, "")`` when it can be reused, ``(None, reason)`` otherwise.
-    """
-    from . import __version__
-
-    result, reason = load_result(folder, need_figure, experiment)
-    if result is None:
-        return None, reason
-    if result.preset != preset:
-        return None, f"made with preset {result.preset!r}"
-    if result.seeds.get("seed") != seed:
-        return None, f"made with seed {result.seeds.get('seed')!r}"
-    want = config_json(config)
-    if result.config != want:
-        changed = sorted(k for k in set(result.config) | set(want) if result.config.get(k) != want.get(k))
-        return None, f"config changed ({', '.join(changed)})"
-    if result.environment.get("failgeom") != __version__:
-        return None, f"made by failgeom {result.environment.get('failgeom')!r}"
-    return result, ""
-
-
 def _cells_text(job: Job, keys) -> str:
     keys = list(keys)
     names = [cell_label("", k).strip() or "all" for k in keys[:6]]
@@ -205,43 +114,21 @@ def _finish(job: Job, executor_name: str, tell) -> list:
     except OSError:
         raise
     except Exception as exc:  # the cells stay stored; only this job fails
-        stale = [k for k in job.keys if k in job.reused] if step == "merge" else []
-        if stale and not job.suspected:  # first the stored outputs shaped unlike the others
-            job.suspected = True
-            stale = _odd_ones(job, stale) or stale
+        stale = to_recompute(job) if step == "merge" else []
         if stale:
             tell(f"recomputing {job.name} {_cells_text(job, stale)}: the stored outputs do not merge "
                  f"({error_line(exc)})")
             for key in stale:
-                del job.outputs[key], job.times[key]
+                job.stored[key] = canonical_json(job.outputs.pop(key), allow_nan=True)
+                del job.times[key]
                 job.reused.discard(key)
             return stale
-        cells = f" of {_plural(len(job.keys), 'cell')} ({_cells_text(job, job.keys)})" if step == "merge" else ""
+        cells = f" of {plural(len(job.keys), 'cell')} ({_cells_text(job, job.keys)})" if step == "merge" else ""
         o.status, o.error = "failed", f"{job.name}: {step}{cells}: {error_line(exc)}"
         return []
     commit_result(job.folder, result, figure)
     o.status, o.result = "ran", result
     return []
-
-
-def _shape(value):
-    """The structure of a JSON value: dict keys with their values' structure, "list", "num", ..."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
-        return type(value).__name__
-    return "num"
-
-
-def _odd_ones(job: Job, keys) -> list:
-    """The cells among ``keys`` whose output is not shaped like most of the job's outputs."""
-    from collections import Counter
-
-    shapes = {k: _shape(job.outputs[k]) for k in job.keys}
-    (common, count), = Counter(shapes.values()).most_common(1)
-    return [k for k in keys if shapes[k] != common] if count > 1 else []
 
 
 def _say_through(bar, say):
@@ -251,35 +138,6 @@ def _say_through(bar, say):
     if write is not None and getattr(bar, "disable", True) is False:
         return lambda msg: write(msg, file=sys.stderr)
     return say
-
-
-def check_jobs(jobs, workers) -> list:
-    """Check ``run_jobs``' arguments: TypeError/ValueError naming the one that is wrong."""
-    from .validation import integer
-
-    if workers is not None:
-        integer(workers, "workers", 1, 4096)
-    if isinstance(jobs, (str, bytes)) or not hasattr(jobs, "__iter__"):
-        raise TypeError(f"jobs must be a list of runner.Job, got {type(jobs).__name__}")
-    jobs = list(jobs)
-    for i, job in enumerate(jobs):
-        if not isinstance(job, Job):
-            raise TypeError(f"jobs[{i}] must be a runner.Job, got {type(job).__name__}")
-        e = job.experiment
-        if not all(hasattr(e, a) for a in ("name", "presets", "cell_keys", "compute_cell", "merge_cells")):
-            raise TypeError(f"jobs[{i}].experiment must be an experiment spec (failgeom.experiments.get(name)), "
-                            f"got {type(e).__name__}")
-        kinds = {type(c) for c in e.presets.values()}
-        if type(job.config) not in kinds:
-            want = " or ".join(sorted(k.__name__ for k in kinds))
-            raise TypeError(f"jobs[{i}].config must be a {want} (experiment {e.name!r}), got "
-                            f"{type(job.config).__name__}")
-        job.config.validate()
-        integer(job.seed, f"jobs[{i}].seed", 0, 2**63 - 1)
-    folders = [job.folder for job in jobs]
-    if len(set(folders)) != len(folders):
-        raise ValueError("two jobs write the same folder")
-    return jobs
 
 
 def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | None = None, executor=None,
@@ -341,7 +199,7 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         bar = make_bar(total) if make_bar else factory(total, "cells")
         bar.update(stats.cells_reused)
         if hasattr(bar, "set_description_str"):
-            bar.set_description_str(f"{_plural(len(pending), 'cell')} to run" + (
+            bar.set_description_str(f"{plural(len(pending), 'cell')} to run" + (
                 f", {stats.cells_reused} reused" if stats.cells_reused else ""))
         tell = _say_through(bar, say)
         beat = None
@@ -369,7 +227,7 @@ def _lost_advice(jobs, stats) -> str:
     where = jobs[0].folder if len(jobs) == 1 else jobs[0].folder.parent
     argv = sys.argv[1:] if Path(sys.argv[0]).name in ("failgeom", "__main__.py") else None
     command = f"failgeom {shlex.join(argv)}" if argv else "the same call"
-    return (f"{stored} of {_plural(total, 'cell')} are stored in {where}; "
+    return (f"{stored} of {plural(total, 'cell')} are stored in {where}; "
             f"with a scheduler running again, resume with: {command}")
 
 
@@ -422,6 +280,7 @@ def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stat
                 if why:
                     info = {"ok": False, "error": f"run_cell {why}"}
             if info["ok"]:
+                job.confirmed |= job.stored.get(key) == info["output"]
                 job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["cpu_s"], info["worker"])
                 job.times[key] = {"wall_s": info["wall_s"], "cpu_s": info["cpu_s"]}
                 job.store.drop_checkpoint(key)
@@ -489,6 +348,6 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, di
     return pending, hints
 
 
-__all__ = ["ALL", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
+__all__ = ["ALL", "MAX_GRID_POINTS", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
            "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "merge", "parse_grid", "reusable",
            "run_cell", "run_jobs"]

@@ -186,10 +186,12 @@ def test_reuse_a_merge_never_sees_an_unchecked_output_and_its_failure_names_expe
     assert not (tmp_path / "x" / "result.json").exists()
     if case == "a cell returns {}":
         assert stats.cells_failed == 4 and not list((tmp_path / "x" / "cells").rglob("*.json"))
-    else:  # the cells are stored; the rerun recomputes nothing it can trust and fails the same way
+    else:  # the cells are stored: the rerun recomputes one as a probe, finds it as stored, and
+        # fails the same way without recomputing the others
         job, stats, messages = run(tmp_path / "x", experiment)
-        assert job.outcome.error == error and (stats.cells_run, stats.cells_reused) == (4, 0)
-        assert len(messages) == 1 and messages[0].startswith("recomputing toy-bad-merge part=0, part=1")
+        assert job.outcome.error == error and (stats.cells_run, stats.cells_reused) == (1, 3)
+        assert len(messages) == 1 and messages[0].startswith("recomputing toy-bad-merge part=")
+        assert messages[0].endswith(": the stored outputs do not merge (KeyError: 'missing')")
 
 
 def test_reuse_a_record_of_main_s_layout_is_reused(folder):
