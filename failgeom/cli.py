@@ -1,7 +1,7 @@
 """The ``failgeom`` command, thin: parses the arguments and calls the runner, verify or the report.
 
 ``list``, ``show NAME``, ``run NAME``, ``reproduce``, ``verify``. Bad input (unknown experiment,
-bad ``--set`` or ``--grid``, out-of-range sizes, an unwritable output folder) gets one line on
+bad ``--set`` or ``--grid``, out-of-range sizes, a file where the output folder goes) gets one line on
 stderr and exit status 2 before anything is written. A failed write (no space, permissions, a
 read-only file system) gets one line naming the path and the system's reason and exit status 1,
 as does a run that diverged, a damaged checkpoint or an output folder another run is writing;
