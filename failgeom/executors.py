@@ -75,26 +75,26 @@ class SerialExecutor:
                 yield task.key, True, value
 
 
-def _end_with_parent(parent: int) -> None:
+def _end_with_parent(parent: int, pdeathsig: bool) -> None:
     """End this process when ``parent`` (its driver) ends, even by ``kill -9``.
 
-    Linux: the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); the
-    parent may have died before that call, hence the check after it. Elsewhere: a daemon thread
-    polls the parent pid every half second and ends the process.
+    A daemon thread polls the parent pid every half second and ends the process. On Linux, when
+    the driver started its workers from its main thread (``pdeathsig``), the kernel also sends
+    SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; it fires when the thread that
+    started the worker ends, hence only the main thread), which also ends a worker stuck in a
+    long C call; the parent may have died before that call, hence the check after it.
     """
     import signal
 
-    if sys.platform.startswith("linux"):
+    if pdeathsig and sys.platform.startswith("linux"):
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
-                if os.getppid() != parent:
-                    os._exit(1)
-                return
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):
             pass
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch():
         import time
@@ -106,13 +106,17 @@ def _end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="failgeom-parent-watchdog", daemon=True).start()
 
 
-def _worker_init(parent: int | None = None) -> None:
+def _noop() -> None:
+    """A task that makes the pool start a worker process (see :meth:`LocalExecutor.__enter__`)."""
+
+
+def _worker_init(parent: int | None = None, pdeathsig: bool = False) -> None:
     import signal
 
     from .runtime import configure
 
     if parent is not None:
-        _end_with_parent(parent)
+        _end_with_parent(parent, pdeathsig)
     # Ctrl-C reaches the whole process group: the driver handles it and stops the workers, which
     # would otherwise each print a traceback ("Process SpawnProcess-2: ... KeyboardInterrupt")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -145,8 +149,19 @@ class LocalExecutor:
         self._saved = {var: os.environ.get(var) for var in BLAS_VARIABLES}
         for var in BLAS_VARIABLES:
             os.environ.setdefault(var, "1")
+        main = threading.current_thread() is threading.main_thread()
         self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_worker_init, initargs=(os.getpid(),))
+                                            initializer=_worker_init, initargs=(os.getpid(), main))
+        # start every worker now, from this thread (the parent death signal follows the thread
+        # that started a worker): one submit per worker starts one process each
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            for future in [self._pool.submit(_noop) for _ in range(self.workers)]:
+                future.result()
+        except BrokenProcessPool:
+            self.__exit__(BrokenProcessPool, None, None)
+            raise WorkersLostError(broken_pool_reason()) from None
         return self
 
     def __exit__(self, *exc):

@@ -484,3 +484,19 @@ def test_orphans_a_cell_whose_driver_lost_the_lock_writes_no_checkpoint(tmp_path
     assert not ckpt.exists() or not any(ckpt.iterdir())
     with FolderLock(folder):  # held (here by this process, as the driver): the cell runs
         assert execute_cell(task)["ok"]
+
+
+def test_orphans_a_run_on_local_workers_driven_from_a_thread_completes(tmp_path):
+    """The parent death signal follows the thread that started a worker: a run driven from
+    another thread relies on the watchdog alone, and its workers live as long as the driver."""
+    import threading
+
+    from test_runner_toys import run as serial
+
+    jobs = [runner.Job(TOY, ToyConfig(parts=3, sleep=0.3), tmp_path / f"t{i}", plot=False) for i in range(2)]
+    threads = [threading.Thread(target=runner.run_jobs, args=([job],), kwargs={"workers": 2}) for job in jobs]
+    for thread in threads:
+        thread.start()
+        thread.join(120)  # the first thread has ended before the second starts its workers
+    assert all(job.outcome.status == "ran" for job in jobs)
+    assert numbers(jobs[1].outcome.result) == numbers(serial(ToyConfig(parts=3, sleep=0.3), 0, preset="custom"))
