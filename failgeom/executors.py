@@ -9,8 +9,8 @@ and its argument; the key is unique per task, so Dask never merges two of them.
 - :class:`SerialExecutor`: one after another in this process (progress bars inside a task show);
 - :class:`LocalExecutor`: ``jobs`` spawned worker processes (``concurrent.futures``), each with
   one BLAS thread, so N workers use N cores without oversubscribing them. A worker ends with
-  its driver: on Linux the kernel kills it when the driver dies (``PR_SET_PDEATHSIG``, even
-  after ``kill -9``), elsewhere a watchdog thread does within half a second;
+  its driver, even after ``kill -9``: a watchdog thread ends it within half a second, and on
+  Linux the kernel at once (``PR_SET_PDEATHSIG``) when the driver's main thread started it;
 - :class:`DaskExecutor`: an existing cluster through ``distributed.Client(address)``, or a
   ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes for ``"local"``.
   Results stream back with ``as_completed``; a task whose worker dies is rescheduled by the
