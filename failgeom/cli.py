@@ -1,7 +1,7 @@
 """The ``failgeom`` command, thin: parses the arguments and calls the runner, verify or the report.
 
 ``list``, ``show NAME``, ``run NAME``, ``reproduce``, ``verify``. Bad input (unknown experiment,
-bad ``--set`` or ``--grid``, out-of-range sizes, an unwritable output folder) gets one line on
+bad ``--set`` or ``--grid``, out-of-range sizes, a file where the output folder goes) gets one line on
 stderr and exit status 2 before anything is written. A failed write (no space, permissions, a
 read-only file system) gets one line naming the path and the system's reason and exit status 1,
 as does a run that diverged, a damaged checkpoint or an output folder another run is writing;
@@ -21,7 +21,7 @@ from .runtime import configure
 configure()
 
 from . import __version__  # noqa: E402
-from .store import LockedError  # noqa: E402
+from .store import RunError  # noqa: E402
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 MAX_SEEDS, MAX_JOBS, MAX_SEED = 10_000, 4096, 2**63 - 1
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"failgeom: could not write{where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
-    except LockedError as exc:  # another run writes the folder
+    except RunError as exc:  # the run stopped: a locked folder, a lost scheduler, ...
         print(f"failgeom: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import atomic_write_bytes, read_regular
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; carries the step and the learning rate.
@@ -322,8 +324,6 @@ class Checkpointer:
         step : int
         curves : Curves
         """
-        from .results import atomic_write_bytes
-
         arrays, meta = self.state()
         payload = {"version": self.VERSION, "header": self.header, "step": int(step),
                    "curves": curves.to_dict(), "meta": meta}
@@ -340,15 +340,15 @@ class Checkpointer:
         -------
         (step, curves) : (int, Curves), or None if there is no file
         """
-        if not self.path.exists():
-            return None
-        try:
-            with np.load(io.BytesIO(self.path.read_bytes()), allow_pickle=False) as data:
+        try:  # read_regular names a FIFO or device here (as its ``reason``), never reads it
+            with np.load(io.BytesIO(read_regular(self.path)), allow_pickle=False) as data:
                 meta_text, checksum = str(data["payload"]), str(data["checksum"])
                 arrays = {name: data[name] for name in data.files if name.startswith("a_")}
             payload = json.loads(meta_text)
+        except FileNotFoundError:
+            return None
         except Exception as exc:  # zip, npy and JSON readers raise many types on damaged bytes
-            raise self._fail(f"cannot be read ({type(exc).__name__})") from None
+            raise self._fail(getattr(exc, "reason", f"cannot be read ({type(exc).__name__})")) from None
         if _checksum(arrays, meta_text) != checksum:
             raise self._fail("is damaged (checksum mismatch)")
         if not isinstance(payload, dict) or payload.get("version") != self.VERSION:

