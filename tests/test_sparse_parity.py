@@ -159,6 +159,19 @@ def test_tiny_run_is_deterministic_and_merge_equals_serial():
     assert EXP.run(config, seed=4).metrics != a.metrics
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverging_learning_rate_freezes_its_replicas_and_not_the_cell():
+    """lr 0.1 x 1000 in the grid overflows within a few steps: those replicas are marked diverged,
+    never learned (censored where the cell stops), and the others still learn."""
+    config = _tiny(replicas=2, ns_k2=(6, 7, 8), ns_dense=(), protocols=("best",), lr_grid=(1.0, 1000.0),
+                   grid_replicas=3, max_steps=2000, width=32, eval_size=512)
+    out = EXP.compute_cell(config, 0, ("sparse", "best", 2, 8))
+    assert out["diverged"] == 3 and all(s is None for s in out["steps"][3:])
+    assert all(s is not None for s in out["steps"][:3])
+    row = EXP.run(config, seed=0).metrics["best k=2"]
+    assert row["diverged"] == [3, 3, 3] and row["best_lr"] == [0.1] * 3
+
+
 def test_step_limit_censors_every_replica_and_says_so():
     result = EXP.run(_tiny(max_steps=1, ns_dense=()), seed=0)
     for protocol in EXP.tiny.protocols:

@@ -34,7 +34,7 @@ from .. import nn
 from ..problems.sparse_parity import class_size, dense_k, k_subsets, sample_parity, subset_indices
 from ..results import Result
 from ..stats import kaplan_meier_quantile, percentile_interval
-from ..training import StopTraining, null_progress, seed_streams, train
+from ..training import StopTraining, null_progress, seed_streams, train, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
 from .parity import accuracy
@@ -69,7 +69,7 @@ class SparseParityConfig(ExperimentConfig):
                                        doc="step-size protocols: fixed lr; scaled lr * lr_ref_n / n; best of "
                                            "lr * lr_grid per (k, n); batch: batch_alt at lr * batch_alt / batch")
     lr_ref_n: int = param(20, low=1, high=4096, doc="protocol scaled: the n at which its lr equals lr")
-    lr_grid: tuple[float, ...] = param((0.25, 0.5, 1.0, 2.0, 4.0), low=0.0, low_open=True, high=1000.0,
+    lr_grid: tuple[float, ...] = param((0.25, 1.0, 4.0, 16.0), low=0.0, low_open=True, high=1000.0,
                                        doc="protocol best: multipliers of lr, one group of grid_replicas each")
     grid_replicas: int = param(8, low=1, high=4096, doc="protocol best: replicas per learning rate of the grid")
     batch_alt: int = param(8, low=1, high=65_536, doc="protocol batch: its batch (lr scaled by batch_alt / batch)")
@@ -142,12 +142,13 @@ class SparseParityConfig(ExperimentConfig):
 
 
 PRESETS = {
-    # Barak et al.'s batch, rate and loss; n grids as far as the budget in docs/sparse-parity.md
+    # Barak et al.'s batch, rate and loss, every protocol; n grids doubling and shared between k
+    # so that slopes can be compared at equal n (time estimated in docs/sparse-parity.md)
     "paper": SparseParityConfig(ns_k2=(10, 20, 40, 80, 160, 320, 640, 1280), ns_k3=(10, 20, 40, 80, 160),
                                 ns_k4=(10, 20, 40, 80), stop_fraction=0.75),
     # k = 2, 3 on a shared doubling grid, every protocol; a short dense column
     "quick": SparseParityConfig(replicas=16, ns_k2=(10, 20, 40, 80), ns_k3=(10, 20, 40), ns_k4=(),
-                                ns_dense=(8, 16), grid_replicas=4, lr_grid=(0.25, 1.0, 4.0), max_steps=20_000,
+                                ns_dense=(8, 16), lr_grid=(1.0, 4.0, 16.0), max_steps=20_000,
                                 stop_fraction=0.75, dense_max_steps=3000, eval_size=2048, eval_every=100,
                                 bootstrap=1000, gf2_trials=8),
 }
@@ -206,7 +207,8 @@ def support_ratio(W1: np.ndarray, subsets: np.ndarray) -> np.ndarray:
     mass = np.abs(W1).mean(axis=2)
     on = (mass * subsets).sum(axis=1) / subsets.sum(axis=1)
     off = (mass * ~subsets).sum(axis=1) / np.maximum((~subsets).sum(axis=1), 1)
-    return on / off
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zeroed (diverged) replica: NaN
+        return on / off
 
 
 class FirstHit:
@@ -219,7 +221,8 @@ class FirstHit:
     then at ``i + max(1, floor(growth i))``; learned replicas are no longer checked. Training stops
     (unless ``stop`` is false) once, in some group of ``groups`` (one label per replica; default
     one group), a fraction ``stop_fraction`` of the replicas has learned; the others are then
-    right-censored at that step. With ``watch`` (``(ratio_fn, threshold)``) the first check at
+    right-censored at that step. Replicas marked in ``diverged`` are never checked again (a
+    non-finite network would compare as right). With ``watch`` (``(ratio_fn, threshold)``) the first check at
     which ``ratio_fn() >= threshold`` is recorded per replica in ``progress`` (-1 if never).
     """
 
@@ -234,6 +237,7 @@ class FirstHit:
         self.growth = growth
         self.first = np.full(R, -1, dtype=np.int64)
         self.progress = np.full(R, -1, dtype=np.int64)
+        self.diverged = np.zeros(R, dtype=bool)  # never checked again, never learned
         self.next_check = 1
 
     def passes(self, idx: np.ndarray) -> np.ndarray:
@@ -262,8 +266,9 @@ class FirstHit:
         if self.watch is not None:
             ratio_fn, threshold = self.watch
             self.progress[(self.progress < 0) & (ratio_fn() >= threshold)] = i
-        todo = np.flatnonzero(self.first < 0)
-        self.first[todo[self.passes(todo)]] = i
+        todo = np.flatnonzero((self.first < 0) & ~self.diverged)
+        if todo.size:
+            self.first[todo[self.passes(todo)]] = i
         if self.stop and self.done():
             raise StopTraining
 
@@ -327,11 +332,32 @@ def train_parity_cell(config: SparseParityConfig, n: int, k: int, streams, max_s
             metrics.update(extra_metrics(p))
         return metrics
 
-    curves = train(model, params, LOSSES[config.loss], nn.SGD(lr),
+    optimizer = nn.SGD(lr)
+    step_fn = None if setting is None else _freezing_step(hit, optimizer)
+    curves = train(model, params, LOSSES[config.loss], optimizer,
                    lambda: sample_parity(data_rng, subsets, batch, dtype), max_steps,
                    eval_every=config.eval_every, evaluate=evaluate, hooks=[hit], progress=progress,
-                   desc=f"{NAME} k={k} n={n}")
+                   desc=f"{NAME} k={k} n={n}", step_fn=step_fn)
     return hit, curves, subsets
+
+
+def _freezing_step(hit: FirstHit, optimizer: nn.SGD):
+    """A train step that, where a replica's loss turns non-finite (a learning rate of the grid too
+    large for n), zeroes that replica's parameters and learning rate and marks it diverged in
+    ``hit``: it never learns, so it stays right-censored where the cell stops, instead of ending
+    the whole cell."""
+    def step(model, params, loss, opt, x, target):
+        value = train_step(model, params, loss, opt, x, target)
+        bad = ~np.isfinite(value)
+        if bad.any():
+            hit.diverged |= bad
+            optimizer.lr = np.where(hit.diverged, 0.0, np.broadcast_to(optimizer.lr, bad.shape))
+            for layer in params:
+                for a in layer.values():
+                    a[bad] = 0
+            value = np.where(bad, 0.0, value)
+        return value
+    return step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +391,7 @@ def run_cell(config: SparseParityConfig, seed: int, key: tuple, progress=null_pr
         return {"protocol": protocol, "k": k, "n": n, "batch": setting["batch"], "lr": setting["lr"].tolist(),
                 "groups": setting["groups"].tolist(), "max_steps": setting["max_steps"],
                 "steps": _steps_list(hit.first), "censored": int(np.sum(hit.first < 0)),
+                "diverged": int(hit.diverged.sum()),
                 "steps_run": int(curves.steps[-1]), "progress_steps": _steps_list(hit.progress),
                 "subsets": subset_indices(subsets), "curve": curves.to_dict(),
                 "seconds": time.perf_counter() - start}

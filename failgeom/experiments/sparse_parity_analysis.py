@@ -69,6 +69,7 @@ def censored_series(outs: list[dict], protocol: str, k: int, rng: np.random.Gene
            "lr_grid_edge": ([v is not None and v in (min(outs[0]["lr"]), max(outs[0]["lr"])) for v in best_lr]
                             if protocol == "best" else None),
            "converged": [len(o["steps"]) - o["censored"] for o in outs], "total": [len(o["steps"]) for o in outs],
+           "diverged": [o.get("diverged", 0) for o in outs],
            "stopped_at_steps": [o["steps_run"] for o in outs], "max_steps": outs[0]["max_steps"],
            "median_samples": [opt(v) for v in point], "quartiles_samples": quartiles,
            "windows": windows, "tail": fitted[-1] if fitted else None, "hidden_progress": hidden}
