@@ -163,3 +163,23 @@ def test_staircase_rule_says_each_verdict(stair, parity, status):
     v = _stair_verdict(_stair_result(stair, parity))
     assert v.status == status, (v.value, v.reason)
     assert "parity - staircase" in v.value
+
+
+def _row(*tails, k=3):
+    protocols = {f"p{i}": {"tail": None if t is None else {"ns": [40, 80, 160], "slope": t[0], "ci": [t[1], t[2]],
+                                                         "ci_joint": [t[1], t[2]]},
+                           "converged": 12, "total": 16} for i, t in enumerate(tails)}
+    return {"k": k, "prediction": k - 1, "protocols": protocols, "spread": None}
+
+
+def test_unbounded_intervals_decide_nothing():
+    """k = 3 (prediction 2; one log over n = 40..160 adds 0.23): an interval with an unbounded
+    end is unresolved unless it lies wholly above or below; all unresolved: not tested."""
+    assert exponent_verdict(_row((1.5, None, None), (1.9, 1.0, None)))[0] == claims.NOT_TESTED
+    assert exponent_verdict(_row((1.5, None, 1.8), (1.9, 1.0, None)))[0] == NOT_ASYMPTOTIC  # below
+    assert exponent_verdict(_row((2.6, 2.4, None), (1.9, 1.0, None)))[0] == NOT_CONSISTENT  # above
+    assert exponent_verdict(_row((2.0, 1.8, 2.2), (1.9, None, None)))[0] == CONSISTENT
+    assert exponent_verdict(_row((2.0, 1.8, 2.2), (2.9, 2.4, 3.1)))[0] == CONSISTENT  # one protocol reaches it
+    assert exponent_verdict(_row(None, None))[0] == claims.NOT_TESTED
+    assert exponent_verdict(_row((2.2, 2.1, 2.3)))[0] == CONSISTENT  # within one log factor
+    assert exponent_verdict(_row((2.5, 2.3, 2.7)))[0] == NOT_CONSISTENT

@@ -46,30 +46,43 @@ def exponent_verdict(row: dict) -> tuple[str, str]:
     The prediction is that some step size achieves about n^(k-1) and (CSQ) none beats it
     asymptotically, with finite-n slopes rising toward it from below:
 
-    - not consistent: every protocol is above (no step-size rule tried reaches n^(k-1) log n);
+    An interval with an unbounded end (so many resamples censored that the percentile is not
+    reached) that is neither above nor below is *unresolved* and decides nothing.
+
+    - not tested: every protocol unresolved;
+    - not consistent: every resolved protocol is above (no step-size rule tried reaches
+      n^(k-1) log n);
     - not yet asymptotic: some protocol is below (at these n it grows more slowly than the
       asymptotic rate; the interval, widened by the protocol spread, does not yet settle it);
     - consistent: no protocol below and at least one meets the prediction.
 
-    Returns ``("not tested", reason)`` when no protocol has an observed window.
+    Returns ``("not tested", reason)`` also when no protocol has an observed window.
     """
     p = row["prediction"]
     tails = {name: info["tail"] for name, info in row["protocols"].items() if info.get("tail")}
     counts = ", ".join(f"{name} {info['converged']}/{info['total']}" for name, info in row["protocols"].items())
     if not tails:
         return NOT_TESTED, f"k={row['k']}: no window of n with observed medians (learned: {counts})"
-    groups = {"above": [], "meets": [], "below": []}
+    groups = {"above": [], "meets": [], "below": [], "unresolved": []}
     parts = []
     for name, t in tails.items():
         ci = t.get("ci_joint", t["ci"])  # joint over the protocols (Bonferroni), so that the
         lo = -math.inf if ci[0] is None else ci[0]  # verdict's error rate is 5% for all at once
         hi = math.inf if ci[1] is None else ci[1]
         allowance = log_allowance(t["ns"])
-        side = "above" if lo > p + allowance else "below" if hi < p else "meets"
+        if lo > p + allowance:
+            side = "above"
+        elif hi < p:
+            side = "below"
+        else:  # an unbounded end (too many resamples censored) meets everything: undecided
+            side = "meets" if math.isfinite(lo) and math.isfinite(hi) else "unresolved"
         groups[side].append(name)
         parts.append(f"{name} {num(t['slope'])} {_interval(ci)} at n={t['ns'][0]}-{t['ns'][-1]} "
                      f"(+{num(allowance, 2)} for a log)")
-    if len(groups["above"]) == len(tails):
+    resolved = len(tails) - len(groups["unresolved"])
+    if not resolved:
+        status = NOT_TESTED
+    elif len(groups["above"]) == resolved:
         status = NOT_CONSISTENT
     elif groups["below"]:
         status = NOT_ASYMPTOTIC

@@ -77,8 +77,8 @@ class SparseParityConfig(ExperimentConfig):
                            doc="step limit of the sparse cells at batch `batch` (censoring); protocol batch "
                                "gets the same number of samples")
     stop_fraction: float = param(1.0, low=0.0, low_open=True, high=1.0,
-                                 doc="a cell stops once this fraction of its replicas (protocol best: of one "
-                                     "learning rate's) has learned; the others are censored there")
+                                 doc="a cell stops once this fraction of its replicas has learned (protocol best: "
+                                     "once one learning rate's have all learned); the others are censored there")
     dense_max_steps: int = param(50_000, low=1, high=10**9, doc="step limit of the dense column")
     eval_size: int = param(8192, low=1, high=2**20, doc="fresh inputs of each accuracy check")
     target_accuracy: float = param(1.0, low=0.5, low_open=True, high=1.0,
@@ -149,7 +149,7 @@ PRESETS = {
     # k = 2, 3 on a shared doubling grid, every protocol; a short dense column
     "quick": SparseParityConfig(replicas=16, ns_k2=(10, 20, 40, 80), ns_k3=(10, 20, 40), ns_k4=(),
                                 ns_dense=(8, 16), lr_grid=(1.0, 4.0, 16.0), max_steps=20_000,
-                                stop_fraction=0.75, dense_max_steps=3000, eval_size=2048, eval_every=100,
+                                stop_fraction=0.9, dense_max_steps=3000, eval_size=2048, eval_every=100,
                                 bootstrap=1000, gf2_trials=8),
 }
 TINY = SparseParityConfig(replicas=2, ns_k2=(4, 5, 6), ns_k3=(), ns_k4=(), ns_dense=(4,), width=16,
@@ -221,7 +221,8 @@ class FirstHit:
     then at ``i + max(1, floor(growth i))``; learned replicas are no longer checked. Training stops
     (unless ``stop`` is false) once, in some group of ``groups`` (one label per replica; default
     one group), a fraction ``stop_fraction`` of the replicas has learned; the others are then
-    right-censored at that step. Replicas marked in ``diverged`` are never checked again (a
+    right-censored at that step (with several groups, once one group has learned entirely; see
+    :meth:`done`). Replicas marked in ``diverged`` are never checked again (a
     non-finite network would compare as right). With ``watch`` (``(ratio_fn, threshold)``) the first check at
     which ``ratio_fn() >= threshold`` is recorded per replica in ``progress`` (-1 if never).
     """
@@ -255,9 +256,13 @@ class FirstHit:
         return errors <= self.allowed
 
     def done(self) -> bool:
-        """Whether some group has reached ``stop_fraction`` learned."""
+        """Whether the run may stop: with one group, ``stop_fraction`` of it learned; with several
+        (a grid of learning rates), one group learned entirely, so that the smallest of the
+        groups' medians and its bootstrap are fully observed."""
         learned = self.first >= 0
-        return any(learned[self.groups == g].mean() >= self.stop_fraction - 1e-12 for g in np.unique(self.groups))
+        labels = np.unique(self.groups)
+        fraction = self.stop_fraction if labels.size == 1 else 1.0
+        return any(learned[self.groups == g].mean() >= fraction - 1e-12 for g in labels)
 
     def __call__(self, i: int) -> None:
         if i < self.next_check:
