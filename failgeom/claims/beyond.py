@@ -110,7 +110,8 @@ def _exponents(ev) -> Verdict:
     elif by[CONSISTENT]:
         status = REPRODUCED if len(by[CONSISTENT]) == len(table) else PARTLY
     else:
-        return Verdict(NOT_TESTED, value, "no k reaches the asymptotic regime at this preset: " + reason,
+        # a not-tested verdict shows only its reason, so the numbers go there
+        return Verdict(NOT_TESTED, value, f"no k reaches the asymptotic regime at this preset ({reason}); {value}",
                        ev.preset(name))
     return Verdict(status, value, "" if status == REPRODUCED else reason, ev.preset(name))
 
