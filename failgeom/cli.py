@@ -53,7 +53,7 @@ COMMANDS = {
 EXAMPLES = [
     ("failgeom list", ""),
     ("failgeom show parity", "parity's settings"),
-    ("failgeom run parity", "the quick preset, in a few minutes"),
+    ("failgeom run parity", "the quick preset, about a minute"),
     ("failgeom run parity --set steps=6000 --seeds 8", "a custom run"),
     ("failgeom reproduce", "the whole paper (quick preset) and its report"),
     ("failgeom verify --quick", "the theorems, in about 15 s"),
@@ -189,8 +189,6 @@ def _rows(cells: list[list[str]], widths: list[int], indent: int = 2) -> list[st
 
 
 _GLUE = re.compile(r"\b(Sec\.|Fig\.|Figs\.|Thm|Theorem|Lemma|Appendix|d =|k =|n =) (?=\S)")
-
-
 _INTERVAL = re.compile(r"([\[(][-+\w.]+), ([-+\w.]+[\])])")
 
 
