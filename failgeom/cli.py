@@ -178,9 +178,13 @@ def _config(experiment, preset: str, seeds, dtype, sets):
 
 def _rows(cells: list[list[str]], widths: list[int], indent: int = 2) -> list[str]:
     """Lines of one table row: each cell is a list of lines already wrapped to its column's width;
-    columns are two spaces apart and the last one is not padded."""
-    height = max(len(c) for c in cells)
+    columns are two spaces apart and the last one is not padded. A first cell wider than its
+    column (a plugin's long name) gets a line of its own, the rest of the row below it."""
     lines = []
+    if len(cells[0][0]) > widths[0]:
+        lines.append(" " * indent + cells[0][0])
+        cells = [cells[0][1:] or [""]] + cells[1:]
+    height = max(len(c) for c in cells)
     for i in range(height):
         parts = [(c[i] if i < len(c) else "").ljust(w) for c, w in zip(cells[:-1], widths)]
         last = cells[-1][i] if i < len(cells[-1]) else ""
@@ -221,7 +225,7 @@ def cmd_list(args) -> int:
 
     experiments = [get(n) for n in names()]
     total = width()
-    name_width = max(len(e.name) for e in experiments)
+    name_width = min(32, max(len(e.name) for e in experiments))  # a longer name gets its own line
     text_width = total - 2 - name_width - 2
     family = None
     for e in experiments:
@@ -259,7 +263,7 @@ def cmd_show(args) -> int:
     total, n_values = width(), len(header) - 3
     # field names in full; values up to 16 columns (lists wrap after a comma); the meaning and what
     # a field accepts share the rest
-    widths = [max(len(r[0]) for r in rows + [header])]
+    widths = [min(24, max(len(r[0]) for r in rows + [header]))]  # a longer name gets its own line
     widths += [max(len(header[1 + i]), min(16, max(len(r[1 + i]) for r in rows))) for i in range(n_values)]
     text_width = max(24, total - 2 - sum(w + 2 for w in widths))
     print("\n".join(_wrap(f"{experiment.name}: {experiment.description}", total)))

@@ -42,6 +42,19 @@ def test_list_groups_by_family_under_headings_and_fits_100_columns(capsys, monke
         assert " ".join(parts) == get(name).description
 
 
+def test_a_long_experiment_name_gets_a_line_of_its_own(capsys, monkeypatch):
+    import dataclasses
+
+    from failgeom import experiments
+
+    long = dataclasses.replace(experiments.get("parity"), name="a-plugin-experiment-with-a-very-long-name")
+    monkeypatch.setitem(experiments.REGISTRY, long.name, long)
+    assert main(["list"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    at = lines.index(f"  {long.name}")
+    assert lines[at + 1].split() == long.description.split()[:len(lines[at + 1].split())]
+
+
 def test_list_wraps_to_a_narrow_terminal(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "72")
     assert main(["list"]) == 0
