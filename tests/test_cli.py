@@ -273,7 +273,7 @@ def test_import_failgeom_exposes_subpackages_lazily():
 
     assert failgeom.theory.condition_number(1000) > 1e10 and "theory" in dir(failgeom)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        failgeom.nope
+        _ = failgeom.nope
 
 
 def test_nothing_imports_the_cli():
