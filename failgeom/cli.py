@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import shutil
 import sys
@@ -27,7 +28,7 @@ configure()
 from . import __version__  # noqa: E402
 from .store import RunError  # noqa: E402
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 MAX_SEEDS, MAX_JOBS, MAX_SEED = 10_000, 4096, 2**63 - 1
 
 
@@ -486,6 +487,9 @@ def main(argv=None) -> int:
     except (UsageError, ValueError, TypeError) as exc:
         print(f"failgeom: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader went away (failgeom list | head): stop quietly, as a shell does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # a write failed: nothing written before is lost
         where = f" {exc.filename}" if exc.filename else ""
         print(f"failgeom: could not write{where}: {exc.strerror or exc}", file=sys.stderr)

@@ -55,6 +55,15 @@ def test_a_long_experiment_name_gets_a_line_of_its_own(capsys, monkeypatch):
     assert lines[at + 1].split() == long.description.split()[:len(lines[at + 1].split())]
 
 
+def test_a_reader_that_stops_early_gets_no_error():
+    # `failgeom list | head -1`: the pipe's reader is gone before failgeom writes
+    proc = subprocess.Popen([sys.executable, "-m", "failgeom", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == ""
+
+
 def test_list_wraps_to_a_narrow_terminal(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "72")
     assert main(["list"]) == 0
