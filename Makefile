@@ -1,12 +1,13 @@
 # Two commands on a fresh clone: `make reproduce` (the quick reproduction on all cores) and
-# `make test` (the default test suite). Each creates .venv on first use with the README's pip
-# command; later runs reuse it (it is rebuilt when setup.cfg or pyproject.toml change).
+# `make test` (the default test suite, deterministic: the same examples on every run). Each
+# creates .venv on first use with the README's pip command; later runs reuse it (it is rebuilt
+# when setup.cfg or pyproject.toml change). `make test-explore` lets hypothesis explore.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test clean-venv
+.PHONY: reproduce test test-explore clean-venv
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ reproduce: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/pytest
+
+# the same suite, with hypothesis drawing fresh examples on every run (see tests/conftest.py)
+test-explore: $(BIN)/.installed
+	HYPOTHESIS_PROFILE=explore $(BIN)/pytest
 
 clean-venv:
 	rm -rf $(VENV)

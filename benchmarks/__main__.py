@@ -236,7 +236,7 @@ def _run_suite(label, owner, make, methods, smoke, budget, repeat, out) -> list[
             full = f"{label}.{name}"
             try:
                 if name.startswith("time_"):
-                    med, lo, hi = _time(lambda: fn(*args), budget, repeat, number)
+                    med, lo, hi = _time(lambda: fn(*args), budget, repeat, number)  # noqa: B023
                     medians[name] = med
                     detail = "smoke: one call" if smoke else f"spread {_fmt_time(lo)}..{_fmt_time(hi)}"
                     ref = getattr(fn, "reference", None)
@@ -245,7 +245,7 @@ def _run_suite(label, owner, make, methods, smoke, budget, repeat, out) -> list[
                                    else f"; reference {ref} not measured")
                     _emit(rows, Row(full, combo, "time", med, detail), out)
                 elif name.startswith("peakmem_"):
-                    _emit(rows, Row(full, combo, "peakmem", _peakmem(lambda: fn(*args))), out)
+                    _emit(rows, Row(full, combo, "peakmem", _peakmem(lambda: fn(*args))), out)  # noqa: B023
                 else:
                     _emit(rows, Row(full, combo, "track", fn(*args), getattr(fn, "unit", "")), out)
             except Exception as exc:

@@ -83,7 +83,7 @@ class _Step:
         s = sizes()
         self.k, self.approach, self.batch = k, approach, s["batch"]
         self.model = tl.TupleModel(k)
-        self.params = tl.initial_params(self.model, 0, 1, np.float32)
+        self.params = tl.initial_params(self.model, 0, (0,), np.float32)
         rng = np.random.default_rng(1)
         self.batch_data = sample_tuples(rng, (1, self.batch), k, np.float32)
 
@@ -128,7 +128,7 @@ class SNRPass:
     def setup(self, k):
         n = sizes()["snr_chunk"]
         self.model = tl.TupleModel(k)
-        self.params_ = tl.initial_params(self.model, 0, 1, np.float64)
+        self.params_ = tl.initial_params(self.model, 0, (0,), np.float64)
         self.data = sample_tuples(np.random.default_rng(2), (1, n), k, np.float64)
 
     def time_snr_chunk(self, k):
@@ -150,7 +150,7 @@ class NumpyStep:
         for layer in self.model.n1.layers:
             if isinstance(layer, nn.ConvPool2D):
                 layer.workers = workers
-        self.params = tl.initial_params(self.model, 0, 1, np.float32)
+        self.params = tl.initial_params(self.model, 0, (0,), np.float32)
         self.batch = sample_tuples(np.random.default_rng(1), (1, batch), k, np.float32)
         self.optimizer = nn.Adam(1e-3, **nn.PAPER_ADAM)
 
@@ -386,8 +386,8 @@ def _single_thread_table(s: dict) -> None:
     for k in SNRPass.params:
         bench = SNRPass()
         bench.setup(k)
-        wall = min(_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
-        cpu = min(_cpu_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))
+        wall = min(_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))  # noqa: B023
+        cpu = min(_cpu_timed(lambda: bench.time_snr_chunk(k)) for _ in range(s["repeats"]))  # noqa: B023
         print(f"SNR per-tuple gradients k={k}, {s['snr_chunk']} tuples, both losses, float64: "
               f"{wall * 1e3:.0f} ms wall, {cpu * 1e3:.0f} ms cpu")
     bench = SNRPoolFeatures()

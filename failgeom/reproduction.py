@@ -64,6 +64,8 @@ def make_plan(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
             built[e.name] = configs[e.name].validate()
         else:
             built[e.name] = e.config(preset)
+    if isinstance(out, str) and not out.strip():
+        raise ValueError("--out must name a folder, got an empty string")
     out = check_writable(Path(out))
     return Plan(preset, out, seed, jobs, experiments, built, scheduler=scheduler)
 

@@ -6,21 +6,29 @@ can tell a complete record from a truncated, garbled, hand-edited or mismatched 
 :meth:`Result.from_json` checks the schema (every field present with its type), the schema
 version and the checksum, and raises ``ValueError`` in one line naming what is wrong.
 
-A write goes to a temporary file in the destination folder (``.<name>.<random>.tmp``) and is
-renamed over the target, so a reader (or an interrupted run) never sees a half-written file and
-an older file is replaced only by a complete new one. A failed write (no space, permissions, a
-read-only file system) raises ``OSError`` whose ``filename`` is the target and whose
-``strerror`` is the system's text; the temporary file is removed.
+A write goes to a temporary file in the destination folder and is renamed over the target, so a
+reader (or an interrupted run) never sees a half-written file and an older file is replaced only
+by a complete new one. The temporary's name says that failgeom wrote it and which process did,
+``.<name>.failgeom-<host>-<pid>-<random>.tmp`` (:func:`temporary_writer` reads it back), so
+only a temporary whose writer is gone is ever cleaned up, and never a file of anyone else. A
+failed write (no space, permissions, a read-only file system) raises ``OSError`` whose
+``filename`` is the target and whose ``strerror`` is the system's text; the temporary file is
+removed. Records are read with :func:`read_regular`, which names and refuses a FIFO, a device,
+a directory or a symbolic link where a file should be (a FIFO would otherwise hang the read).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import math
 import os
 import platform
+import re
+import socket
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +38,8 @@ import numpy as np
 SCHEMA_VERSION = 2
 DEFAULT_OUT = Path("failgeom-results")
 TMP_SUFFIX = ".tmp"
+TMP_TAG = ".failgeom-"
+_TMP_NAME = re.compile(r"^\.(?P<target>.+)\.failgeom-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[a-z0-9_]+\.tmp$")
 
 #: the fields a result record must have (the others have defaults)
 REQUIRED_FIELDS = ("experiment", "preset", "config", "seeds", "metrics", "curves")
@@ -41,7 +51,7 @@ RESULT_FIELDS = {"experiment": str, "preset": str, "config": dict, "seeds": dict
 
 @dataclass
 class Result:
-    """What one experiment run produced (see docs/architecture.md, "Results on disk").
+    """What one experiment run produced (see docs/scaling.md, "On the disk").
 
     ``files`` maps the name of a file committed with the result (``figure.png``) to its SHA-256;
     the runner fills it in when it writes the pair.
@@ -120,7 +130,7 @@ class Result:
         path = Path(path)
         if path.is_dir():
             path = path / "result.json"
-        return cls.from_json(path.read_bytes())
+        return cls.from_json(read_regular(path))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -156,8 +166,8 @@ def checksum(data, allow_nan: bool = False) -> str:
 
 
 def file_checksum(path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 (hex) of a regular file's bytes (see :func:`read_regular`)."""
+    return hashlib.sha256(read_regular(path)).hexdigest()
 
 
 def _file_mode() -> int:
@@ -174,6 +184,97 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def host_tag() -> str:
+    """This machine's name as it appears in temporary file names (letters, digits, ``_``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", socket.gethostname())[:40] or "host"
+
+
+def temporary_prefix(name: str) -> str:
+    """The prefix of a temporary for the file ``name``, naming failgeom, this host and this pid."""
+    return f".{name}{TMP_TAG}{host_tag()}-{os.getpid()}-"
+
+
+def temporary_writer(path) -> tuple[str, int] | None:
+    """``(host, pid)`` of the process that made the failgeom temporary ``path``, or None when the
+    name is not one failgeom writes (a user's ``.todo.tmp``, another program's file)."""
+    match = _TMP_NAME.match(Path(path).name)
+    return (match["host"], int(match["pid"])) if match else None
+
+
+def file_kind(mode: int) -> str:
+    """"a directory", "a FIFO", ... for an ``st_mode`` that is not a regular file's."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+class NotARegularFileError(OSError):
+    """A FIFO, device, directory or symbolic link stands where failgeom keeps a regular file;
+    ``reason`` (its ``strerror``) says which, e.g. "is a FIFO, not a regular file"."""
+
+    @property
+    def reason(self) -> str:
+        return self.strerror
+
+
+def read_regular(path) -> bytes:
+    """The bytes of the regular file ``path``, never following a symbolic link and never
+    blocking on a FIFO or device.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is nothing at ``path``.
+    NotARegularFileError
+        (an OSError) If ``path`` is a directory, FIFO, device, socket or symbolic link; its
+        ``strerror`` says which and ``filename`` is ``path``.
+    OSError
+        If the file cannot be read, with ``filename`` set.
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFileError(errno.ELOOP, "is a symbolic link, not a file failgeom wrote", path) from None
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFileError(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", path)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except NotARegularFileError:
+        raise
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from None
+    finally:
+        os.close(fd)
+
+
+#: called with the target path before every atomic write (see :func:`set_write_guard`)
+_write_guard = None
+
+
+def set_write_guard(guard) -> None:
+    """Install ``guard(path)`` (or None), called before every atomic write of this process.
+
+    The runner's worker processes install one that raises when the driver that started the
+    cell no longer holds its folder's lock, so an orphaned cell never writes a checkpoint.
+    """
+    global _write_guard
+    _write_guard = guard
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
@@ -183,16 +284,20 @@ def atomic_write_bytes(path, data: bytes) -> None:
         With ``filename`` set to ``path`` (whatever step failed) and the system's ``strerror``.
     """
     path = Path(path)
+    if _write_guard is not None:
+        _write_guard(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=TMP_SUFFIX)
         try:
             os.fchmod(fd, _file_mode())
             _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if _write_guard is not None:
+            _write_guard(path)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
@@ -225,15 +330,30 @@ def atomic_savefig(fig, path, **kwargs) -> None:
 
 
 def check_writable(folder) -> Path:
-    """Create ``folder`` if needed and check a file can be written there; raise ValueError if not."""
+    """Create ``folder`` if needed and check a file can be written there.
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is empty or a file stands where it or one of its parents should be (bad
+        input).
+    OSError
+        If the folder cannot be written (permissions, a read-only file system, no space or no
+        inodes left): a failed write, with ``filename`` set to the folder.
+    """
+    if not str(folder).strip():
+        raise ValueError("the output folder must be a path, got an empty string")
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=TMP_SUFFIX)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix("write-check"), suffix=TMP_SUFFIX)
         os.close(fd)
         os.unlink(tmp)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ValueError(f"output folder {str(folder)!r} is not writable: a file stands in its path "
+                         f"({exc.strerror or exc})") from None
     except OSError as exc:
-        raise ValueError(f"output folder {str(folder)!r} is not writable: {exc.strerror or exc}") from None
+        raise OSError(exc.errno, exc.strerror or str(exc), str(folder)) from None
     return folder
 
 

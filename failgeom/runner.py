@@ -20,23 +20,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import math
-import os
-import pickle
 import shlex
-import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import Task, make_executor
-from .results import Result, figure_bytes
-from .store import (CellStore, FolderLock, canonical_output, cell_name, clean_temporaries,
-                    commit_result, config_json, digest, load_result)
+from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
+from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid
+from .jobs import Job, Outcome, RunStats, check_jobs, plural, reusable, to_recompute
+from .progress import Heartbeat
+from .results import Result, canonical_json, figure_bytes
+from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
+                    digest, output_problem)
+from .worker import CellTask, error_line, execute_cell, failure, reference
 
 ALL = ("all",)
-MAX_GRID_POINTS = 4096
+_TASK_IDS = itertools.count()  # task keys unique in this process (Dask never merges two tasks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,185 +76,26 @@ def cell_label(experiment_name: str, key: tuple) -> str:
     return f"{experiment_name} {' '.join(parts)}"
 
 
-@dataclass(frozen=True)
-class CellTask:
-    """What a worker needs for one cell; ``experiment`` is the spec itself or its registry name."""
-
-    experiment: object
-    config: object
-    seed: int
-    key: tuple
-    label: str
-    checkpoint_dir: str | None = None
-    progress: object = None  # a progress factory, only when the cell runs in this process
+def _cells_text(job: Job, keys) -> str:
+    keys = list(keys)
+    names = [cell_label("", k).strip() or "all" for k in keys[:6]]
+    return ", ".join(names) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
 
 
-@dataclass(frozen=True)
-class _Spec:
-    """An experiment spec rebuilt in the worker from its fields (its derived ``run`` is a closure)."""
+def _finish(job: Job, executor_name: str, tell) -> list:
+    """Merge a job's cells, draw its figure and commit the pair; a failure fails the job.
 
-    cls: type
-    fields: dict
-
-
-def _resolve(ref):
-    if isinstance(ref, str):
-        from .experiments import get
-
-        return get(ref)
-    if isinstance(ref, _Spec):
-        return ref.cls(**ref.fields)
-    return ref
-
-
-def _pickles(obj) -> bool:
-    try:
-        pickle.dumps(obj)
-        return True
-    except Exception:
-        return False
-
-
-def _ref(experiment):
-    """What travels to a worker: the spec itself if it pickles (by reference to its functions),
-    else its fields without the ``run`` derived from its cells, else its registry name."""
-    import dataclasses
-
-    if _pickles(experiment):
-        return experiment
-    derived = "__post_init__" in getattr(experiment.run, "__qualname__", "")
-    spec = _Spec(type(experiment), {f.name: None if f.name == "run" and derived else getattr(experiment, f.name)
-                                    for f in dataclasses.fields(experiment)})
-    return spec if _pickles(spec) else experiment.name
-
-
-def error_line(exc: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
-def failure(exc: BaseException, checkpoint_dir=None) -> dict:
-    """A picklable description of a failed cell (exceptions themselves may not unpickle)."""
-    info = {"ok": False, "error": error_line(exc)}
-    if isinstance(exc, OSError) and exc.errno is not None:
-        info["oserror"] = [exc.errno, exc.strerror or str(exc), exc.filename]
-    if type(exc).__name__ == "CheckpointError" and checkpoint_dir:
-        info["error"] += f"; to start this cell over: rm -r {shlex.quote(str(checkpoint_dir))}"
-    return info
-
-
-def execute_cell(task: CellTask) -> dict:
-    """Run one cell (in whichever process the executor chose); never raises for a cell's fault."""
-    import numpy as np
-
-    from .training import null_progress
-
-    start, cpu = time.perf_counter(), time.process_time()
-    try:
-        experiment = _resolve(task.experiment)
-        # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
-        with np.errstate(over="ignore", invalid="ignore"):
-            output = run_cell(experiment, task.config, task.seed, task.key, task.progress or null_progress,
-                              task.checkpoint_dir)
-        text = canonical_output(output, f"{task.label}: run_cell")
-    except Exception as exc:  # reported as this cell's failure; the other cells go on
-        return failure(exc, task.checkpoint_dir)
-    from . import __version__
-
-    return {"ok": True, "output": text, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
-            "failgeom": __version__, "worker": f"{socket.gethostname()}:{os.getpid()}"}
-
-
-# --------------------------------------------------------------------------------------------
-# jobs: one experiment at one config and seed, into one folder
-
-
-@dataclass
-class Outcome:
-    """What happened to one job: ``status`` is "ran", "skipped" (an earlier complete result was
-    reused) or "failed" (``error`` says why); ``reason`` says why an earlier result was not reused."""
-
-    name: str
-    status: str = "pending"
-    result: Result | None = None
-    error: str = ""
-    reason: str = ""
-    cells_run: int = 0
-    cells_reused: int = 0
-    cells_failed: int = 0
-
-
-@dataclass
-class Job:
-    """An experiment at one config and seed, written to ``folder`` (result.json, figure.png)."""
-
-    experiment: object
-    config: object
-    folder: Path
-    seed: int = 0
-    preset: str = "custom"
-    plot: bool = True
-    name: str = ""
-    outcome: Outcome = None
-    # filled while running
-    store: CellStore = None
-    keys: list = field(default_factory=list)
-    outputs: dict = field(default_factory=dict)
-    times: dict = field(default_factory=dict)  # key -> {"wall_s", "cpu_s"}
-
-    def __post_init__(self):
-        self.folder = Path(self.folder)
-        self.name = self.name or self.experiment.name
-        self.outcome = self.outcome or Outcome(self.name)
-
-
-@dataclass
-class RunStats:
-    cells_run: int = 0
-    cells_reused: int = 0
-    cells_failed: int = 0
-    results_reused: int = 0
-    executor: str = ""
-    workers: int = 1
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        text = f"{self.cells_run} cells run, {self.cells_reused} reused, {self.cells_failed} failed"
-        if self.results_reused:
-            text += f" ({self.results_reused} complete result{'s' if self.results_reused > 1 else ''} reused)"
-        return text
-
-
-def reusable(folder, config, preset: str, seed: int, need_figure: bool = True) -> tuple[Result | None, str]:
-    """An earlier complete result in ``folder`` for the same config, preset, seed and version.
-
-    Returns ``(result, "")`` when it can be reused, ``(None, reason)`` otherwise.
+    A merge that fails on outputs read from stored records does not fail the job: those records
+    are named in one line and their keys returned, to be computed again (a record can be whole
+    and checksummed and still hold an output this code cannot use). Returns the keys to rerun.
     """
-    from . import __version__
-
-    result, reason = load_result(folder, need_figure)
-    if result is None:
-        return None, reason
-    if result.preset != preset:
-        return None, f"made with preset {result.preset!r}"
-    if result.seeds.get("seed") != seed:
-        return None, f"made with seed {result.seeds.get('seed')!r}"
-    want = config_json(config)
-    if result.config != want:
-        changed = sorted(k for k in set(result.config) | set(want) if result.config.get(k) != want.get(k))
-        return None, f"config changed ({', '.join(changed)})"
-    if result.environment.get("failgeom") != __version__:
-        return None, f"made by failgeom {result.environment.get('failgeom')!r}"
-    return result, ""
-
-
-def _finish(job: Job, executor_name: str) -> None:
-    """Merge a job's cells, draw its figure and commit the pair; a failure fails the job."""
     o = job.outcome
     step = "merge"
     try:
         result = merge(job.experiment, job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset)
+        if not isinstance(result, Result):
+            raise TypeError(f"merge returned a {type(result).__name__}, not a Result")
+        result.experiment = job.experiment.name  # the experiment the runner ran, whatever merge wrote
         result.timing = dict(result.timing or {})
         # the cost of this result, whichever executor ran the cells and whether they were reused
         result.timing["wall_s"] = float(sum(job.times[k]["wall_s"] for k in job.keys))
@@ -272,10 +114,21 @@ def _finish(job: Job, executor_name: str) -> None:
     except OSError:
         raise
     except Exception as exc:  # the cells stay stored; only this job fails
-        o.status, o.error = "failed", f"{job.name}: {step}: {error_line(exc)}"
-        return
+        stale = to_recompute(job) if step == "merge" else []
+        if stale:
+            tell(f"recomputing {job.name} {_cells_text(job, stale)}: the stored outputs do not merge "
+                 f"({error_line(exc)})")
+            for key in stale:
+                job.stored[key] = canonical_json(job.outputs.pop(key), allow_nan=True)
+                del job.times[key]
+                job.reused.discard(key)
+            return stale
+        cells = f" of {plural(len(job.keys), 'cell')} ({_cells_text(job, job.keys)})" if step == "merge" else ""
+        o.status, o.error = "failed", f"{job.name}: {step}{cells}: {error_line(exc)}"
+        return []
     commit_result(job.folder, result, figure)
     o.status, o.result = "ran", result
+    return []
 
 
 def _say_through(bar, say):
@@ -298,8 +151,8 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         Distinct folders; each is locked for the duration (another live run there is a
         :class:`~failgeom.store.LockedError`).
     workers, scheduler
-        ``--jobs`` and ``--scheduler`` (see :func:`failgeom.executors.make_executor`); ignored
-        when ``executor`` is given.
+        ``--jobs`` (a positive integer) and ``--scheduler`` (see
+        :func:`failgeom.executors.make_executor`); ignored when ``executor`` is given.
     progress : callable, optional
         Progress factory ``progress(total, desc)``; one bar over all cells (its ``overall``
         attribute, if any, makes that bar), and bars inside cells that run in this process.
@@ -307,97 +160,147 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         Receives one-line messages (damaged files, and failed cells unless ``say_failures`` is
         False); None keeps quiet.
     reuse : bool
-        Reuse a complete earlier result.json of the same config, preset, seed and version.
+        Reuse a complete earlier result.json of the same experiment, config, preset, seed and
+        version.
     extra, on_extra
         More :class:`~failgeom.executors.Task` s for the same executor, and the callback
         ``on_extra(key, ok, value)`` for their results (``failgeom verify`` in reproduce).
 
     Raises
     ------
+    TypeError, ValueError
+        A job, its experiment or config, or ``workers`` is not what is accepted.
     OSError
         A write failed (no space, permissions, read-only); everything written before stays.
+    ~failgeom.store.RunError
+        The run stopped: a folder is locked by another run (``LockedError``), its ``.lock`` is
+        not a regular file (``LockFileError``), or the Dask scheduler went away
+        (``SchedulerLostError``: the message says what is stored and how to resume).
     """
-    from . import __version__
-    from .training import null_progress
-
+    refuse_in_bootstrapping_worker()
     start = time.perf_counter()
     stats = RunStats()
-    folders = [job.folder for job in jobs]
-    if len(set(folders)) != len(folders):
-        raise ValueError("two jobs write the same folder")
+    jobs = check_jobs(jobs, workers)
     tell = say or (lambda msg: None)
     with contextlib.ExitStack() as stack:
-        for folder in sorted(set(folders)):
+        for folder in sorted({job.folder for job in jobs}):
             stack.enter_context(FolderLock(folder))
-        pending = _plan(jobs, reuse, tell, stats)
+        pending, hints = _plan(jobs, reuse, tell, stats)
         if not pending and not extra:
             from .executors import SerialExecutor
 
             executor = SerialExecutor()
         executor = executor or make_executor(workers, scheduler, pending=len(pending) + len(extra))
-        in_process = getattr(executor, "in_process", False)
-        tasks, index, refs = [], {}, {}
-        for i, (job, key) in enumerate(pending):
-            label = cell_label(job.name, key)
-            ckpt = str(job.store.checkpoint_dir(key))
-            if id(job.experiment) not in refs:
-                refs[id(job.experiment)] = job.experiment if in_process else _ref(job.experiment)
-            ref = refs[id(job.experiment)]
-            task = CellTask(ref, job.config, job.seed, key, label, ckpt,
-                            progress if in_process else None)
-            tid = f"cell-{i}-{job.experiment.name}-{digest(job.store.ident)}-{cell_name(key)}"
-            tasks.append(Task(tid, execute_cell, task))
-            index[tid] = (job, key, label)
-        extra_keys = {t.key for t in extra}
+        from .training import null_progress
+
         factory = progress or null_progress
         make_bar = getattr(factory, "overall", None)
-        total = len(tasks) + len(extra) + stats.cells_reused
+        total = len(pending) + len(extra) + stats.cells_reused
         bar = make_bar(total) if make_bar else factory(total, "cells")
         bar.update(stats.cells_reused)
         if hasattr(bar, "set_description_str"):
-            bar.set_description_str(f"{len(tasks)} cells to run" + (f", {stats.cells_reused} reused"
-                                                                    if stats.cells_reused else ""))
+            bar.set_description_str(f"{plural(len(pending), 'cell')} to run" + (
+                f", {stats.cells_reused} reused" if stats.cells_reused else ""))
         tell = _say_through(bar, say)
+        beat = None
         try:
             with executor:
                 stats.executor, stats.workers = executor.describe(), executor.workers
-                for job in jobs:  # every cell reused: merge now
-                    if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
-                        _finish(job, stats.executor)
-                for tid, ok, value in executor.run(tasks + list(extra)):
-                    if tid in extra_keys:
-                        on_extra(tid, ok, value)
-                        _advance(bar, "failgeom verify")
-                        continue
-                    job, key, label = index[tid]
-                    info = value if ok else failure(value)
-                    if info["ok"] and info.get("failgeom") != __version__:  # a cluster of mixed installs
-                        info = {"ok": False, "error": f"the worker {info['worker']} runs failgeom "
-                                f"{info.get('failgeom')}, this run {__version__}; install one version"}
-                    if info["ok"]:
-                        job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["cpu_s"],
-                                                          info["worker"])
-                        job.times[key] = {"wall_s": info["wall_s"], "cpu_s": info["cpu_s"]}
-                        job.store.drop_checkpoint(key)
-                        job.outcome.cells_run += 1
-                        stats.cells_run += 1
-                    elif "oserror" in info:  # the disk, not the cell: stop, keep what is written
-                        errno_, strerror, filename = info["oserror"]
-                        raise OSError(errno_, strerror, filename)
-                    else:
-                        job.outcome.cells_failed += 1
-                        stats.cells_failed += 1
-                        if job.outcome.status != "failed":
-                            job.outcome.status, job.outcome.error = "failed", f"{label}: {info['error']}"
-                        if say_failures:
-                            tell(f"failed {label}: {info['error']}")
-                    _advance(bar, label)
-                    if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
-                        _finish(job, stats.executor)
+                if say is not None and not hasattr(bar, "set_description_str") and pending:  # no live bar
+                    beat = Heartbeat(say, {(id(j), k): hints.get((id(j), k)) for j, k in pending},
+                                     stats.cells_reused, stats.workers)
+                _execute(jobs, pending, executor, progress, list(extra), on_extra, bar, tell, stats, say_failures,
+                         beat)
+        except SchedulerLostError as exc:
+            raise SchedulerLostError(exc.address, exc.why, _lost_advice(jobs, stats)) from None
         finally:
+            if beat is not None:
+                beat.stop()
             bar.close()
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def _lost_advice(jobs, stats) -> str:
+    stored = stats.cells_run + stats.cells_reused
+    total = sum(len(job.keys) for job in jobs if job.store is not None) or stored
+    where = jobs[0].folder if len(jobs) == 1 else jobs[0].folder.parent
+    argv = sys.argv[1:] if Path(sys.argv[0]).name in ("failgeom", "__main__.py") else None
+    command = f"failgeom {shlex.join(argv)}" if argv else "the same call"
+    return (f"{stored} of {plural(total, 'cell')} are stored in {where}; "
+            f"with a scheduler running again, resume with: {command}")
+
+
+def _tasks(pairs, executor, progress, refs) -> tuple[list, dict]:
+    in_process = getattr(executor, "in_process", False)
+    tasks, index = [], {}
+    for job, key in pairs:
+        label = cell_label(job.name, key)
+        if id(job.experiment) not in refs:
+            refs[id(job.experiment)] = job.experiment if in_process else reference(job.experiment)
+        task = CellTask(refs[id(job.experiment)], job.config, job.seed, key, label, str(job.store.checkpoint_dir(key)),
+                        progress if in_process else None, None if in_process else str(job.folder / LOCK_FILE))
+        tid = f"cell-{next(_TASK_IDS)}-{job.experiment.name}-{digest(job.store.ident)}-{cell_name(key)}"
+        tasks.append(Task(tid, execute_cell, task))
+        index[tid] = (job, key, label)
+    return tasks, index
+
+
+def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stats, say_failures, beat) -> None:
+    """Run the pending cells (and ``extra``), store each, merge each job when its last cell is in;
+    stored outputs that do not merge are computed again in a second round."""
+    from . import __version__
+
+    refs, rerun = {}, []
+    for job in jobs:  # every cell reused: merge now
+        if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
+            rerun += [(job, k) for k in _finish(job, stats.executor, tell)]
+    extra_keys = {t.key for t in extra}
+    todo, first = list(pending), True
+    while todo or rerun or (first and extra):
+        for job, _ in rerun:  # counted as reused when planned; computed now
+            job.outcome.cells_reused -= 1
+            stats.cells_reused -= 1
+        if rerun and isinstance(getattr(bar, "total", None), int):
+            bar.total += len(rerun)
+        tasks, index = _tasks(todo + rerun, executor, progress, refs)
+        batch, first, todo, rerun = tasks + (extra if first else []), False, [], []
+        for tid, ok, value in executor.run(batch):
+            if tid in extra_keys:
+                on_extra(tid, ok, value)
+                _advance(bar, "failgeom verify")
+                continue
+            job, key, label = index[tid]
+            info = value if ok else failure(value)
+            if info["ok"] and info.get("failgeom") != __version__:  # a cluster of mixed installs
+                info = {"ok": False, "error": f"the worker {info['worker']} runs failgeom "
+                        f"{info.get('failgeom')}, this run {__version__}; install one version"}
+            if info["ok"]:
+                why = output_problem(json.loads(info["output"]), key, job.store.check_output)
+                if why:
+                    info = {"ok": False, "error": f"run_cell {why}"}
+            if info["ok"]:
+                job.confirmed |= job.stored.get(key) == info["output"]
+                job.outputs[key] = job.store.save(key, info["output"], info["wall_s"], info["cpu_s"], info["worker"])
+                job.times[key] = {"wall_s": info["wall_s"], "cpu_s": info["cpu_s"]}
+                job.store.drop_checkpoint(key)
+                job.outcome.cells_run += 1
+                stats.cells_run += 1
+            elif "oserror" in info:  # the disk, not the cell: stop, keep what is written
+                errno_, strerror, filename = info["oserror"]
+                raise OSError(errno_, strerror, filename)
+            else:
+                job.outcome.cells_failed += 1
+                stats.cells_failed += 1
+                if job.outcome.status != "failed":
+                    job.outcome.status, job.outcome.error = "failed", f"{label}: {info['error']}"
+                if say_failures:
+                    tell(f"failed {label}: {info['error']}")
+            _advance(bar, label)
+            if beat is not None:
+                beat.done((id(job), key), info.get("wall_s"), label)
+            if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
+                rerun += [(job, k) for k in _finish(job, stats.executor, tell)]
 
 
 def _advance(bar, label: str) -> None:
@@ -406,8 +309,9 @@ def _advance(bar, label: str) -> None:
     bar.update(1)
 
 
-def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job, tuple]]:
-    """Reuse complete results and valid cell records; the (job, key) pairs still to run."""
+def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, dict]:
+    """Reuse complete results and valid cell records; the (job, key) pairs still to run, longest
+    expected first, and their expected seconds ``{(id(job), key): seconds or None}``."""
     pending = []
     for job in jobs:
         o = job.outcome
@@ -415,19 +319,22 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job
         if removed:
             tell(f"removed {len(removed)} temporary file(s) left by an interrupted run in {job.folder}")
         if reuse:
-            result, o.reason = reusable(job.folder, job.config, job.preset, job.seed, job.plot)
+            result, o.reason = reusable(job.folder, job.config, job.preset, job.seed, job.plot, job.experiment.name)
             if result is not None:
                 o.status, o.result = "skipped", result
                 stats.results_reused += 1
                 continue
-            if "damaged" in o.reason or "match" in o.reason or "cannot" in o.reason:
+            if any(w in o.reason for w in ("damaged", "match", "cannot", "another experiment", "not a regular",
+                                            "symbolic link")):
                 tell(f"{job.name}: not reusing {job.folder / 'result.json'}: {o.reason}")
-        job.store = CellStore(job.folder, job.experiment.name, job.config, job.seed)
+        job.store = CellStore(job.folder, job.experiment.name, job.config, job.seed,
+                              getattr(job.experiment, "check_output", None))
         job.keys = cell_keys(job.experiment, job.config)
         for key in job.keys:
             output, times, why = job.store.load(key)
             if output is not None:
                 job.outputs[key], job.times[key] = output, times
+                job.reused.add(key)
                 o.cells_reused += 1
                 stats.cells_reused += 1
             else:
@@ -436,55 +343,11 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> list[tuple[Job
                 pending.append((job, key))
     # longest first keeps the workers busy to the end: the time the same cell took before under
     # any config is the estimate; cells never run here go first, in their order
-    hints = {id(p): p[0].store.wall_hint(p[1]) for p in pending}
-    pending.sort(key=lambda p: -(math.inf if hints[id(p)] is None else hints[id(p)]))
-    return pending
+    hints = {(id(job), key): job.store.wall_hint(key) for job, key in pending}
+    pending.sort(key=lambda p: -(math.inf if hints[id(p[0]), p[1]] is None else hints[id(p[0]), p[1]]))
+    return pending, hints
 
 
-# --------------------------------------------------------------------------------------------
-# grids of configs
-
-
-def parse_grid(pairs) -> list[tuple[str, list[str]]]:
-    """``["k=v1,v2", ...]`` to ``[(k, [v1, v2]), ...]``; ValueError on a malformed pair."""
-    grid = []
-    for pair in pairs or []:
-        key, sep, values = pair.partition("=")
-        items = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not key.strip() or not items:
-            raise ValueError(f"--grid expects key=v1,v2,..., got {pair!r}")
-        if key.strip() in [k for k, _ in grid]:
-            raise ValueError(f"--grid {key.strip()} is given twice")
-        grid.append((key.strip(), items))
-    size = math.prod(len(v) for _, v in grid)
-    if size > MAX_GRID_POINTS:
-        raise ValueError(f"--grid has {size} points; at most {MAX_GRID_POINTS} are accepted")
-    return grid
-
-
-def grid_points(grid: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
-    """Every combination of the grid's values, the last key varying fastest."""
-    keys = [k for k, _ in grid]
-    return [dict(zip(keys, values)) for values in itertools.product(*(v for _, v in grid))]
-
-
-def grid_label(point: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in point.items()) or "default"
-
-
-def grid_table(jobs: list[Job], points: list[dict[str, str]], summary) -> str:
-    """A Markdown table of a grid: one row per point with its status and one-line summary."""
-    keys = list(points[0]) if points else []
-    lines = ["| " + " | ".join(keys + ["status", "summary", "folder"]) + " |",
-             "| " + " | ".join(["---"] * (len(keys) + 3)) + " |"]
-    for job, point in zip(jobs, points):
-        o = job.outcome
-        text = o.error if o.status == "failed" else (summary(o.result) if o.result is not None else "")
-        status = {"skipped": "reused"}.get(o.status, o.status)
-        cells = [point[k] for k in keys] + [status, text.replace("|", "/"), job.folder.name]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["ALL", "CellTask", "Job", "Outcome", "RunStats", "cell_keys", "cell_label", "error_line", "execute_cell",
-           "grid_label", "grid_points", "grid_table", "merge", "parse_grid", "reusable", "run_cell", "run_jobs"]
+__all__ = ["ALL", "MAX_GRID_POINTS", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
+           "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "merge", "parse_grid", "reusable",
+           "run_cell", "run_jobs"]

@@ -154,3 +154,204 @@ def sample_snr(samples, blocks: int, level: float = 0.95) -> SNREstimate:
     parts = np.array_split(g, int(blocks))
     return block_snr(np.stack([p.mean(axis=0) for p in parts]),
                      np.array([np.mean(np.sum(p * p, axis=1)) for p in parts]), level)
+
+
+# ---------------------------------------------------------------------------------------------
+# right-censored times: Kaplan-Meier quantiles, their bootstrap, local slopes on log-log axes
+#
+# A run that hits its step limit has not converged: its time is only known to exceed the limit
+# (right-censored). The quantiles below never treat such a time as an observation; a quantile
+# the data do not reach is +inf ("not observed"), and a slope through an unobserved point is
+# not fitted.
+
+
+def _censored_arrays(times, observed):
+    t = np.asarray(times, dtype=np.float64)
+    e = np.asarray(observed, dtype=bool)
+    if t.shape != e.shape or t.ndim < 1 or t.shape[-1] == 0:
+        raise ValueError(f"times and observed must have the same non-empty shape, got {t.shape} and {e.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("times must be finite (a censored time is the step at which observation stopped)")
+    return t, e
+
+
+def _check_q(q) -> float:
+    if isinstance(q, bool) or not isinstance(q, (int, float, np.floating)) or not 0.0 < q < 1.0:
+        raise ValueError(f"q must lie in (0, 1), got {q!r}")
+    return float(q)
+
+
+def kaplan_meier_quantile(times, observed, q: float = 0.5) -> float:
+    """The q-quantile of a right-censored sample by Kaplan-Meier (``scipy.stats.ecdf``).
+
+    Parameters
+    ----------
+    times : array_like, shape (R,)
+        Event times, or for a censored unit the time at which observation stopped.
+    observed : bool array_like, shape (R,)
+        True where the event was seen, False where the time is censored.
+    q : float
+        In (0, 1); 0.5 is the median.
+
+    Returns
+    -------
+    float
+        The smallest event time at which the Kaplan-Meier estimate of the distribution function
+        reaches q; ``inf`` when it never does (the quantile is not observed).
+    """
+    t, e = _censored_arrays(times, observed)
+    q = _check_q(q)
+    if t.ndim != 1:
+        raise ValueError(f"times must be 1-D, got shape {t.shape}")
+    if not e.any():
+        return float("inf")
+    res = _scipy_stats.ecdf(_scipy_stats.CensoredData(uncensored=t[e], right=t[~e]))
+    reached = np.flatnonzero(res.cdf.probabilities >= q - 1e-12)
+    return float(res.cdf.quantiles[reached[0]]) if reached.size else float("inf")
+
+
+def kaplan_meier_quantiles(times, observed, q: float = 0.5) -> np.ndarray:
+    """:func:`kaplan_meier_quantile` of every row of ``times`` (..., R), vectorized.
+
+    At a time shared by events and censorings the events come first (the usual convention);
+    the product-limit estimate is accumulated one unit at a time, which gives the same survival
+    after a block of ties as the grouped formula.
+
+    Parameters
+    ----------
+    times, observed : array_like, shape (..., R)
+    q : float
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``inf`` where the quantile is not observed.
+    """
+    t, e = _censored_arrays(times, observed)
+    q = _check_q(q)
+    R = t.shape[-1]
+    order = np.lexsort((~e, t), axis=-1)  # by time, events before censorings
+    ts = np.take_along_axis(t, order, axis=-1)
+    es = np.take_along_axis(e, order, axis=-1)
+    at_risk = R - np.arange(R, dtype=np.float64)
+    survival = np.cumprod(np.where(es, 1.0 - 1.0 / at_risk, 1.0), axis=-1)
+    hit = es & (1.0 - survival >= q - 1e-12)
+    first = np.argmax(hit, axis=-1)
+    value = np.take_along_axis(ts, first[..., None], axis=-1)[..., 0]
+    return np.where(hit.any(axis=-1), value, np.inf)
+
+
+def bootstrap_quantiles(times, observed, rng: np.random.Generator, resamples: int, q: float = 0.5,
+                        groups=None) -> np.ndarray:
+    """Kaplan-Meier q-quantiles of ``resamples`` bootstrap resamples of the units.
+
+    With ``groups`` (one label per unit) units are resampled within their group, and each
+    resample's value is the smallest of the groups' quantiles (the envelope over, e.g., a grid
+    of learning rates: an unobserved group quantile is +inf and so never the minimum unless all
+    are).
+
+    Parameters
+    ----------
+    times, observed : array_like, shape (R,)
+    rng : numpy.random.Generator
+    resamples : int
+    q : float
+    groups : array_like of shape (R,), optional
+
+    Returns
+    -------
+    ndarray, shape (resamples,)
+    """
+    t, e = _censored_arrays(times, observed)
+    labels = np.zeros(t.shape, dtype=np.int64) if groups is None else np.asarray(groups)
+    if labels.shape != t.shape:
+        raise ValueError(f"groups must have the shape of times {t.shape}, got {labels.shape}")
+    best = np.full(int(resamples), np.inf)
+    for g in np.unique(labels):  # a handful of groups
+        idx = np.flatnonzero(labels == g)
+        pick = idx[rng.integers(0, idx.size, size=(int(resamples), idx.size))]
+        best = np.minimum(best, kaplan_meier_quantiles(t[pick], e[pick], q))
+    return best
+
+
+def group_quantile(times, observed, q: float = 0.5, groups=None) -> float:
+    """The Kaplan-Meier q-quantile, or with ``groups`` the smallest of the groups' quantiles."""
+    t, e = _censored_arrays(times, observed)
+    labels = np.zeros(t.shape, dtype=np.int64) if groups is None else np.asarray(groups)
+    return min(kaplan_meier_quantile(t[labels == g], e[labels == g], q) for g in np.unique(labels))
+
+
+def percentile_interval(values, level: float = 0.95) -> list:
+    """The central ``level`` percentile interval of bootstrap values that may be infinite or NaN.
+
+    A NaN (a resample whose value is undetermined) counts against both ends. Returns
+    ``[lo, hi]`` with None for an infinite end (unbounded at this level).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("values must be non-empty")
+    a = (1.0 - level) / 2.0
+    lo = np.sort(np.where(np.isnan(v), -np.inf, v))[int(np.floor(a * (v.size - 1)))]
+    hi = np.sort(np.where(np.isnan(v), np.inf, v))[int(np.ceil((1.0 - a) * (v.size - 1)))]
+    return [float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None]
+
+
+def log_slopes(ns, values) -> np.ndarray:
+    """Least-squares slope of ``log values`` on ``log ns`` along the last axis.
+
+    ``values`` (..., L) may hold +inf (an unobserved quantile): the slope is then +inf if every
+    such point lies above the mean of ``log ns`` (the curve is at least that steep), -inf if
+    every one lies below, NaN if both.
+    """
+    x = np.log(np.asarray(ns, dtype=np.float64))
+    x = x - x.mean()
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    y = np.log(np.where(finite, v, 1.0))
+    slope = (y - y.mean(axis=-1, keepdims=True)) @ x / (x @ x)
+    up = np.any(~finite & (x > 0), axis=-1)
+    down = np.any(~finite & (x <= 0), axis=-1)
+    return np.where(up & down, np.nan, np.where(up, np.inf, np.where(down, -np.inf, slope)))
+
+
+def windowed_slopes(ns, point, boot, window: int = 3, level: float = 0.95) -> list[dict]:
+    """Local slopes of a quantile in n over sliding windows of ``window`` consecutive sizes.
+
+    Parameters
+    ----------
+    ns : array_like, shape (L,)
+        Increasing sizes.
+    point : array_like, shape (L,)
+        The quantile at each size (inf where not observed).
+    boot : array_like, shape (B, L)
+        Its bootstrap resamples (independent across sizes: each size is its own run).
+    window : int
+        Sizes per window (2: consecutive pairs).
+    level : float
+
+    Returns
+    -------
+    list of dict
+        One per window: ``ns``, ``slope`` (None when a point of the window is not observed:
+        such a window is never fitted), ``ci`` (percentile interval; None ends are unbounded),
+        ``rise`` and ``rise_ci`` (this slope minus the previous window's, paired over the same
+        resamples; None for the first window).
+    """
+    ns = np.asarray(ns, dtype=np.float64)
+    point = np.asarray(point, dtype=np.float64)
+    boot = np.asarray(boot, dtype=np.float64)
+    out, prev = [], None
+    for j in range(ns.size - window + 1):
+        sl = slice(j, j + window)
+        observed = bool(np.all(np.isfinite(point[sl])))
+        slope = float(log_slopes(ns[sl], point[sl])) if observed else None
+        b = log_slopes(ns[sl], boot[:, sl])
+        row = {"ns": ns[sl].astype(int).tolist(), "slope": slope, "ci": percentile_interval(b, level),
+               "rise": None, "rise_ci": None}
+        if prev is not None and slope is not None and prev[0] is not None:
+            with np.errstate(invalid="ignore"):
+                row["rise"] = slope - prev[0]
+                row["rise_ci"] = percentile_interval(b - prev[1], level)
+        out.append(row)
+        prev = (slope, b)
+    return out

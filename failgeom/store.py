@@ -10,11 +10,15 @@ One result folder (``<out>/<experiment>``, or one grid point's folder) holds::
     .lock                        held (``flock``) by the run writing the folder; holds its pid
 
 ``<digest>`` names the exact (experiment, config, seed, failgeom version), so a changed config
-never meets the cells of another one. Every file is validated when read back; a damaged or
+never meets the cells of another one. Every file is validated when read back (a FIFO, device,
+directory or symbolic link where a record should be is named, never read); a damaged or
 foreign one is reported in one line and recomputed, never reused. Files are written atomically
 (see :mod:`failgeom.results`), the figure before the result that records its checksum, so a
 result whose figure is missing or different counts as incomplete. A run that was killed leaves
-at most ``.*.tmp`` files, removed by :func:`clean_temporaries` at the next run.
+at most failgeom's own temporaries (``.<name>.failgeom-<host>-<pid>-<random>.tmp``), removed by
+:func:`clean_temporaries` at the next run once their writer is gone. The lock is taken only on
+a regular file (never through a symbolic link), and a run refused by it is told which process
+holds it, as the kernel reports it.
 """
 
 from __future__ import annotations
@@ -25,19 +29,33 @@ import os
 import re
 import shutil
 import socket
+import stat
+import time
 from pathlib import Path
 
-from .results import (SCHEMA_VERSION, TMP_SUFFIX, Result, atomic_write_bytes, atomic_write_text,
-                      canonical_json, checksum, file_checksum)
+from .results import (SCHEMA_VERSION, TMP_SUFFIX, NotARegularFileError, Result, atomic_write_bytes,
+                      atomic_write_text, canonical_json, checksum, file_checksum, file_kind, host_tag, read_regular,
+                      temporary_writer)
 
 CELL_FORMAT = "failgeom-cell"
 CELL_VERSION = 1
 RESULT_FILE, FIGURE_FILE, LOCK_FILE = "result.json", "figure.png", ".lock"
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
+#: a temporary of another machine (a cluster worker) counts as abandoned after this many seconds
+FOREIGN_TMP_AGE_S = 24 * 3600
 
 
-class LockedError(RuntimeError):
+class RunError(RuntimeError):
+    """A run stopped for a reason outside any one cell; the message is one line (exit 1)."""
+
+
+class LockedError(RunError):
     """Another live run holds the output folder's lock."""
+
+
+class LockFileError(RunError):
+    """The folder's ``.lock`` is not a regular file of ours (a symbolic link, FIFO, directory,
+    device, or a file with other hard links): it is named and left alone."""
 
 
 def config_json(config) -> dict:
@@ -97,10 +115,13 @@ def _foreign(obj):
 class CellStore:
     """The cell records of one (experiment, config, seed) under ``folder/cells/<digest>/``."""
 
-    def __init__(self, folder, experiment: str, config, seed: int):
+    def __init__(self, folder, experiment: str, config, seed: int, check_output=None):
         self.folder = Path(folder)
         self.ident = identity(experiment, config, seed)
         self.dir = self.folder / "cells" / digest(self.ident)
+        #: ``check_output(key, output)`` raises ValueError/TypeError/KeyError for an output the
+        #: experiment cannot use; a stored output that fails it is recomputed
+        self.check_output = check_output
 
     def path(self, key: tuple) -> Path:
         return self.dir / f"{cell_name(key)}.json"
@@ -116,9 +137,11 @@ class CellStore:
         """
         path = self.path(key)
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path)
         except FileNotFoundError:
             return None, {}, ""
+        except NotARegularFileError as exc:
+            return None, {}, exc.strerror
         except OSError as exc:
             return None, {}, f"cannot be read ({exc.strerror})"
         try:
@@ -140,6 +163,9 @@ class CellStore:
         output, wall, cpu = data.get("output"), data.get("wall_s"), data.get("cpu_s")
         if not isinstance(output, dict) or not all(isinstance(t, (int, float)) for t in (wall, cpu)):
             return None, {}, "has no output"
+        why = output_problem(output, key, self.check_output)
+        if why:
+            return None, {}, why
         return output, {"wall_s": float(wall), "cpu_s": float(cpu)}, ""
 
     def save(self, key: tuple, output_text: str, wall_s: float, cpu_s: float, worker: str = "") -> dict:
@@ -160,12 +186,28 @@ class CellStore:
         walls = []
         for path in (self.folder / "cells").glob(f"*/{cell_name(key)}.json"):
             try:
-                wall = json.loads(path.read_bytes()).get("wall_s")
+                wall = json.loads(read_regular(path)).get("wall_s")
             except (OSError, ValueError, AttributeError):
                 continue
             if isinstance(wall, (int, float)):
                 walls.append(float(wall))
         return max(walls) if walls else None
+
+
+def output_problem(output, key: tuple, check=None) -> str:
+    """Why a cell's output cannot be used, in a few words, or "" when it can: it must be a
+    non-empty dict and pass the experiment's ``check(key, output)`` if it has one."""
+    if not isinstance(output, dict):
+        return f"has an output of type {type(output).__name__}, not a dict"
+    if not output:
+        return "has an empty output"
+    if check is not None:
+        try:
+            check(tuple(key), output)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return f"has an output the experiment cannot use ({type(exc).__name__}: {text})"
+    return ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,14 +224,19 @@ def commit_result(folder, result: Result, figure: bytes | None) -> Path:
     return result.save(folder)
 
 
-def load_result(folder, need_figure: bool = True) -> tuple[Result | None, str]:
-    """A complete, valid result in ``folder``: ``(result, "")``, or ``(None, reason)``."""
+def load_result(folder, need_figure: bool = True, experiment: str | None = None) -> tuple[Result | None, str]:
+    """A complete, valid result in ``folder``: ``(result, "")``, or ``(None, reason)``.
+
+    With ``experiment``, a result recorded for another experiment is refused too.
+    """
     folder = Path(folder)
     path = folder / RESULT_FILE
-    if not path.is_file():
-        return None, "no result.json"
     try:
         result = Result.load(path)
+    except FileNotFoundError:
+        return None, "no result.json"
+    except NotARegularFileError as exc:
+        return None, f"result.json {exc.strerror}"
     except OSError as exc:
         return None, f"result.json cannot be read ({exc.strerror})"
     except ValueError as exc:
@@ -202,12 +249,16 @@ def load_result(folder, need_figure: bool = True) -> tuple[Result | None, str]:
             have = file_checksum(folder / FIGURE_FILE)
         except FileNotFoundError:
             return None, "no figure.png"
+        except NotARegularFileError as exc:
+            return None, f"{folder / FIGURE_FILE} {exc.strerror}"
         except OSError as exc:
             return None, f"figure.png cannot be read ({exc.strerror})"
         if have != want:
             return None, "figure.png does not match result.json (damaged, or from another run)"
     if result.schema_version != SCHEMA_VERSION:
         return None, f"schema version {result.schema_version}"
+    if experiment is not None and result.experiment != experiment:
+        return None, f"result.json belongs to another experiment ({result.experiment[:40]!r})"
     return result, ""
 
 
@@ -220,7 +271,10 @@ class FolderLock:
 
     The kernel drops the lock when its holder dies (also by ``kill -9``), so a lock file left
     by a dead run is simply taken over. A live holder makes :meth:`acquire` raise
-    :class:`LockedError` in one line naming its pid.
+    :class:`LockedError` in one line naming it (the process the kernel says holds the lock,
+    which is not necessarily the pid written in the file). The file is opened without following
+    a symbolic link and used only if it is a regular file with no other hard link; anything else
+    is a :class:`LockFileError` naming it, and nothing is written.
     """
 
     def __init__(self, folder):
@@ -231,25 +285,57 @@ class FolderLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LockFileError(self._refusal("a symbolic link")) from None
+            if exc.errno == errno.EISDIR:
+                raise LockFileError(self._refusal("a directory")) from None
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise LockFileError(self._refusal(file_kind(st.st_mode)))
+            if st.st_nlink != 1:
+                raise LockFileError(self._refusal(f"a file with {st.st_nlink} hard links"))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+                raise LockedError(f"{self.path.parent} is being written by {self.holder(fd)}; wait for it "
+                                  "to finish or stop it") from None
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+        except BaseException:
             os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
-            raise LockedError(f"{self.path.parent} is being written by another failgeom run "
-                              f"({self.holder()}); wait for it to finish or stop it") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+            raise
         self.fd = fd
         return self
 
-    def holder(self) -> str:
+    def _refusal(self, kind: str) -> str:
+        return (f"{self.path} is {kind}, not a lock file failgeom created; failgeom locks only a regular "
+                "file of its own: remove it (or choose another --out) and run again")
+
+    def holder(self, fd: int | None = None) -> str:
+        """Who holds the lock: "another failgeom run (pid N on HOST)" when the kernel's holder is the
+        pid the file names, else "another process (pid N: its command)"; the file's text if the
+        kernel does not say (not Linux, or another machine of a network file system)."""
         try:
-            return self.path.read_text().strip() or "pid unknown"
+            text = read_regular(self.path).decode("utf-8", "replace").strip()
         except OSError:
-            return "pid unknown"
+            text = ""
+        pid = lock_holder_pid(fd) if fd is not None else None
+        if pid is not None and pid != os.getpid():
+            if text.startswith(f"pid {pid} on "):
+                return f"another failgeom run ({text})"
+            return f"another process (pid {pid}: {_command(pid)})"
+        return f"another failgeom run ({text or 'pid unknown'})"
 
     def release(self) -> None:
         if self.fd is not None:
@@ -263,24 +349,112 @@ class FolderLock:
         self.release()
 
 
-def clean_temporaries(folder) -> list[Path]:
-    """Remove the ``.*.tmp`` files an interrupted write left under ``folder``; returns them.
+def lock_holder_pid(fd: int) -> int | None:
+    """The pid holding a ``flock`` on the file open as ``fd``, from ``/proc/locks`` (Linux), or None."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    by_inode = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" marks a waiter, not a holder
+            continue
+        try:
+            major, minor, inode = parts[5].split(":")
+            pid, major, minor, inode = int(parts[4]), int(major, 16), int(minor, 16), int(inode)
+        except ValueError:
+            continue
+        if inode != st.st_ino:
+            continue
+        if (major, minor) == (os.major(st.st_dev), os.minor(st.st_dev)):
+            return pid
+        by_inode.append(pid)
+    return by_inode[0] if len(by_inode) == 1 else None
 
-    Call only while holding the folder's :class:`FolderLock` (no live writer then).
+
+def lock_is_held(path) -> bool:
+    """Whether some process holds the ``flock`` of the lock file ``path``: ``/proc/locks`` if it
+    shows one, else a shared lock tried and released at once (which a held lock refuses)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if lock_holder_pid(fd) is not None:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            words = f.read().split(b"\0")
+        text = " ".join(w.decode("utf-8", "replace") for w in words if w)
+    except OSError:
+        return "command unknown"
+    return (text[:77] + "...") if len(text) > 80 else (text or "command unknown")
+
+
+def writer_gone(host: str, pid: int, mtime: float, now: float | None = None) -> bool:
+    """Whether the process that wrote a temporary is gone: on this machine, no process ``pid``
+    (a pid of another user counts as alive); on another machine (a cluster worker writing to a
+    shared folder) failgeom cannot ask, and counts it gone after :data:`FOREIGN_TMP_AGE_S`."""
+    if host != host_tag():
+        return (now if now is not None else time.time()) - mtime > FOREIGN_TMP_AGE_S
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, of another user
+        return False
+    return False
+
+
+def clean_temporaries(folder) -> list[Path]:
+    """Remove the temporaries an interrupted write of failgeom left under ``folder``; returns them.
+
+    Only files whose name failgeom writes (``.<name>.failgeom-<host>-<pid>-<random>.tmp``) and
+    whose writer is gone (:func:`writer_gone`) are removed; any other ``.tmp`` file (a user's
+    ``.todo.tmp``) is left alone, and so is every subfolder with a ``.lock`` of its own (the
+    folder of another run, such as one point of a ``--grid``: that run cleans it). Call while
+    holding the folder's :class:`FolderLock`.
     """
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
-    for path in folder.rglob(f".*{TMP_SUFFIX}"):
-        try:
-            if path.is_file():
-                path.unlink()
-                removed.append(path)
-        except OSError:
-            pass
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not os.path.lexists(os.path.join(root, d, LOCK_FILE))]
+        for name in files:
+            if not name.endswith(TMP_SUFFIX):
+                continue
+            writer = temporary_writer(name)
+            if writer is None:
+                continue
+            path = Path(root, name)
+            try:
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and writer_gone(*writer, st.st_mtime):
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                pass
     return removed
 
 
-__all__ = ["CellStore", "FolderLock", "LockedError", "clean_temporaries", "commit_result", "config_json",
-           "identity", "load_result"]
+__all__ = ["CellStore", "FolderLock", "LockFileError", "LockedError", "RunError", "clean_temporaries", "commit_result",
+           "config_json", "identity", "load_result", "lock_holder_pid", "lock_is_held", "output_problem", "writer_gone"]

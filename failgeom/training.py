@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import atomic_write_bytes, read_regular
 from .validation import integer, nonnegative_int, positive_int
 
 
@@ -90,6 +91,23 @@ class Streams(np.random.SeedSequence):
         """Unnamed children, marked to never equal a named node; numbering goes on across calls."""
         start, self._spawned = self._spawned, self._spawned + int(n_children)
         return [Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
+
+    def replica(self, r: int) -> np.random.Generator:
+        """The Generator of replica ``r``: the one ``generators(n)[r]`` gives on a fresh node
+        for any ``n > r``, so a replica computed alone draws what it draws among others.
+
+        Parameters
+        ----------
+        r : int, at least 0
+
+        Returns
+        -------
+        numpy.random.Generator
+        """
+        from .validation import nonnegative_int
+
+        r = nonnegative_int(r, "r")
+        return np.random.default_rng(Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, r)))
 
     def generators(self, n: int) -> list[np.random.Generator]:
         """``n`` Generators from ``n`` fresh unnamed children (one per replica, say).
@@ -304,8 +322,6 @@ class Checkpointer:
         step : int
         curves : Curves
         """
-        from .results import atomic_write_bytes
-
         arrays, meta = self.state()
         payload = {"version": self.VERSION, "header": self.header, "step": int(step),
                    "curves": curves.to_dict(), "meta": meta}
@@ -322,15 +338,15 @@ class Checkpointer:
         -------
         (step, curves) : (int, Curves), or None if there is no file
         """
-        if not self.path.exists():
-            return None
-        try:
-            with np.load(io.BytesIO(self.path.read_bytes()), allow_pickle=False) as data:
+        try:  # read_regular names a FIFO or device here (as its ``reason``), never reads it
+            with np.load(io.BytesIO(read_regular(self.path)), allow_pickle=False) as data:
                 meta_text, checksum = str(data["payload"]), str(data["checksum"])
                 arrays = {name: data[name] for name in data.files if name.startswith("a_")}
             payload = json.loads(meta_text)
+        except FileNotFoundError:
+            return None
         except Exception as exc:  # zip, npy and JSON readers raise many types on damaged bytes
-            raise self._fail(f"cannot be read ({type(exc).__name__})") from None
+            raise self._fail(getattr(exc, "reason", f"cannot be read ({type(exc).__name__})")) from None
         if _checksum(arrays, meta_text) != checksum:
             raise self._fail("is damaged (checksum mismatch)")
         if not isinstance(payload, dict) or payload.get("version") != self.VERSION:
@@ -367,7 +383,8 @@ def copy_checked(dst: np.ndarray, src: np.ndarray, name: str) -> None:
 def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
         evaluate: Callable[[int], dict], hooks: Sequence[Callable[[int], None]] = (),
         checkpoint: Checkpointer | None = None, resume: bool = False,
-        progress: Callable = null_progress, desc: str = "train", lr=np.nan) -> Curves:
+        progress: Callable = null_progress, desc: str = "train", lr=np.nan,
+        until: Callable[[Curves], bool] | None = None) -> Curves:
     """Run ``steps`` updates of all replicas, with evaluation, hooks and checkpoints.
 
     Parameters
@@ -386,6 +403,9 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
     progress, desc
         ``progress(total, desc)`` returns an object with ``update(n)`` and ``close()``.
     lr : float or array, quoted in a :class:`NonFiniteLossError`
+    until : callable, optional
+        ``until(curves) -> bool``, asked after every evaluation; True ends training there (an
+        early-stopping rule that reads only the curves, so it holds across a resume).
 
     Returns
     -------
@@ -428,6 +448,7 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
             if i % eval_every == 0 or i == steps or stop:
                 curves.record(i, train_loss=running / count, **evaluate(i))
                 running, count = 0.0, 0
+                stop = stop or (until is not None and i < steps and bool(until(curves)))
                 if checkpoint is not None and i % checkpoint.every == 0 and i < steps and not stop:
                     checkpoint.save(i, curves)
             bar.update(1)

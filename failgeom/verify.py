@@ -1,9 +1,11 @@
 """``failgeom verify``: run the checks of :mod:`failgeom.checks` in paper order, one row each.
 
 Each row names the claim it decides (from :mod:`failgeom.claims`), the measured value with its
-interval and PASS/FAIL; rows are printed as they finish. The default table fits 100 columns
-(id, claim, value, verdict); ``--verbose`` adds what was computed, the criterion and the margin;
-``--json`` prints one JSON document instead. Exit status 1 if a check fails, 2 on bad arguments.
+interval and PASS/FAIL; rows are printed as they finish. A check of a claim the paper misprints
+(the claim's ``corrected``) passes as "PASS (as corrected)", the words the claim's verdict uses
+("partly: holds as corrected"). The default table fits 100 columns (id, claim, value, result);
+``--verbose`` adds what was computed, the criterion, the margin and the correction; ``--json``
+prints one JSON document instead. Exit status 1 if a check fails, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from dataclasses import asdict, dataclass
 from . import claims
 from .checks import Check, Outcome, all_checks
 
-WIDTHS = {"id": 22, "claim": 42, "value": 26, "result": 4}
+WIDTHS = {"id": 22, "claim": 33, "value": 23, "result": 19}
+
+#: the result of a passing check of a claim the paper misprints (the claim says what was checked)
+AS_CORRECTED = "PASS (as corrected)"
 
 
 @dataclass
@@ -103,9 +108,17 @@ def run_checks(quick: bool = False, only: str | None = None) -> list[CheckRow]:
     return list(iter_checks(quick, only))
 
 
+def result_word(row) -> str:
+    """``PASS``, ``FAIL``, or ``PASS (as corrected)`` when the row's claim is checked as corrected."""
+    if not row.passed:
+        return "FAIL"
+    claim = claims.claim_of_check(row.id)
+    return AS_CORRECTED if claim is not None and claim.corrected else "PASS"
+
+
 def format_value(row: CheckRow) -> str:
-    """``value [lo, hi]`` of a row."""
-    text = f"{row.value:.4g}"
+    """``value [lo, hi]`` of a row, 3 significant digits."""
+    text = f"{row.value:.3g}"
     if row.interval is not None:
         text += f" [{row.interval[0]:.3g}, {row.interval[1]:.3g}]"
     return text
@@ -128,12 +141,13 @@ def header() -> str:
 
 def format_row(row: CheckRow, verbose: bool = False) -> str:
     """One row of the table (one line, or the details below it with ``verbose``)."""
-    cells = (row.id, _title(row), format_value(row), "PASS" if row.passed else "FAIL")
+    cells = (row.id, _title(row), format_value(row), result_word(row))
     line = " ".join(_fit(c, w).ljust(w) for c, w in zip(cells, WIDTHS.values())).rstrip()
     if not verbose:
         return line
     lines = [line]
-    for label, text in (("claim", row.statement), ("computed", row.computed), ("criterion", row.criterion),
+    claim = claims.claim_of_check(row.id)
+    for label, text in (("claim", row.statement), ("corrected", claim.corrected if claim else ""), ("computed", row.computed), ("criterion", row.criterion),
                         ("margin", row.margin), ("time", f"{row.seconds:.2f} s")):
         if text:
             lines += textwrap.wrap(f"{label}: {text}", 98, initial_indent="  ", subsequent_indent="    ")

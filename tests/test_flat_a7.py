@@ -45,7 +45,7 @@ def test_updates_are_the_network_cores_forward_only_step(seed, k, activation):
     for t in range(k):
         y = u(np.einsum("rd,rd->r", x[t], v_star))[:, None, None]
         loss = nn.losses.squared
-        losses.append(nn.forward_only_step(model, params, lambda o, y_: loss(o, y_, coef=0.5), opt,
+        losses.append(nn.forward_only_step(model, params, lambda o, y_: loss(o, y_, coef=0.5), opt,  # noqa: B023
                                            x[t][:, None, :], y))
     assert_allclose(params[0]["W"][..., 0], w, rtol=1e-12, atol=1e-14)
     assert_allclose(2 * np.array(losses), sq, rtol=1e-12, atol=1e-15)

@@ -263,3 +263,46 @@ def test_paper_presets_forward_only_is_the_most_accurate_learner():
     e2e = results["e2e"].metrics["e2e"]
     assert np.all(np.array(e2e["boundary_error_rate"]["values"]) > 3 * np.array(e2e["interior_error_rate"]["values"]))
     assert math.isfinite(fo["weight_error"]["max"]) and fo["weight_error"]["max"] < 0.05
+
+
+def test_merge_moves_timings_out_of_metrics_and_counts_work():
+    result = get("flat-e2e").run(flat.TINY["e2e"], seed=3)
+    m, t = result.metrics["e2e"], result.timing["e2e"]
+    assert not set(UNTIMED) & set(m) and set(UNTIMED) <= set(t)  # measured times: information only
+    work = m["counted_work"]
+    cfg = flat.TINY["e2e"]
+    n, (h1, h2), K = cfg.n_inputs, cfg.hidden, 52
+    macs = n * h1 + h1 * h2 + h2
+    assert work["per_prediction"] == macs + h1 + h2  # multiply-adds and ReLUs
+    # sampling (n draws, r = v*^T x, u(r) by K comparisons), forward, backward, Adam per parameter
+    per_sample = (2 * n + K) + (macs + h1 + h2) + (2 * macs - n * h1 + h1 + h2)
+    params = macs + h1 + h2 + 1
+    assert work["per_training_step"] == cfg.batch * per_sample + flat.ADAM_OPS_PER_PARAMETER * params
+    fo = flat.counted_work("forward-only", flat.PRESETS["forward-only"]["paper"], 52)
+    e2e = flat.counted_work("e2e", flat.PRESETS["e2e"]["paper"], 52)
+    smooth = flat.counted_work("smooth", flat.PRESETS["smooth"]["paper"], 52)
+    assert fo["per_prediction"] == smooth["per_prediction"] < e2e["per_prediction"]
+    assert fo["per_training_step"] < smooth["per_training_step"] < e2e["per_training_step"]
+    with pytest.raises(ValueError, match="learner"):
+        flat.counted_work("mlp", cfg, 52)
+
+
+def test_steps_to_an_exact_step_fraction_come_from_the_curves():
+    curves = {"steps": [0, 10, 20], "exact_step_fraction": [[0.1, 0.2], [0.95, 0.5], [0.99, 0.8]]}
+    assert flat.steps_to_fraction(curves, 0.9) == [10, None]
+    assert flat.steps_to_fraction(curves, 0.5) == [10, 10]
+    result = get("flat-forward-only").run(flat.TINY["forward-only"], seed=3)
+    got = result.metrics["forward-only"]["steps_to_exact_step_fraction"]
+    assert set(got) == {"0.5", "0.9", "0.99"} and all(len(v) == 2 for v in got.values())
+
+
+def test_no_empty_slice_warning_when_every_test_point_is_at_a_boundary():
+    import warnings
+
+    config = dataclasses.replace(flat.TINY["forward-only"], boundary_width=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = get("flat-forward-only").run(config, seed=0)
+    interior = result.metrics["forward-only"]["interior_error_rate"]
+    assert interior["mean"] is None  # no test point away from a jump: no rate, and no warning
+    assert "exact step" in flat_figures.summary(result)

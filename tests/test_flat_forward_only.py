@@ -81,7 +81,7 @@ def test_any_monotone_layer_is_skipped_and_straight_through_agrees(activation):
     vb = train_step(model_b, params_b, half_squared, nn.SGD(0.1), x, y)
     train_step(model_a, params_c, half_squared, nn.SGD(0.1), x, y)  # plain backprop
     assert_allclose(va, vb, rtol=1e-14)
-    for pa, pb, pc in zip(params_a, params_b, params_c):
+    for pa, pb in zip(params_a, params_b):
         for key in pa:
             assert_allclose(pa[key], pb[key], rtol=1e-13, atol=1e-15)
     assert not np.allclose(params_a[2]["W"], params_c[2]["W"])

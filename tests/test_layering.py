@@ -49,7 +49,7 @@ def _layer(module: str) -> str:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_module_respects_the_layering(path):
     me = _layer(_name(path))
-    for module, names in _imports(path):
+    for module, _ in _imports(path):
         if not module.startswith("failgeom"):
             continue
         target = _layer(module)
@@ -75,9 +75,18 @@ def test_no_private_name_crosses_a_package(path):
             assert not private_names, f"{me} imports private names {private_names} from {module}"
 
 
+#: a module longer than this gets a warning (a hint that it may hold two jobs), never a failure:
+#: a module is split by job, not by size
+WARN_LINES = 800
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_module_has_one_job_and_fits_on_a_few_screens(path):
+def test_module_says_its_one_job(path):
     text = path.read_text()
-    assert len(text.splitlines()) <= 500, f"{path.relative_to(ROOT)} has {len(text.splitlines())} lines"
     doc = ast.get_docstring(ast.parse(text))
     assert doc and len(doc.split()) >= 4, f"{path.relative_to(ROOT)} has no opening docstring saying its job"
+    lines = len(text.splitlines())
+    if lines > WARN_LINES:
+        import warnings
+
+        warnings.warn(f"{path.relative_to(ROOT)} has {lines} lines: does it still do one job?", stacklevel=1)

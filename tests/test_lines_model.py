@@ -58,7 +58,7 @@ def test_full_size_model_directional_derivative(approach):
     rng = np.random.default_rng(3)
     k, R = 2, 2
     model = tl.TupleModel(k)
-    params = tl.initial_params(model, 0, R, np.float64)
+    params = tl.initial_params(model, 0, range(R), np.float64)
     # continuous pixels: binary line images leave exact ties in the max-pools (flat zero regions),
     # where the loss is not differentiable and a central difference sees a kink
     images, image_labels, labels = tiny_batch(rng, R, 3, k, size=28)
@@ -125,17 +125,18 @@ def test_score_layer_grads_agree_with_sequential_per_example():
 
 def test_both_approaches_start_from_the_same_networks_and_data():
     cfg = tl.TupleLinesConfig(ks=(2,), batch=2, train_size=5, eval_size=4, eval_chunk=4, replicas=2)
-    a = tl.Cell(cfg, 2, "end_to_end", 7)
-    b = tl.Cell(cfg, 2, "decomposition", 7)
+    a = tl.Cell(cfg, 2, "end_to_end", 7, 0)
+    b = tl.Cell(cfg, 2, "decomposition", 7, 0)
     for p, q in zip(tree_leaves(a.params), tree_leaves(b.params)):
         np.testing.assert_array_equal(p, q)
-    # the fixed training set and the held-out set are shared; the replicas' sets differ
+    # the fixed training set and the held-out set are shared; the seeds' sets differ
     np.testing.assert_array_equal(a.train_set.params, b.train_set.params)
     np.testing.assert_array_equal(a.eval_images, b.eval_images)
-    assert not np.array_equal(a.train_set.params[0], a.train_set.params[1])
-    # fresh data: each approach and replica has its own stream
+    other = tl.Cell(cfg, 2, "end_to_end", 7, 1)
+    assert not np.array_equal(a.train_set.params, other.train_set.params)
+    # fresh data: each approach and seed has its own stream
     fresh = tl.TupleLinesConfig(**{**cfg.to_dict(), "data": "fresh"})
-    c, d = tl.Cell(fresh, 2, "end_to_end", 7), tl.Cell(fresh, 2, "decomposition", 7)
+    c, d = tl.Cell(fresh, 2, "end_to_end", 7, 0), tl.Cell(fresh, 2, "decomposition", 7, 0)
     assert not np.array_equal(c.batch(1)[0], d.batch(1)[0])
 
 
@@ -152,7 +153,7 @@ def test_original_conv_init_and_image_loss():
     """The original code's conv stds 1/sqrt(28) and 1/4 (truncated at 2 std) and the image
     hinge averaged over all B*k images."""
     model = tl.TupleModel(2)
-    params = tl.initial_params(model, 0, 1, np.float64)
+    params = tl.initial_params(model, 0, (0,), np.float64)
     for layer, std in ((0, 1 / np.sqrt(28)), (1, 1 / 4)):
         W = params[0][layer]["W"]
         assert np.max(np.abs(W)) <= 2 * std + 1e-12

@@ -16,7 +16,8 @@ from failgeom.training import CheckpointError
 
 EXPERIMENT = get("tuple-lines")
 TINY = tl.TupleLinesConfig(ks=(1, 2), batch=3, steps_end_to_end=6, steps_decomposition=4, train_size=8,
-                           eval_every=2, eval_size=6, eval_chunk=4, checkpoint_every=2, replicas=2)
+                           eval_every=2, eval_size=6, eval_chunk=4, checkpoint_every=2, replicas=2,
+                           focus_ks=(2,), focus_replicas=3, stop_after_learned=0)
 
 
 def run(config, seed, **kw):
@@ -78,15 +79,82 @@ def test_resume_refuses_another_config(tmp_path):
         run(TINY, 1, checkpoint_dir=tmp_path, resume=True)
 
 
-def test_cell_runs_alone_and_a_finished_cell_is_reused(tmp_path, whole):
-    key = (2, "end_to_end")
+def test_a_seed_runs_alone_with_its_numbers_among_others(tmp_path, whole):
+    key = ("k", 2, "end_to_end", "replica", 2)
     out = tl.run_cell(TINY, 3, key, checkpoint_dir=tmp_path)
-    assert json.dumps(out["curves"]) == json.dumps(whole.curves["k=2/end_to_end"])
-    assert (tmp_path / tl.DONE_NAME).exists()
-    again = tl.run_cell(TINY, 3, key, checkpoint_dir=tmp_path, resume=True)
-    assert again == json.loads(json.dumps(out))
+    column = {n: [row[2] for row in v] if n != "steps" else v
+              for n, v in whole.curves["k=2/end_to_end"].items()}
+    assert json.dumps({n: [x[0] for x in v] if n != "steps" else v for n, v in out["curves"].items()}) \
+        == json.dumps(column)
+    again = tl.run_cell(TINY, 3, key, checkpoint_dir=tmp_path, resume=True)  # from its last checkpoint
+    assert json.dumps(again["curves"]) == json.dumps(out["curves"])
     with pytest.raises(ValueError, match="not a cell"):
-        tl.run_cell(TINY, 3, (4, "end_to_end"))
+        tl.run_cell(TINY, 3, ("k", 2, "end_to_end", "replica", 3))
+    with pytest.raises(ValueError, match="not a cell"):
+        tl.run_cell(TINY, 3, ("k", 4, "end_to_end", "replica", 0))
+
+
+def test_focus_ks_run_more_seeds():
+    keys = tl.cells(TINY)
+    assert [k for k in keys if k[1:3] == (2, "end_to_end")] == [("k", 2, "end_to_end", "replica", r) for r in range(3)]
+    assert [k for k in keys if k[1:3] == (2, "decomposition")] == [("k", 2, "decomposition", "replica", r)
+                                                                  for r in range(2)]
+
+
+def _curves(accuracy, every=100):
+    from failgeom.training import Curves
+
+    c = Curves()
+    for i, a in enumerate(accuracy):
+        c.record(i * every, accuracy=[a])
+    return c
+
+
+def test_learned_since_and_the_stop_rule():
+    assert tl.learned_since([0, 100, 200, 300], [0.5, 0.8, 0.6, 0.9]) == 300
+    assert tl.learned_since([0, 100, 200], [0.5, 0.8, 0.7]) is None
+    assert tl.learned_since([0, 100, 200, 300], [0.5, 0.8, 0.9, np.nan]) == 100
+    config = tl.TupleLinesConfig(stop_after_learned=200)
+    until = tl.stop_rule(config, "end_to_end")
+    assert tl.stop_rule(config, "decomposition") is None
+    assert tl.stop_rule(tl.TupleLinesConfig(stop_after_learned=0), "end_to_end") is None
+    assert not until(_curves([0.5, 0.8, 0.9]))       # learned for 100 steps only
+    assert until(_curves([0.5, 0.8, 0.9, 0.8]))      # for 200 steps
+    assert not until(_curves([0.5, 0.8, 0.7, 0.8]))  # a dip restarts the count
+
+
+def _output(accuracy, steps, stopped):
+    acc = [[a] for a in accuracy]
+    curves = {"steps": [i * 2 for i in range(len(accuracy))], "train_loss": acc, "accuracy": acc,
+              "image_accuracy": acc, "eval_loss": acc}
+    return {"curves": curves, "stopped_early": stopped, "time": {"wall_s": 1.0, "cpu_s": 1.0}}
+
+
+def test_merge_pads_a_seed_that_stopped_early_and_counts_learned_seeds():
+    config = tl.TupleLinesConfig(ks=(1,), approaches=("end_to_end",), steps_end_to_end=6, eval_every=2,
+                                 checkpoint_every=2, replicas=3, focus_ks=(), eval_size=100)
+    outputs = {("k", 1, "end_to_end", "replica", 0): _output([0.5, 0.8, 0.9], 4, True),
+               ("k", 1, "end_to_end", "replica", 1): _output([0.5, 0.5, 0.52, 0.49], 6, False),
+               ("k", 1, "end_to_end", "replica", 2): _output([0.5, 0.6, 0.9, 0.95], 6, False)}
+    r = tl.merge(config, 0, outputs)
+    acc = np.asarray(r.curves["k=1/end_to_end"]["accuracy"])
+    assert acc.shape == (4, 3) and np.isnan(acc[3, 0]) and not np.isnan(acc[:, 1:]).any()
+    m = r.metrics["k=1/end_to_end"]
+    assert m["final_accuracy"] == [0.9, 0.49, 0.95] and m["steps_run"] == [4, 6, 6]
+    assert m["learned"] == [True, False, True] and m["learned_from_step"] == [2, None, 4]
+    f = m["learned_fraction"]
+    assert (f["learned"], f["seeds"]) == (2, 3) and f["interval"][0] < 2 / 3 < f["interval"][1]
+    assert m["at_chance_throughout"] == [False, True, False]
+    bad = dict(outputs)
+    bad[("k", 1, "end_to_end", "replica", 1)] = _output([0.5, 0.5], 2, False)
+    bad[("k", 1, "end_to_end", "replica", 1)]["curves"]["steps"] = [0, 3]
+    with pytest.raises(ValueError, match="other steps"):
+        tl.merge(config, 0, bad)
+
+
+def test_chance_band_over_run_widens_with_evaluations():
+    one, many = tl.chance_band_over_run(2000, 1), tl.chance_band_over_run(2000, 200)
+    assert 0.5 / np.sqrt(2000) * 1.9 < one < many < 0.5 / np.sqrt(2000) * 4
 
 
 def test_result_layout_and_figure(whole):
@@ -97,7 +165,7 @@ def test_result_layout_and_figure(whole):
             assert c["steps"][0] == 0 and c["steps"][-1] == TINY.steps(a)
             assert c["steps"] == sorted(set(c["steps"]))
             acc = np.asarray(c["accuracy"])
-            assert acc.shape == (len(c["steps"]), TINY.replicas)
+            assert acc.shape == (len(c["steps"]), TINY.replicas_of(k, a))
             # accuracies over eval_size tuples are multiples of 1 / eval_size
             np.testing.assert_allclose(acc * TINY.eval_size, np.round(acc * TINY.eval_size), atol=1e-9)
     fig = EXPERIMENT.figure(r)

@@ -183,3 +183,34 @@ def test_exact_gd_reach_radius_at_paper_budget():
     starts = np.stack([B + (rho - 0.2) * out, B + (rho + 0.2) * out])
     _, hit = gradient_descent(starts, B, lr, steps, 0.1)
     assert hit[0] > 0 and hit[1] == -1
+
+
+def test_flat_radius_needs_no_box_and_bounds_the_gradient_beyond_it():
+    from failgeom.experiments.landscape_descent import flat_radius, flatness_profile
+    from failgeom.theory.periodic import periodic_landscape_gradient
+
+    b = np.array([2.0, 2.0])
+    radius = flat_radius(b, 1e-4)
+    # beyond it, at any distance and direction (nearest optimum +b), the gradient is below 1e-4
+    rng = np.random.default_rng(0)
+    rho = rng.uniform(radius, radius + 10.0, 20_000)
+    phi = rng.uniform(0, 2 * np.pi, rho.size)
+    w = b + rho[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=-1)
+    w = w[np.linalg.norm(w + b, axis=1) >= rho]
+    assert np.linalg.norm(periodic_landscape_gradient(w, b), axis=-1).max() < 1e-4
+    # and just inside it the gradient reaches the level somewhere
+    assert flat_radius(b, 1e-4) > flat_radius(b, 1e-2)
+    prof = flatness_profile(b)
+    assert 0.4 < prof["growth_exponent"] < 0.6  # a Gaussian fall with the distance: radius ~ log(1/level)^(1/2)
+
+
+def test_success_rates_come_with_clopper_pearson_intervals():
+    from scipy import stats
+
+    from failgeom.experiments.landscape_descent import success
+
+    got = success([True] * 3 + [False] * 7)
+    assert got["reached"] == 3 and got["runs"] == 10 and got["rate"] == 0.3
+    ci = stats.binomtest(3, 10).proportion_ci(0.95, method="exact")
+    np.testing.assert_allclose(got["ci95"], [ci.low, ci.high])
+    assert success([True] * 5)["ci95"][1] == 1.0 and success([False] * 5)["ci95"][0] == 0.0

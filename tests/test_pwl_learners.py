@@ -243,3 +243,15 @@ def test_combined_figure_has_one_row_per_learner():
     results = {name: get(f"pwl-{name}").run(pwl.SPECS[name].tiny, seed=0) for name in ("fc", "conv-precond")}
     fig = pwl.combined_figure(results)
     assert len(fig.axes) == 2 * 5
+
+
+def test_autoencoder_rounding_reference_is_exact_away_from_kinks():
+    from failgeom.experiments import get
+    from failgeom.experiments.pwl import rounding_reference
+
+    exp = get("pwl-autoencoder")
+    ref = rounding_reference("autoencoder", exp.tiny, 0)
+    assert ref["recon_rmse_away"]["max"] < 1e-12  # a moving average keeps every linear piece
+    assert ref["recon_rmse_near_kinks"]["min"] > 0  # and rounds the kinks off
+    result = exp.run(exp.tiny, seed=0)
+    assert result.metrics["rounding_reference"] == ref

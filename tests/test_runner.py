@@ -162,7 +162,7 @@ def test_cli_grid_writes_one_folder_per_point_and_a_summary(tmp_path, monkeypatc
     assert "| size | parts | status | summary | folder |" in table and table.count("| ran |") == 4
     assert "6 cells run, 0 reused, 0 failed on 2 local worker processes" in out
     # every point is its own config: the same numbers as a run of that config alone
-    alone = TOY.run(ToyConfig(size=9, parts=2), 0, preset="quick")
+    alone = TOY.run(ToyConfig(size=9, parts=2), 0, preset="custom")  # a grid point is custom
     assert numbers(Result.load(tmp_path / "toy" / "size=9,parts=2")) == numbers(alone)
     assert main([*argv[:4], "--grid", "size=8,x"]) == 2
     assert "--set size: expected an integer, got 'x'" in capsys.readouterr().err

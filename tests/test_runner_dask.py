@@ -105,7 +105,7 @@ def test_scheduler_local_starts_and_stops_its_own_cluster(tmp_path, monkeypatch,
     argv = ["run", "toy", "--out", str(tmp_path), "--scheduler", "local", "--jobs", "1", "--set", "parts=3"]
     assert main(argv) == 0
     assert "3 cells run, 0 reused, 0 failed on a Dask LocalCluster of 1 worker process" in capsys.readouterr().out
-    assert numbers(Result.load(tmp_path / "toy")) == numbers(TOY.run(ToyConfig(parts=3), 0, preset="quick"))
+    assert numbers(Result.load(tmp_path / "toy")) == numbers(TOY.run(ToyConfig(parts=3), 0, preset="custom"))
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path, monkeypatch, capsys):

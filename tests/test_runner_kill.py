@@ -122,6 +122,6 @@ def test_concurrent_runs_of_one_folder_never_mix_files(tmp_path):
         if code == 1:
             assert err.count("\n") == 1 and "is being written by another failgeom run (pid" in err
     result = Result.load(tmp_path / "toy")
-    assert numbers(result) == numbers(TOY.run(ToyConfig(sleep=0.2), 0, preset="quick"))
+    assert numbers(result) == numbers(TOY.run(ToyConfig(sleep=0.2), 0, preset="custom"))
     recorded = json.loads((tmp_path / "toy" / "result.json").read_text())["files"]["figure.png"]
     assert recorded == file_checksum(tmp_path / "toy" / "figure.png")  # the pair is of one run

@@ -1,4 +1,5 @@
-"""sparse-parity: k-subsets, the accuracy check, censoring, the bootstrap fit, cells and merge."""
+"""sparse-parity: k-subsets, the accuracy check, censoring, the protocols, hidden progress, cells
+and merge."""
 
 import dataclasses
 
@@ -11,10 +12,10 @@ from failgeom.experiments import get
 from failgeom.experiments.sparse_parity import (
     FirstHit,
     SparseParityConfig,
-    bootstrap_exponent,
     check_chunks,
     init_params,
     sparse_network,
+    support_ratio,
 )
 from failgeom.problems.sparse_parity import class_size, dense_k, k_subsets, subset_indices
 from failgeom.theory.orthogonal import parity_network
@@ -83,31 +84,64 @@ def test_uniform_init_bounds():
     assert np.abs(params[0]["b"]).min() > 0  # non-zero biases, unlike the paper's init
 
 
-def test_bootstrap_recovers_a_known_exponent():
-    """Steps ~ 3 n^1.5 with lognormal replica noise (sigma 0.2, 32 replicas): the fit is within
-    0.1 of 1.5 and the 95% interval holds it (a fixed seed; the interval half-width is ~0.05)."""
-    rng = np.random.default_rng(7)
-    ns = np.array([10, 20, 40, 80])
-    steps = 3 * ns[:, None] ** 1.5 * np.exp(0.2 * rng.standard_normal((4, 32)))
-    fit = bootstrap_exponent(ns, steps, np.random.default_rng(8), 2000)
-    assert abs(fit["exponent"] - 1.5) < 0.1
-    assert fit["ci95"][0] <= 1.5 <= fit["ci95"][1] and fit["ci95"][1] - fit["ci95"][0] < 0.3
-    exact = bootstrap_exponent(ns, np.repeat((5 * ns**2.0)[:, None], 8, axis=1), np.random.default_rng(0), 200)
-    np.testing.assert_allclose([exact["exponent"], *exact["ci95"]], 2.0, rtol=1e-12)
+def test_stop_fraction_and_groups():
+    """Four replicas in two groups; the check passes replicas 0 and 1 (perfect networks) only.
+    With stop_fraction 1 training stops once group 0 = {0, 1} has all learned; with one group it
+    does not (half learned), and at stop_fraction 0.5 it does."""
+    subsets = k_subsets(np.random.default_rng(0).spawn(4), 12, 3)
+    params = _pm1_parity_params(subsets)
+    params[2]["W"][2:] = 0
+    params[2]["b"][2:] = 0
+    model = sparse_network(params[0]["W"].shape[-1])
+
+    def hook(**kw):
+        return FirstHit(model, params, subsets, np.random.default_rng(1), eval_size=512, target=1.0, growth=0.0,
+                        dtype=np.float32, **kw)
+
+    from failgeom.training import StopTraining
+    with pytest.raises(StopTraining):
+        hook(groups=[0, 0, 1, 1])(1)
+    one = hook()
+    one(1)
+    np.testing.assert_array_equal(one.first, [1, 1, -1, -1])
+    with pytest.raises(StopTraining):
+        hook(stop_fraction=0.5)(1)
 
 
-def test_censored_median_is_reported_not_dropped():
-    """Three of four replicas censored at n = 40: the median is censored, so is the exponent;
-    only the ~5% of resamples with three copies of the finite replica have a finite median
-    there, so the interval's upper end is unbounded (None = +inf)."""
-    ns = np.array([10, 20, 40])
-    steps = np.array([[100.0] * 4, [300.0] * 4, [np.inf] * 3 + [900.0]])
-    fit = bootstrap_exponent(ns, steps, np.random.default_rng(0), 500)
-    assert fit["exponent"] is None and fit["median_steps"][2] is None
-    assert fit["ci95"][1] is None and 0.9 < fit["bootstrap_censored_fraction"] < 0.99
-    steps[2] = np.inf
-    fit = bootstrap_exponent(ns, steps, np.random.default_rng(0), 500)
-    assert fit["ci95"] == [None, None] and fit["bootstrap_censored_fraction"] == 1.0
+def test_support_ratio_and_the_watch():
+    """Rows of the support scaled by 3: the ratio is 3 exactly; the watch records the check at
+    which the ratio first reaches its threshold."""
+    rng = np.random.default_rng(0)
+    subsets = k_subsets(rng.spawn(3), 10, 2)
+    W1 = rng.uniform(-1, 1, (3, 10, 8))
+    W1 = np.sign(W1)  # every |w| = 1
+    W1[subsets] *= 3
+    np.testing.assert_allclose(support_ratio(W1, subsets), 3.0)
+    params = _pm1_parity_params(subsets)
+    model = sparse_network(params[0]["W"].shape[-1])
+    values = iter([np.array([1.0, 2.0, 1.0]), np.array([2.0, 2.0, 1.2])])
+    hit = FirstHit(model, params, subsets, np.random.default_rng(1), eval_size=64, target=1.0, growth=0.0,
+                   dtype=np.float32, stop=False, watch=(lambda: next(values), 1.5))
+    hit(1)
+    hit(2)
+    np.testing.assert_array_equal(hit.progress, [2, 1, -1])
+
+
+def test_protocol_settings():
+    c = SparseParityConfig(lr=0.1, lr_ref_n=20, lr_grid=(0.5, 2.0), grid_replicas=3, batch=32, batch_alt=8,
+                           replicas=4, max_steps=1000)
+    fixed, scaled = c.protocol("fixed", 80), c.protocol("scaled", 80)
+    np.testing.assert_allclose(fixed["lr"], 0.1)
+    np.testing.assert_allclose(scaled["lr"], 0.025)  # proportional to 1/n, equal to lr at n = 20
+    best = c.protocol("best", 80)
+    np.testing.assert_allclose(best["lr"], [0.05] * 3 + [0.2] * 3)
+    assert best["groups"].tolist() == [0, 0, 0, 1, 1, 1] and best["replicas"] == 6
+    small = c.protocol("batch", 80)
+    # the same lr per sample and the same sample budget
+    assert small["batch"] == 8 and small["max_steps"] == 4000
+    np.testing.assert_allclose(small["lr"] / small["batch"], fixed["lr"] / fixed["batch"])
+    with pytest.raises(ValueError, match="unknown protocol"):
+        c.protocol("adam", 80)
 
 
 def _tiny(**changes):
@@ -125,29 +159,43 @@ def test_tiny_run_is_deterministic_and_merge_equals_serial():
     assert EXP.run(config, seed=4).metrics != a.metrics
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverging_learning_rate_freezes_its_replicas_and_not_the_cell():
+    """lr 0.1 x 1000 in the grid overflows within a few steps: those replicas are marked diverged,
+    never learned (censored where the cell stops), and the others still learn."""
+    config = _tiny(replicas=2, ns_k2=(6, 7, 8), ns_dense=(), protocols=("best",), lr_grid=(1.0, 1000.0),
+                   grid_replicas=3, max_steps=2000, width=32, eval_size=512)
+    out = EXP.compute_cell(config, 0, ("sparse", "best", 2, 8))
+    assert out["diverged"] == 3 and all(s is None for s in out["steps"][3:])
+    assert all(s is not None for s in out["steps"][:3])
+    row = EXP.run(config, seed=0).metrics["best k=2"]
+    assert row["diverged"] == [3, 3, 3] and row["best_lr"] == [0.1] * 3
+
+
 def test_step_limit_censors_every_replica_and_says_so():
     result = EXP.run(_tiny(max_steps=1, ns_dense=()), seed=0)
-    row = result.metrics["k=2"]
-    assert row["censored"] == [2, 2, 2] and row["median_steps"] == [None] * 3
-    assert row["exponent"] is None and not row["consistent_leap"] and not row["consistent_sq"]
-    assert "censored" in EXP.summary(result)
-
-
-def test_the_largest_n_get_a_fit_of_their_own():
-    result = EXP.run(_tiny(ns_k2=(4, 5, 6, 7), tail_points=3, ns_dense=()), seed=0)
-    tail = result.metrics["k=2"]["tail"]
-    assert tail["ns"] == [5, 6, 7] and result.metrics["table"][0]["tail"] == tail
+    for protocol in EXP.tiny.protocols:
+        row = result.metrics[f"{protocol} k=2"]
+        assert row["converged"] == [0, 0, 0] and row["median_samples"] == [None] * 3
+        assert row["tail"] is None and all(w["slope"] is None for w in row["windows"])
+    assert "no window observed" in EXP.summary(result)
+    assert result.metrics["table"][0]["spread"] is None
 
 
 def test_sgd_learns_sparse_parities_and_not_a_dense_one():
     """k = 2 at n = 8..12 is learned by every replica within 3,000 steps (about 150 are needed);
-    the dense parity at n = 24 (k = 12, C(24, 12) = 2.7e6 targets) is not learned in 300 steps."""
+    the dense parity at n = 24 (k = 12, C(24, 12) = 2.7e6 targets) is not learned in 300 steps;
+    the first layer concentrates on the support (hidden progress) in the k = 2 runs."""
     config = _tiny(replicas=4, ns_k2=(8, 10, 12), ns_dense=(24,), width=64, max_steps=3000, dense_max_steps=300,
-                   eval_size=1024)
+                   eval_size=1024, protocols=("fixed",))
     result = EXP.run(config, seed=1)
-    assert result.metrics["k=2"]["censored"] == [0, 0, 0]
+    row = result.metrics["fixed k=2"]
+    assert row["converged"] == [4, 4, 4] and row["tail"]["slope"] is not None
     assert result.metrics["dense"]["censored"] == [4]
     assert result.metrics["gf2"]["successes_with_n_plus_10"] == result.metrics["gf2"]["total_trials"]
+    assert all(h["progress_seen"] >= 1 for h in row["hidden_progress"])
+    curve = result.curves["k=2 n=12 fixed"]
+    assert np.mean(curve["support_ratio"][-1]) > np.mean(curve["support_ratio"][0])
 
 
 def test_streams_are_distinct():
@@ -158,7 +206,11 @@ def test_streams_are_distinct():
 
 @pytest.mark.parametrize("changes, match", [
     ({"ns_k2": (), "ns_k3": (), "ns_k4": ()}, "at least one"),
-    ({"ns_k2": (10, 20)}, "at least 3"),
+    ({"ns_k2": (10, 20)}, "at least slope_window"),
+    ({"ns_k2": (40, 20, 10)}, "increasing"),
+    ({"protocols": ("fixed", "fixed")}, "distinct"),
+    ({"protocols": ("sgd",)}, "protocols"),
+    ({"lr_grid": (1.0, 1.0)}, "lr_grid"),
     ({"ns_k3": (3, 5, 6)}, "ns_k3"),
     ({"width": 0}, "width"),
     ({"loss": "logistic"}, "loss"),

@@ -123,17 +123,32 @@ def test_a_damaged_result_or_figure_is_not_reused(how, folder, reference):
     assert runner.reusable(folder, ToyConfig(), "quick", 0)[0] is not None
 
 
-def test_leftover_temporary_files_are_removed(folder):
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftover_temporaries_of_a_dead_writer_are_removed_and_nothing_else(folder):
+    from failgeom.results import host_tag
+
     (folder / "result.json").unlink()
-    left = [folder / ".result.json.k2j3.tmp", folder / "cells" / "x" / ".part,0.json.abc.tmp",
-            folder / ".write-check.q1.tmp"]
-    for path in left:
+    gone, me = f"failgeom-{host_tag()}-{dead_pid()}", f"failgeom-{host_tag()}-{os.getpid()}"
+    left = [folder / f".result.json.{gone}-k2j3.tmp", folder / "cells" / "x" / f".part,0.json.{gone}-abc.tmp",
+            folder / f".write-check.{gone}-q1.tmp"]
+    kept = [folder / ".todo.tmp", folder / ".result.json.k2j3.tmp",  # a user's file; an old-style name
+            folder / f".figure.png.{me}-live.tmp",  # a live writer's (this process)
+            folder / "point" / f".result.json.{gone}-zz.tmp"]  # another run's folder (it has a .lock)
+    (folder / "point").mkdir()
+    (folder / "point" / ".lock").write_text("")
+    for path in left + kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("half")
     job, _, messages = run_toy(folder)
     assert not any(p.exists() for p in left) and job.outcome.status == "ran"
+    assert all(p.read_text() == "half" for p in kept)
     assert f"removed 3 temporary file(s) left by an interrupted run in {folder}" in messages
-    assert not list(folder.rglob("*.tmp"))
 
 
 def test_the_lock_refuses_a_second_writer_in_one_line(tmp_path):

@@ -2,6 +2,7 @@
 table, its streaming, its JSON and its exit statuses."""
 
 import argparse
+import dataclasses
 import io
 import json
 
@@ -167,9 +168,29 @@ def test_verbose_adds_claim_computed_criterion_margin():
     out = io.StringIO()
     verify.run_cli(_args(only="a5.lower", verbose=True), out)
     text = out.getvalue()
-    for label in ("claim:", "computed:", "criterion:", "margin:"):
+    for label in ("claim:", "computed:", "criterion:", "margin:", "corrected:"):
         assert label in text
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_a_corrected_check_passes_as_corrected_in_the_default_table():
+    out = io.StringIO()
+    assert verify.run_cli(_args(only="thm3."), out) == 0
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines()[2:-1]}
+    assert lines["thm3.divergence"].endswith(" " + verify.AS_CORRECTED)  # the paper's threshold is misprinted
+    assert lines["thm3.cond-growth"].endswith(" PASS")
+    assert max(len(line) for line in lines.values()) <= 100
+
+
+def test_verify_says_as_corrected_exactly_where_the_claim_says_it():
+    # a claim whose checks all pass is "partly: holds as corrected" exactly when verify prints
+    # PASS (as corrected) for its checks
+    for claim in [c for c in claims.CLAIMS if c.checks]:
+        rows = [verify.CheckRow(cid, "", "", 1.0, None, True, 0.0) for cid in claim.checks]
+        verdict = claims.evaluate(claim, claims.Evidence({}, rows))
+        words = {verify.result_word(r) for r in rows}
+        assert words == ({verify.AS_CORRECTED} if "holds as corrected" in verdict.reason else {"PASS"}), claim.id
+    assert verify.result_word(verify.CheckRow("thm3.divergence", "", "", 1.0, None, False, 0.0)) == "FAIL"
 
 
 def test_main_json_only(capsys):

@@ -79,7 +79,7 @@ def flat_gradient(quick: bool, activation=None) -> Outcome:
         e *= h / np.linalg.norm(e)
 
         def loss(wt):
-            return float(np.mean((u(x @ wt + b) - y) ** 2))
+            return float(np.mean((u(x @ wt + b) - y) ** 2))  # noqa: B023
 
         constant += loss(w + e) == loss(w - e)
     frac = constant / draws

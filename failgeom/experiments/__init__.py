@@ -1,6 +1,9 @@
 """The experiment registry: one module per paper experiment, each registering itself here.
 
-The CLI, ``reproduce``, docs and benchmarks all read this one list.
+The CLI, ``reproduce``, docs and benchmarks all read this one list. Experiments of other
+installed packages join it through the entry-point group ``failgeom.experiments`` (each entry
+names a module that registers its experiments when imported, or an :class:`Experiment`); see
+"Adding an experiment" in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -8,6 +11,9 @@ from __future__ import annotations
 from .base import Experiment, ExperimentConfig, with_overrides
 
 REGISTRY: dict[str, Experiment] = {}
+#: the entry-point group through which other packages add experiments
+ENTRY_POINT_GROUP = "failgeom.experiments"
+_PLUGINS: dict[str, str] = {}  # entry points loaded so far -> "" or why one failed
 
 
 def register(experiment: Experiment) -> Experiment:
@@ -39,6 +45,29 @@ def _load_all() -> None:
     for info in pkgutil.iter_modules(__path__):
         if info.name != "base" and not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+    _load_plugins()
 
 
-__all__ = ["Experiment", "ExperimentConfig", "REGISTRY", "get", "names", "register", "with_overrides"]
+def _load_plugins() -> None:
+    """Import every ``failgeom.experiments`` entry point once; one that fails to load is named
+    in one warning and left out (failgeom's own experiments still work)."""
+    import warnings
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        key = f"{ep.name} = {ep.value}"
+        if key in _PLUGINS:
+            continue
+        try:
+            obj = ep.load()
+            if isinstance(obj, Experiment) and REGISTRY.get(obj.name) is not obj:
+                register(obj)
+            _PLUGINS[key] = ""
+        except Exception as exc:  # a broken plugin must not break the registry
+            _PLUGINS[key] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"failgeom: the experiment plugin {key!r} failed to load ({_PLUGINS[key]})",
+                          RuntimeWarning, stacklevel=3)
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Experiment", "ExperimentConfig", "REGISTRY", "get", "names", "register",
+           "with_overrides"]

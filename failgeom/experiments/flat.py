@@ -31,6 +31,7 @@ from ..problems.steps import StepFunction, draw_targets, paper_grids, sample_ste
 from ..results import Result
 from ..training import fit, null_progress, seed_streams, train_step
 from . import register
+from .flat_work import ADAM_OPS_PER_PARAMETER, STEP_FRACTION_LEVELS, counted_work, steps_to_fraction  # noqa: F401
 from .base import Experiment, ExperimentConfig, param
 
 #: stream family shared by the four learners: targets, minibatches and test sets are common
@@ -206,9 +207,14 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
 
 
 def _summarize(values) -> dict:
+    """Mean, std, min, max over the replicas with a value (None when no replica has one, e.g. a
+    boundary error rate when no test point is near a jump), and every value (NaN for none)."""
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v)), "min": float(np.nanmin(v)),
-            "max": float(np.nanmax(v)), "values": v.tolist()}
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "values": v.tolist()}
+    return {"mean": float(ok.mean()), "std": float(ok.std()), "min": float(ok.min()), "max": float(ok.max()),
+            "values": v.tolist()}
 
 
 def _test_cost(predict, params, x, repeats: int = 5) -> float:
@@ -384,6 +390,10 @@ def problem_metrics(problem: Problem) -> dict:
 # cells, merge and registration
 # --------------------------------------------------------------------------------------------
 
+#: wall-clock measurements of a run: kept by the cells, moved to the Result's ``timing`` by the
+#: merge (information only: no verdict reads a time)
+TIMED = ("update_ms_per_replica_step", "train_ms_per_step", "sample_ms_per_replica_step",
+         "test_s_per_10k_predictions")
 def _key(kind: str, init: str) -> str:
     return f"{kind} (bias {init})" if kind == "smooth" else kind
 
@@ -406,10 +416,19 @@ def _make_cells(kind: str):
         out = outputs[(kind,)]
         curves = dict(out["curves"])
         curves["figure"] = out["plot"]
+        timing = {"train_wall_s": out["timing"]["train_wall_s"]}
+        metrics = {"problem": out["problem"]}
+        n_steps = max(out["problem"]["n_steps"])
+        for key, m in out["metrics"].items():
+            timing[key] = {name: m[name] for name in TIMED if name in m}
+            m = {name: v for name, v in m.items() if name not in TIMED}
+            m["counted_work"] = counted_work(kind, config, n_steps)
+            m["steps_to_exact_step_fraction"] = {f"{q:g}": steps_to_fraction(curves[key], q)
+                                                 for q in STEP_FRACTION_LEVELS}
+            metrics[key] = m
         return Result(experiment=f"flat-{kind}", preset=preset, config=config.to_dict(),
-                      seeds={"seed": seed, "replicas": config.replicas},
-                      metrics={"problem": out["problem"], **out["metrics"]}, curves=curves,
-                      timing={"train_wall_s": out["timing"]["train_wall_s"]})
+                      seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
+                      timing=timing)
 
     return cells, run_cell, merge
 

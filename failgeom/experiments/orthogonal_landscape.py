@@ -12,7 +12,9 @@ of steps, and stochastic gradients there are pure noise.
 
 This module finds the landscape's critical points (Newton on the closed-form gradient from every
 local minimum of ``||grad F||`` on a grid), and runs exact and stochastic gradient descent from a
-grid of starting points, the starting points forming the replica axis.
+grid of starting points, the starting points forming the replica axis, and from random starts
+(the package's initialiser, the plateau's edge) for success rates with intervals; the descent
+itself lives in :mod:`failgeom.experiments.landscape_descent`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..results import Result
-from ..theory.periodic import periodic_landscape, periodic_landscape_gradient, periodic_landscape_value_and_gradient
-from ..training import fit, null_progress, seed_streams
+from ..theory.periodic import periodic_landscape, periodic_landscape_gradient
+from ..training import null_progress, seed_streams
 from . import register
+from .landscape_descent import (distance_to_optimum, flatness_profile, fraction_by_distance, gradient_descent,
+                                initialiser_starts, plateau_edge_starts, reach_radius, success)
+from .landscape_descent import stochastic_gradient, stochastic_loss_and_gradient  # noqa: F401  (re-exported)
 from .base import Experiment, ExperimentConfig, param
 
 NAME = "linear-periodic-landscape"
@@ -48,6 +53,15 @@ class LandscapeConfig(ExperimentConfig):
     distance_bin: float = param(0.5, low=1e-3, high=10.0,
                                 doc="width of the starting-distance bins (at most about 1e5 bins over the box)")
     replicas: int = param(1, low=1, high=100, doc="independent SGD runs from each starting point")
+    init_starts: int = param(1_000, low=10, high=10**6,
+                             doc="random starts for the success rates of exact GD and SGD, from the package's "
+                                 "initialiser (truncated normal, std 1/sqrt(2), cut at 2 std) and from the "
+                                 "plateau's edge (where ||grad F|| first stays below 1e-8)")
+    sweep_lrs: tuple[float, ...] = param((0.1, 0.5, 1.0), low=0.0, low_open=True, high=1.9,
+                                         doc="step sizes of the lr x batch sweep (below GD's stability edge 2 at "
+                                             "the optimum)")
+    sweep_batches: tuple[int, ...] = param((1, 16, 64), low=1, high=10**4, doc="SGD batches of the lr x batch sweep")
+    sweep_starts: int = param(100, low=10, high=10**5, doc="plateau-edge starts per point of the lr x batch sweep")
     dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 
     def check(self) -> None:
@@ -55,25 +69,31 @@ class LandscapeConfig(ExperimentConfig):
             raise ValueError(f"target must have 2 coordinates (the talk's 2-D landscape), got {self.target!r}")
         if not any(self.target):
             raise ValueError("target must be non-zero")
+        for name in ("sweep_lrs", "sweep_batches"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name} must be a non-empty tuple of distinct values, got {values!r}")
 
     def memory_bytes(self) -> int:
         grid = max(self.plot_points, 2 * self.critical_points_grid + 1) ** 2 * 8 * 12
         sgd_runs = self.sgd_starts_per_axis**2 * self.replicas
-        return grid + sgd_runs * self.sgd_batch * 8 * 12 + self.starts_per_axis**2 * 8 * 24
+        init_runs = self.init_starts * max(self.sgd_batch, 1) + self.sweep_starts * max(self.sweep_batches)
+        return grid + (sgd_runs * self.sgd_batch + init_runs) * 8 * 12 + self.starts_per_axis**2 * 8 * 24
 
 
 PRESETS = {
     # the talk gives no optimizer settings: a wider box, finer grids, 5x the steps, 2 SGD runs per start
     "paper": LandscapeConfig(extent=8.0, plot_points=401, critical_points_grid=801, starts_per_axis=61,
-                             steps=50_000, sgd_starts_per_axis=31, replicas=2),
+                             steps=50_000, sgd_starts_per_axis=31, replicas=2, init_starts=400, sweep_starts=50),
     # 10,000 steps keep the run well under a minute; the reach radius moves only like
     # sqrt(2 log(lr * steps))
-    "quick": LandscapeConfig(steps=10_000, sgd_starts_per_axis=21),
+    "quick": LandscapeConfig(steps=10_000, sgd_starts_per_axis=21, init_starts=100, sweep_starts=40),
 }
 
 #: runs in about a second (stream-distinctness and merge tests)
 TINY = LandscapeConfig(plot_points=41, critical_points_grid=61, starts_per_axis=5, steps=40,
-                       sgd_starts_per_axis=4, sgd_batch=4)
+                       sgd_starts_per_axis=4, sgd_batch=4, init_starts=20, sweep_lrs=(0.5,), sweep_batches=(2,),
+                       sweep_starts=10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,21 +179,6 @@ def grid_local_minima(target=(2.0, 2.0), extent: float = 4.5, points: int = 901)
     return W[1:-1, 1:-1][strict]
 
 
-def reach_radius(lr: float, steps: int, inner: float = 1.0) -> float:
-    """Distance to the nearest optimum from which gradient flow reaches distance ``inner`` in time
-    ``lr * steps``, on the one-well model ``F ~ 1 - e^{-rho^2/2}``.
-
-    There ``d rho / dt = -rho e^{-rho^2/2}``, so the time from ``rho0`` is
-    ``(Ei(rho0^2/2) - Ei(inner^2/2)) / 2``; solve for ``rho0``. Far starts need time growing like
-    ``e^{rho^2/2} / rho^2``: the reach radius grows only like ``sqrt(2 log(lr * steps))``.
-    """
-    from scipy.optimize import brentq
-    from scipy.special import expi
-
-    budget = 2.0 * lr * steps + expi(0.5 * inner**2)
-    return float(brentq(lambda r: expi(0.5 * r * r) - budget, inner, 60.0))
-
-
 # --------------------------------------------------------------------------------------------
 # Gradient descent, the starting points on the replica axis
 
@@ -184,93 +189,14 @@ def start_grid(extent: float, per_axis: int) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
-def distance_to_optimum(w, target) -> np.ndarray:
-    """Distance to the nearest global minimum ``+-b``, shape ``(...)``."""
-    b = np.asarray(target, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    return np.minimum(np.linalg.norm(w - b, axis=-1), np.linalg.norm(w + b, axis=-1))
-
-
-def stochastic_loss_and_gradient(w, x, target):
-    """Minibatch loss ``mean_B (cos(w^T x) - cos(b^T x))^2`` ``(R,)`` and its gradient
-    ``mean_B 2 (p - h) (-sin(w^T x)) x`` ``(R, 2)``.
-
-    ``w`` ``(R, 2)``, ``x`` ``(R, B, 2)`` (each replica its own samples). Unbiased estimates of
-    :func:`~failgeom.theory.periodic.periodic_landscape` and its gradient.
-    """
-    b = np.asarray(target, dtype=w.dtype)
-    wx = np.einsum("rbi,ri->rb", x, w)
-    resid = np.cos(wx) - np.cos(x @ b)
-    coef = -2.0 * resid * np.sin(wx)
-    return np.mean(resid * resid, axis=1), np.einsum("rb,rbi->ri", coef, x) / x.shape[1]
-
-
-def stochastic_gradient(w, x, target) -> np.ndarray:
-    """The gradient part of :func:`stochastic_loss_and_gradient`, shape ``(R, 2)``."""
-    return stochastic_loss_and_gradient(w, x, target)[1]
-
-
-def gradient_descent(starts, target, lr: float, steps: int, tolerance: float, *, rng=None,
-                     batch: int | None = None, progress=null_progress, desc: str = "GD"):
-    """Exact (``rng=None``) or stochastic gradient descent from every start at once, through
-    :func:`failgeom.training.fit` (the starting points are the replica axis).
-
-    Parameters
-    ----------
-    starts : ndarray (R, 2)
-        Starting points.
-    target : sequence of 2 floats
-        ``b``.
-    lr : float
-    steps : int
-    tolerance : float
-        A run counts as reaching the optimum at the first step within ``tolerance`` of ``+-b``.
-    rng : numpy.random.Generator, optional
-        With ``batch``: fresh Gaussian samples ``(R, batch, 2)`` each step (SGD).
-
-    Returns
-    -------
-    final : ndarray (R, 2)
-    hit_step : ndarray (R,)
-        First step within ``tolerance`` of an optimum, -1 if never.
-    """
-    w = np.array(starts, dtype=np.float64)
-    hit = np.where(distance_to_optimum(w, target) < tolerance, 0, -1)
-
-    def step(i):
-        if rng is None:
-            loss, g = periodic_landscape_value_and_gradient(w, target)
-        else:
-            loss, g = stochastic_loss_and_gradient(w, rng.standard_normal((w.shape[0], batch, w.shape[1])), target)
-        w[...] -= lr * g
-        return loss
-
-    def record_hits(i):
-        newly = (hit < 0) & (distance_to_optimum(w, target) < tolerance)
-        hit[newly] = i
-
-    fit(step, steps, eval_every=steps, evaluate=lambda i: {"distance": distance_to_optimum(w, target)},
-        hooks=(record_hits,), progress=progress, desc=desc, lr=lr)
-    return w, hit
-
-
-def fraction_by_distance(distance, reached, bin_width: float):
-    """Fraction of runs that reached the optimum per starting-distance bin: (centres, fraction, count)."""
-    edges = np.arange(0.0, distance.max() + bin_width, bin_width)
-    idx = np.clip(np.digitize(distance, edges) - 1, 0, len(edges) - 2)
-    counts = np.bincount(idx, minlength=len(edges) - 1)
-    hits = np.bincount(idx, weights=reached.astype(float), minlength=len(edges) - 1)
-    keep = counts > 0
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    return centres[keep], hits[keep] / counts[keep], counts[keep]
-
-
 # --------------------------------------------------------------------------------------------
 
 
 def cells(config: LandscapeConfig) -> list[tuple]:
-    """The landscape's critical points and flatness, exact GD, and SGD: three cells."""
-    return [("landscape",), ("gd", "exact"), ("gd", "sgd")]
+    """The landscape's critical points and flatness, exact GD and SGD from the grid of starts,
+    both from the initialiser's starts, and the lr x batch sweep (one cell per lr)."""
+    rates = [(where, name) for where in ("init", "plateau") for name in ("exact", "sgd")]
+    return [("landscape",), ("gd", "exact"), ("gd", "sgd"), *rates] + [("sweep", lr) for lr in config.sweep_lrs]
 
 
 def landscape_cell(config: LandscapeConfig) -> dict:
@@ -288,6 +214,7 @@ def landscape_cell(config: LandscapeConfig) -> dict:
         "grid_local_minima": grid_min.tolist(),
         "plateau_F_far": float(periodic_landscape(np.array([config.extent, -config.extent]), b)),
         "flat_fraction": {f"grad<1e-{k}": float(np.mean(gnorm < 10.0**-k)) for k in (2, 4, 8)},
+        "flatness": flatness_profile(b),
     }
 
 
@@ -323,12 +250,54 @@ def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_pr
     return {"curve": curve, "metrics": metrics}
 
 
+def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progress=null_progress) -> dict:
+    """Exact GD or SGD (the config's lr and batch) from ``init_starts`` random starts of the
+    initialiser (``where="init"``) or of the plateau's edge (``"plateau"``), each cell its own
+    starts: the success rate with its interval."""
+    b = np.asarray(config.target, dtype=np.float64)
+    rng = np.random.default_rng(seed_streams(seed, NAME, f"{where}-starts", name))
+    starts = (initialiser_starts(rng, config.init_starts) if where == "init"
+              else plateau_edge_starts(rng, b, config.init_starts))
+    sgd_rng, batch = None, None
+    if name == "sgd":
+        sgd_rng, batch = np.random.default_rng(seed_streams(seed, NAME, f"{where}-sgd")), config.sgd_batch
+    _, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,
+                              progress=progress, desc=f"landscape {name} GD from the {where}",
+                              stop_when_all_reached=True)
+    out = success(hit >= 0)
+    out["lr"], out["batch"] = config.lr, batch
+    out["start_distance"] = float(np.median(distance_to_optimum(starts, b)))
+    return out
+
+
+def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_progress) -> dict:
+    """At one step size: exact GD and SGD at every batch of ``sweep_batches`` from the same
+    ``sweep_starts`` starts at the plateau's edge (one run per start and setting)."""
+    b = np.asarray(config.target, dtype=np.float64)
+    rng = np.random.default_rng(seed_streams(seed, NAME, "sweep-starts", f"lr={lr!r}"))
+    starts = plateau_edge_starts(rng, b, config.sweep_starts)
+    _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, progress=progress,
+                              desc=f"landscape sweep lr={lr:g} exact", stop_when_all_reached=True)
+    out = {"lr": lr, "exact": success(hit >= 0), "sgd": {}}
+    for batch in config.sweep_batches:
+        sgd_rng = np.random.default_rng(seed_streams(seed, NAME, "sweep", f"lr={lr!r}", batch))
+        _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,
+                                  progress=progress, desc=f"landscape sweep lr={lr:g} batch {batch}",
+                                  stop_when_all_reached=True)
+        out["sgd"][str(batch)] = success(hit >= 0)
+    return out
+
+
 def run_cell(config: LandscapeConfig, seed: int, key: tuple, progress=null_progress) -> dict:
     start = time.perf_counter()
     if key == ("landscape",):
         out = landscape_cell(config)
     elif key in (("gd", "exact"), ("gd", "sgd")):
         out = descent_cell(config, seed, key[1], progress)
+    elif len(key) == 2 and key[0] in ("init", "plateau") and key[1] in ("exact", "sgd"):
+        out = rate_cell(config, seed, key[0], key[1], progress)
+    elif len(key) == 2 and key[0] == "sweep" and key[1] in config.sweep_lrs:
+        out = sweep_cell(config, seed, key[1], progress)
     else:
         raise ValueError(f"unknown linear-periodic-landscape cell {key!r}")
     out["seconds"] = time.perf_counter() - start
@@ -344,6 +313,15 @@ def merge(config: LandscapeConfig, seed: int, outputs: dict, preset: str = "cust
     for name in ("exact", "sgd"):
         out = outputs[("gd", name)]
         curves[name], metrics[name], timing[f"{name}_s"] = out["curve"], out["metrics"], out["seconds"]
+        for where in ("init", "plateau"):
+            rate = dict(outputs[(where, name)])
+            timing[f"{where}_{name}_s"] = rate.pop("seconds")
+            metrics.setdefault(f"from_{where}", {})[name] = rate
+    metrics["sweep"] = []
+    for lr in config.sweep_lrs:
+        out = dict(outputs[("sweep", lr)])
+        timing[f"sweep_lr={lr:g}_s"] = out.pop("seconds")
+        metrics["sweep"].append(out)
     timing["total_s"] = sum(timing.values())
     return Result(experiment=NAME, preset=preset, config=config.to_dict(),
                   seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,

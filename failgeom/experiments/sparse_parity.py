@@ -1,16 +1,26 @@
-"""Sparse parities: how SGD's steps to learn a k-parity of n bits grow with n (beyond the paper).
+"""Sparse parities: how many fresh samples SGD needs to learn a k-parity of n bits (beyond the paper).
 
 ``x`` uniform on {±1}^n, target ``prod_{i in v} x_i`` for a random k-subset v; a two-layer ReLU
 network of fixed width, hinge loss, online SGD on fresh minibatches (batch 32, lr 0.1: the
-standard configuration of Barak et al. 2022). For every (k, n) cell, R replicas train as one
-batched computation; a replica's time is the first step at which its accuracy on a fresh sample
-of ``eval_size`` inputs reaches ``target_accuracy``, checked at steps spaced by a relative
-``check_growth``; a replica that never gets there within ``max_steps`` is censored, and kept as
-such. Per k, the exponent of the median steps in n is fitted on log-log axes, with a bootstrap
-interval over replicas, and put next to the leap-complexity prediction max(k - 1, 1) and the
-statistical-query order k. A dense column (k = n // 2, the paper's case, Sec. 2.1) shows where
-SGD stops at the step limit, and GF(2) elimination (:mod:`.parity_gf2`) learns the same parities
-from n + O(1) samples.
+standard configuration of Barak et al. 2022). For every (protocol, k, n) cell, R replicas train
+as one batched computation; a replica's time is the first step at which its accuracy on a fresh
+sample of ``eval_size`` inputs reaches ``target_accuracy``, checked at steps spaced by a relative
+``check_growth``. A replica not learned when its cell stops (at ``max_steps``, or once a
+``stop_fraction`` of the replicas has learned) is right-censored at that step, never counted as
+converged. The samples to learn (steps x batch) are summarised per cell by their Kaplan-Meier
+median, and their growth in n by local slopes on log-log axes over windows of consecutive n,
+with bootstrap intervals over replicas; a window holding an unobserved median is not fitted.
+
+The step-size rule is a studied variable (``protocols``): ``fixed`` (the same lr at every n),
+``scaled`` (lr proportional to 1/n), ``best`` (per (k, n), the best of a log grid of learning
+rates, trained side by side on the replica axis: the envelope) and ``batch`` (a smaller batch at
+the same lr per sample, so that samples = steps x batch can be compared across batches). The
+leap analysis (Abbe, Boix-Adsera, Misiakiewicz 2023) puts the samples at about n^(k-1) up to
+logs; the claim ``beyond.sparse-exponent`` reads the tail slopes of all protocols against it.
+Alongside, a hidden-progress measure (the first-layer weight mass on the support over that off
+it) says when the search phase ends. A dense column (k = n // 2, the paper's case, Sec. 2.1)
+shows where SGD stops at the step limit, and GF(2) elimination (:mod:`.parity_gf2`) learns the
+same parities from n + O(1) samples.
 """
 
 from __future__ import annotations
@@ -23,12 +33,13 @@ import numpy as np
 from .. import nn
 from ..problems.sparse_parity import class_size, dense_k, k_subsets, sample_parity, subset_indices
 from ..results import Result
-from ..theory.scaling import fit_exponent
-from ..training import StopTraining, null_progress, seed_streams, train
+from ..stats import kaplan_meier_quantile, percentile_interval
+from ..training import StopTraining, null_progress, seed_streams, train, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
 from .parity import accuracy
 from .parity_gf2 import recover_parities
+from .sparse_parity_analysis import censored_series, figure, k_difference, opt, summary
 
 NAME = "sparse-parity"
 KS = (2, 3, 4)
@@ -36,29 +47,41 @@ KS = (2, 3, 4)
 #: overflows from n = 1030 on.
 DENSE_N_MAX = 1029
 LOSSES = {"hinge": nn.losses.hinge, "square": lambda out, y: nn.losses.squared(out, y, coef=0.5)}
+PROTOCOLS = ("fixed", "scaled", "best", "batch")
 
 
 @dataclass(frozen=True)
 class SparseParityConfig(ExperimentConfig):
-    """The n grid per k, the network and SGD (defaults: Barak et al.'s batch, rate and loss)."""
+    """The n grid per k, the network, SGD (defaults: Barak et al.'s batch, rate and loss) and the
+    step-size protocols compared."""
 
-    replicas: int = param(32, low=1, high=4096, doc="replicas per (k, n), trained as one batched computation")
-    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096,
-                                   doc="n grid for k = 2")
-    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096,
-                                   doc="n grid for k = 3")
-    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096,
-                                   doc="n grid for k = 4")
+    replicas: int = param(32, low=1, high=4096, doc="replicas per (protocol, k, n), trained as one batched computation")
+    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096, doc="n grid for k = 2")
+    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, doc="n grid for k = 3")
+    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, doc="n grid for k = 4")
     ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=DENSE_N_MAX,
                                       doc="n grid of the dense column, k = n // 2")
     width: int = param(128, low=1, high=65_536, doc="hidden ReLU units (fixed across n)")
     batch: int = param(32, low=1, high=65_536, doc="fresh samples per SGD step")
-    lr: float = param(0.1, low=0.0, low_open=True, high=100.0, doc="SGD learning rate")
+    lr: float = param(0.1, low=0.0, low_open=True, high=100.0, doc="SGD learning rate (protocol fixed; the base of the others)")
     loss: str = param("hinge", choices=tuple(LOSSES), doc="training loss")
     init: str = param("uniform", choices=("uniform", "truncated_normal"),
                       doc="uniform: weights and biases U(+-1/sqrt(fan_in)) (PyTorch's default, as Barak "
                           "et al.); truncated_normal: the paper's, std 1/sqrt(fan_in), zero biases")
-    max_steps: int = param(200_000, low=1, high=10**9, doc="step limit of the sparse cells (censoring)")
+    protocols: tuple[str, ...] = param(PROTOCOLS, choices=PROTOCOLS,
+                                       doc="step-size protocols: fixed lr; scaled lr * lr_ref_n / n; best of "
+                                           "lr * lr_grid per (k, n); batch: batch_alt at lr * batch_alt / batch")
+    lr_ref_n: int = param(20, low=1, high=4096, doc="protocol scaled: the n at which its lr equals lr")
+    lr_grid: tuple[float, ...] = param((0.25, 1.0, 4.0, 16.0), low=0.0, low_open=True, high=1000.0,
+                                       doc="protocol best: multipliers of lr, one group of grid_replicas each")
+    grid_replicas: int = param(8, low=1, high=4096, doc="protocol best: replicas per learning rate of the grid")
+    batch_alt: int = param(8, low=1, high=65_536, doc="protocol batch: its batch (lr scaled by batch_alt / batch)")
+    max_steps: int = param(200_000, low=1, high=10**9,
+                           doc="step limit of the sparse cells at batch `batch` (censoring); protocol batch "
+                               "gets the same number of samples")
+    stop_fraction: float = param(1.0, low=0.0, low_open=True, high=1.0,
+                                 doc="a cell stops once this fraction of its replicas has learned (protocol best: "
+                                     "once one learning rate's have all learned); the others are censored there")
     dense_max_steps: int = param(50_000, low=1, high=10**9, doc="step limit of the dense column")
     eval_size: int = param(8192, low=1, high=2**20, doc="fresh inputs of each accuracy check")
     target_accuracy: float = param(1.0, low=0.5, low_open=True, high=1.0,
@@ -67,9 +90,11 @@ class SparseParityConfig(ExperimentConfig):
                                 doc="a check at step i is followed by one at i + max(1, floor(growth i))")
     eval_every: int = param(200, low=1, high=10**9, doc="interval of the recorded accuracy curve")
     curve_size: int = param(512, low=1, high=2**20, doc="fresh inputs per point of the accuracy curve")
+    progress_ratio: float = param(1.5, low=1.0, low_open=True, high=1e6,
+                                  doc="hidden progress: the first check at which the mean |first-layer weight| "
+                                      "on the support exceeds this multiple of that off it")
     bootstrap: int = param(2000, low=100, high=10**6, doc="bootstrap resamples of the replicas")
-    tail_points: int = param(4, low=3, high=100,
-                             doc="the largest n of each grid also get a fit of their own (drift of the exponent)")
+    slope_window: int = param(3, low=2, high=100, doc="consecutive n per local slope")
     gf2_trials: int = param(32, low=1, high=10_000, doc="GF(2) elimination trials per n (beside SGD)")
 
     def grids(self) -> dict[int, tuple[int, ...]]:
@@ -81,29 +106,58 @@ class SparseParityConfig(ExperimentConfig):
         if not grids:
             raise ValueError("at least one of ns_k2, ns_k3, ns_k4 must hold sizes")
         for k, ns in grids.items():
-            if len(set(ns)) < 3:
-                raise ValueError(f"ns_k{k} must hold at least 3 distinct sizes for the exponent fit, got {ns!r}")
+            if len(set(ns)) < self.slope_window or list(ns) != sorted(set(ns)):
+                raise ValueError(f"ns_k{k} must hold at least slope_window = {self.slope_window} increasing sizes, "
+                                 f"got {ns!r}")
             if min(ns) <= k:
                 raise ValueError(f"every element of ns_k{k} must exceed k = {k}, got {ns!r}")
+        if not self.protocols or len(set(self.protocols)) != len(self.protocols):
+            raise ValueError(f"protocols must name distinct protocols, got {self.protocols!r}")
+        if "best" in self.protocols and len(set(self.lr_grid)) < 2:
+            raise ValueError(f"lr_grid must hold at least 2 distinct multipliers for protocol best, got {self.lr_grid!r}")
 
     def memory_bytes(self) -> int:
         n = max(max(ns) for ns in (self.ns_k2, self.ns_k3, self.ns_k4, self.ns_dense) if ns)
-        rows = max(self.batch, min(self.eval_size, 4096), self.curve_size)
-        # parameters, gradients and SGD temporaries; inputs and hidden activations of one pass
-        return 4 * self.replicas * (3 * n * self.width + 4 * rows * (n + 3 * self.width))
+        R = max(self.replicas, len(self.lr_grid) * self.grid_replicas)
+        rows = max(self.batch, self.batch_alt, min(self.eval_size, 4096), self.curve_size)
+        # parameters, initial first layer, gradients and SGD temporaries; inputs and hidden activations
+        return 4 * R * (4 * n * self.width + 4 * rows * (n + 3 * self.width))
+
+    def protocol(self, name: str, n: int) -> dict:
+        """The replicas, batch, per-replica learning rates, lr groups and step limit of ``name`` at n."""
+        if name == "best":
+            lrs = np.repeat(self.lr * np.asarray(self.lr_grid, dtype=np.float64), self.grid_replicas)
+            groups = np.repeat(np.arange(len(self.lr_grid)), self.grid_replicas)
+            return {"replicas": lrs.size, "batch": self.batch, "lr": lrs, "groups": groups,
+                    "max_steps": self.max_steps}
+        R, batch, limit = self.replicas, self.batch, self.max_steps
+        if name == "fixed":
+            lr = self.lr
+        elif name == "scaled":
+            lr = self.lr * self.lr_ref_n / n
+        elif name == "batch":
+            lr, batch = self.lr * self.batch_alt / self.batch, self.batch_alt
+            limit = max(1, self.max_steps * self.batch // self.batch_alt)
+        else:
+            raise ValueError(f"unknown protocol {name!r} (known: {', '.join(PROTOCOLS)})")
+        return {"replicas": R, "batch": batch, "lr": np.full(R, lr), "groups": np.zeros(R, dtype=np.int64),
+                "max_steps": limit}
 
 
 PRESETS = {
-    # Barak et al.'s batch, rate and loss; n grids as far as a few minutes per cell on one core
-    "paper": SparseParityConfig(),
-    # k = 2, 3 with four n each and a short dense column: about a minute on 2 cores
-    "quick": SparseParityConfig(ns_k2=(10, 20, 40, 80), ns_k3=(10, 15, 20, 30), ns_k4=(),
-                                ns_dense=(8, 16), max_steps=30_000, dense_max_steps=3000, eval_every=100,
-                                bootstrap=1000),
+    # Barak et al.'s batch, rate and loss, every protocol; n grids doubling and shared between k
+    # so that slopes can be compared at equal n (time estimated in docs/sparse-parity.md)
+    "paper": SparseParityConfig(ns_k2=(10, 20, 40, 80, 160, 320, 640, 1280), ns_k3=(10, 20, 40, 80, 160),
+                                ns_k4=(10, 20, 40, 80), stop_fraction=0.75),
+    # k = 2, 3 on a shared doubling grid, every protocol; a short dense column
+    "quick": SparseParityConfig(replicas=16, ns_k2=(10, 20, 40, 80), ns_k3=(10, 20, 40), ns_k4=(),
+                                ns_dense=(8, 16), lr_grid=(1.0, 4.0, 16.0), max_steps=20_000,
+                                stop_fraction=0.9, dense_max_steps=3000, eval_size=2048, eval_every=100,
+                                bootstrap=1000, gf2_trials=8),
 }
 TINY = SparseParityConfig(replicas=2, ns_k2=(4, 5, 6), ns_k3=(), ns_k4=(), ns_dense=(4,), width=16,
                           max_steps=200, dense_max_steps=20, eval_size=256, eval_every=50, curve_size=64,
-                          bootstrap=100, gf2_trials=2)
+                          bootstrap=100, gf2_trials=2, lr_grid=(0.5, 2.0), grid_replicas=1, batch_alt=8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +200,20 @@ def check_chunks(eval_size: int, first: int = 64) -> list[int]:
     return sizes
 
 
+def support_ratio(W1: np.ndarray, subsets: np.ndarray) -> np.ndarray:
+    """Per replica, the mean |weight| of the first layer's rows on the support over that off it.
+
+    ``W1`` is ``(R, n, width)`` and ``subsets`` ``(R, n)`` boolean; about 1 at initialisation, it
+    grows as SGD concentrates the first layer on the k relevant bits (the hidden progress of
+    Barak et al. 2022, visible before the accuracy moves).
+    """
+    mass = np.abs(W1).mean(axis=2)
+    on = (mass * subsets).sum(axis=1) / subsets.sum(axis=1)
+    off = (mass * ~subsets).sum(axis=1) / np.maximum((~subsets).sum(axis=1), 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zeroed (diverged) replica: NaN
+        return on / off
+
+
 class FirstHit:
     """A :func:`failgeom.training.fit` hook: the first checked step at which each replica's accuracy
     on a fresh sample of ``eval_size`` inputs is at least ``target``.
@@ -153,18 +221,27 @@ class FirstHit:
     The check draws the sample in chunks (64 inputs, then doubling) and drops a replica as soon
     as its errors exceed ``floor((1 - target) eval_size)``, so the outcome is exactly that of the
     whole sample while a replica at chance costs only the first chunk. Checks run at step 1 and
-    then at ``i + max(1, floor(growth i))``; learned replicas are no longer checked, and training
-    stops when every replica has learned (unless ``stop`` is false).
+    then at ``i + max(1, floor(growth i))``; learned replicas are no longer checked. Training stops
+    (unless ``stop`` is false) once, in some group of ``groups`` (one label per replica; default
+    one group), a fraction ``stop_fraction`` of the replicas has learned; the others are then
+    right-censored at that step (with several groups, once one group has learned entirely; see
+    :meth:`done`). Replicas marked in ``diverged`` are never checked again (a
+    non-finite network would compare as right). With ``watch`` (``(ratio_fn, threshold)``) the first check at
+    which ``ratio_fn() >= threshold`` is recorded per replica in ``progress`` (-1 if never).
     """
 
     def __init__(self, model, params, subsets, rng, *, eval_size: int, target: float, growth: float, dtype,
-                 stop: bool = True):
+                 stop: bool = True, groups=None, stop_fraction: float = 1.0, watch=None):
         self.model, self.params, self.subsets, self.rng, self.dtype = model, params, subsets, rng, dtype
-        self.stop = stop
+        self.stop, self.stop_fraction, self.watch = stop, stop_fraction, watch
+        R = subsets.shape[0]
+        self.groups = np.zeros(R, dtype=np.int64) if groups is None else np.asarray(groups)
         self.chunks = check_chunks(eval_size)
         self.allowed = int(np.floor((1.0 - target) * eval_size + 1e-9))
         self.growth = growth
-        self.first = np.full(subsets.shape[0], -1, dtype=np.int64)
+        self.first = np.full(R, -1, dtype=np.int64)
+        self.progress = np.full(R, -1, dtype=np.int64)
+        self.diverged = np.zeros(R, dtype=bool)  # never checked again, never learned
         self.next_check = 1
 
     def passes(self, idx: np.ndarray) -> np.ndarray:
@@ -181,49 +258,114 @@ class FirstHit:
                 break
         return errors <= self.allowed
 
+    def done(self) -> bool:
+        """Whether the run may stop: with one group, ``stop_fraction`` of it learned; with several
+        (a grid of learning rates), one group learned entirely, so that the smallest of the
+        groups' medians and its bootstrap are fully observed."""
+        learned = self.first >= 0
+        labels = np.unique(self.groups)
+        fraction = self.stop_fraction if labels.size == 1 else 1.0
+        return any(learned[self.groups == g].mean() >= fraction - 1e-12 for g in labels)
+
     def __call__(self, i: int) -> None:
         if i < self.next_check:
             return
         self.next_check = i + max(1, int(self.growth * i))
-        todo = np.flatnonzero(self.first < 0)
-        self.first[todo[self.passes(todo)]] = i
-        if self.stop and np.all(self.first >= 0):
+        if self.watch is not None:
+            ratio_fn, threshold = self.watch
+            self.progress[(self.progress < 0) & (ratio_fn() >= threshold)] = i
+        todo = np.flatnonzero((self.first < 0) & ~self.diverged)
+        if todo.size:
+            self.first[todo[self.passes(todo)]] = i
+        if self.stop and self.done():
             raise StopTraining
 
 
 def train_sparse_parity(config: SparseParityConfig, n: int, k: int, streams, max_steps: int, *,
                         extra_metrics=None, stop_when_learned: bool = True, progress=null_progress):
-    """Train ``config.replicas`` networks on random k-parities of n bits until each has learned.
+    """Train ``config.replicas`` networks at ``config.batch`` and ``config.lr`` on random
+    k-parities of n bits until each has learned (:func:`train_parity_cell` with its defaults).
+
+    Returns ``(first, curves, subsets)``: the first learned step per replica (-1 if censored at
+    ``max_steps``), the accuracy curve, the subsets.
+    """
+    hit, curves, subsets = train_parity_cell(config, n, k, streams, max_steps, extra_metrics=extra_metrics,
+                                             stop_when_learned=stop_when_learned, progress=progress)
+    return hit.first, curves, subsets
+
+
+def train_parity_cell(config: SparseParityConfig, n: int, k: int, streams, max_steps: int, *,
+                      extra_metrics=None, stop_when_learned: bool = True, progress=null_progress,
+                      setting: dict | None = None, hidden_progress: bool = False):
+    """Train networks on random k-parities of n bits until each has learned.
 
     ``streams`` feeds the targets and initial weights (one child per replica each), the training
-    minibatches, the check samples and the curve samples. ``extra_metrics(params) -> dict``
-    adds per-replica metrics to the curve; with ``stop_when_learned`` training ends once every
-    replica has learned. Returns ``(first, curves, subsets)``: the first
-    learned step per replica (-1 if censored at ``max_steps``), the accuracy curve, the subsets.
+    minibatches, the check samples and the curve samples. ``setting`` (from
+    :meth:`SparseParityConfig.protocol`) gives the replicas, batch, per-replica learning rates
+    and lr groups; by default ``config.replicas`` replicas at ``config.batch`` and ``config.lr``.
+    ``extra_metrics(params) -> dict`` adds per-replica metrics to the curve; with
+    ``stop_when_learned`` training ends at the rule of :class:`FirstHit` (``config.stop_fraction``
+    of a group learned). ``hidden_progress`` adds the support ratio (:func:`support_ratio`) and
+    ``||W1_t - W1_0||_inf`` to the curve and records when the ratio first reaches
+    ``config.progress_ratio``. Returns ``(hit, curves, subsets)``: the :class:`FirstHit` hook
+    (``hit.first``: the first learned step per replica, -1 if censored where the run stopped;
+    ``hit.progress``: the hidden-progress step, -1 if never or not watched), the curves, the
+    subsets.
     """
-    R, dtype = config.replicas, config.dtype
+    dtype = config.dtype
+    if setting is None:
+        R, batch, lr, groups, fraction = config.replicas, config.batch, config.lr, None, 1.0
+    else:
+        R, batch, lr, groups = setting["replicas"], setting["batch"], setting["lr"], setting["groups"]
+        fraction = config.stop_fraction
     subsets = k_subsets(streams.child("target").generators(R), n, k)
     model = sparse_network(config.width)
     params = init_params(model, streams.child("init").generators(R), n, config.width, config.init, dtype)
     data_rng = np.random.default_rng(streams.child("data"))
     curve_rng = np.random.default_rng(streams.child("curve"))
+    W1_0 = params[0]["W"].copy() if hidden_progress else None
+    watch = ((lambda: support_ratio(params[0]["W"], subsets)), config.progress_ratio) if hidden_progress else None
     hit = FirstHit(model, params, subsets, np.random.default_rng(streams.child("check")),
                    eval_size=config.eval_size, target=config.target_accuracy, growth=config.check_growth,
-                   dtype=dtype, stop=stop_when_learned)
+                   dtype=dtype, stop=stop_when_learned, groups=groups, stop_fraction=fraction, watch=watch)
 
     def evaluate(p):
         x, y = sample_parity(curve_rng, subsets, config.curve_size, dtype)
         score, _ = model.forward(p, x)
         metrics = {"accuracy": accuracy(score, y)}
+        if hidden_progress:
+            metrics["support_ratio"] = support_ratio(p[0]["W"], subsets)
+            metrics["w1_change_inf"] = np.abs(p[0]["W"] - W1_0).max(axis=(1, 2))
         if extra_metrics is not None:
             metrics.update(extra_metrics(p))
         return metrics
 
-    curves = train(model, params, LOSSES[config.loss], nn.SGD(config.lr),
-                   lambda: sample_parity(data_rng, subsets, config.batch, dtype), max_steps,
+    optimizer = nn.SGD(lr)
+    step_fn = None if setting is None else _freezing_step(hit, optimizer)
+    curves = train(model, params, LOSSES[config.loss], optimizer,
+                   lambda: sample_parity(data_rng, subsets, batch, dtype), max_steps,
                    eval_every=config.eval_every, evaluate=evaluate, hooks=[hit], progress=progress,
-                   desc=f"{NAME} k={k} n={n}")
-    return hit.first, curves, subsets
+                   desc=f"{NAME} k={k} n={n}", step_fn=step_fn)
+    return hit, curves, subsets
+
+
+def _freezing_step(hit: FirstHit, optimizer: nn.SGD):
+    """A train step that, where a replica's loss turns non-finite (a learning rate of the grid too
+    large for n), zeroes that replica's parameters and learning rate and marks it diverged in
+    ``hit``: it never learns, so it stays right-censored where the cell stops, instead of ending
+    the whole cell."""
+    def step(model, params, loss, opt, x, target):
+        value = train_step(model, params, loss, opt, x, target)
+        bad = ~np.isfinite(value)
+        if bad.any():
+            hit.diverged |= bad
+            optimizer.lr = np.where(hit.diverged, 0.0, np.broadcast_to(optimizer.lr, bad.shape))
+            for layer in params:
+                for a in layer.values():
+                    a[bad] = 0
+            value = np.where(bad, 0.0, value)
+        return value
+    return step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,14 +373,18 @@ def train_sparse_parity(config: SparseParityConfig, n: int, k: int, streams, max
 
 
 def cells(config: SparseParityConfig) -> list[tuple]:
-    keys = [("sparse", k, n) for k, ns in config.grids().items() for n in ns]
+    keys = [("sparse", p, k, n) for p in config.protocols for k, ns in config.grids().items() for n in ns]
     keys += [("dense", n) for n in config.ns_dense]
     all_ns = sorted({n for ns in config.grids().values() for n in ns} | set(config.ns_dense))
     return keys + [("gf2", n) for n in all_ns]
 
 
+def _steps_list(first: np.ndarray) -> list:
+    return [int(s) if s >= 0 else None for s in first]
+
+
 def run_cell(config: SparseParityConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """("sparse", k, n) and ("dense", n): SGD steps per replica; ("gf2", n): elimination samples."""
+    """("sparse", protocol, k, n) and ("dense", n): SGD steps per replica; ("gf2", n): elimination samples."""
     start = time.perf_counter()
     if key[0] == "gf2":
         n = int(key[1])
@@ -246,99 +392,87 @@ def run_cell(config: SparseParityConfig, seed: int, key: tuple, progress=null_pr
         return {"n": n, "samples_needed": out["samples_needed"], "outcome": out["outcome"],
                 "seconds": time.perf_counter() - start}
     if key[0] == "sparse":
-        k, n, limit = int(key[1]), int(key[2]), config.max_steps
-    elif key[0] == "dense":
-        n = int(key[1])
-        k, limit = dense_k(n), config.dense_max_steps
-    else:
+        protocol, k, n = str(key[1]), int(key[2]), int(key[3])
+        setting = config.protocol(protocol, n)
+        hit, curves, subsets = train_parity_cell(config, n, k, seed_streams(seed, NAME, *key), setting["max_steps"],
+                                                 progress=progress, setting=setting, hidden_progress=True)
+        return {"protocol": protocol, "k": k, "n": n, "batch": setting["batch"], "lr": setting["lr"].tolist(),
+                "groups": setting["groups"].tolist(), "max_steps": setting["max_steps"],
+                "steps": _steps_list(hit.first), "censored": int(np.sum(hit.first < 0)),
+                "diverged": int(hit.diverged.sum()),
+                "steps_run": int(curves.steps[-1]), "progress_steps": _steps_list(hit.progress),
+                "subsets": subset_indices(subsets), "curve": curves.to_dict(),
+                "seconds": time.perf_counter() - start}
+    if key[0] != "dense":
         raise ValueError(f"unknown {NAME} cell {key!r}")
+    n = int(key[1])
+    k, limit = dense_k(n), config.dense_max_steps
     first, curves, subsets = train_sparse_parity(config, n, k, seed_streams(seed, NAME, *key), limit,
                                                  progress=progress)
-    return {"k": k, "n": n, "max_steps": limit, "steps": [int(s) if s >= 0 else None for s in first],
+    return {"k": k, "n": n, "max_steps": limit, "steps": _steps_list(first),
             "censored": int(np.sum(first < 0)), "steps_run": int(curves.steps[-1]),
-            "subsets": subset_indices(subsets), "curve": curves.to_dict(),
-            "seconds": time.perf_counter() - start}
-
-
-def steps_matrix(outputs: list[dict]) -> np.ndarray:
-    """Per-replica steps ``(len(outputs), R)``, censored replicas as +inf."""
-    return np.array([[np.inf if s is None else s for s in o["steps"]] for o in outputs], dtype=np.float64)
-
-
-def bootstrap_exponent(ns, steps: np.ndarray, rng: np.random.Generator, resamples: int) -> dict:
-    """Exponent of the median steps in n, with a percentile bootstrap over replicas.
-
-    Replicas are resampled independently per n (each n is its own run). A resample whose median
-    is censored at some n gets the exponent +inf (the steps there are at least the limit), so a
-    censored median shows as an unbounded end (None, meaning +inf), never as a dropped point.
-    ``exponent`` is None when the median itself is censored at some n.
-    """
-    ns = np.asarray(ns, dtype=np.float64)
-    L, R = steps.shape
-    median = np.median(steps, axis=1)
-    out = {"ns": ns.astype(int).tolist(), "median_steps": [None if not np.isfinite(m) else float(m) for m in median],
-           "exponent": None, "local_slopes": None}
-    if np.all(np.isfinite(median)):
-        fit = fit_exponent(ns, median)
-        out["exponent"], out["local_slopes"] = fit.exponent, fit.local_slopes.tolist()
-    idx = rng.integers(0, R, size=(resamples, L, R))
-    boot = np.median(steps[np.arange(L)[None, :, None], idx], axis=2)
-    finite = np.all(np.isfinite(boot), axis=1)
-    x = np.log(ns) - np.log(ns).mean()
-    logs = np.log(np.where(finite[:, None], boot, 1.0))
-    slopes = np.where(finite, (logs - logs.mean(axis=1, keepdims=True)) @ x / (x @ x), np.inf)
-    slopes.sort()
-    lo, hi = slopes[int(np.floor(0.025 * (resamples - 1)))], slopes[int(np.ceil(0.975 * (resamples - 1)))]
-    out["ci95"] = [float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None]
-    out["bootstrap_censored_fraction"] = float(1.0 - finite.mean())
-    return out
-
-
-def _within(value: float, ci: list) -> bool:
-    """Whether ``value`` lies in the interval; an end given as None is +inf (censored resamples)."""
-    lo, hi = ci
-    return lo is not None and value >= lo and (hi is None or value <= hi)
+            "subsets": subset_indices(subsets), "curve": curves.to_dict(), "seconds": time.perf_counter() - start}
 
 
 def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """Per k: the exponent table row; per dense n: censoring; per n: GF(2) samples."""
+    """Per (protocol, k): Kaplan-Meier medians of the samples, local slopes, the tail; per k: the
+    table row the claim reads; the k differences, the batch check, the dense column, GF(2)."""
     metrics, curves, timing = {}, {}, {}
     for key, out in outputs.items():
         timing[" ".join(map(str, key))] = out["seconds"]
+    rows, boots = {}, {}
+    for protocol in config.protocols:
+        for k, ns in config.grids().items():
+            outs = [outputs[("sparse", protocol, k, n)] for n in ns]
+            rng = np.random.default_rng(seed_streams(seed, NAME, "bootstrap", protocol, k))
+            rows[(protocol, k)], boots[(protocol, k)] = censored_series(
+                outs, protocol, k, rng, config.bootstrap, config.slope_window, len(config.protocols))
+            metrics[f"{protocol} k={k}"] = rows[(protocol, k)]
+            curves[f"{protocol} k={k}"] = {"ns": list(ns), "steps": [o["steps"] for o in outs]}
+            if protocol == config.protocols[0]:
+                curves[f"k={k} n={ns[-1]} {protocol}"] = outs[-1]["curve"]
     table = []
-    for k, ns in config.grids().items():
-        outs = [outputs[("sparse", k, n)] for n in ns]
-        steps = steps_matrix(outs)
-        fit = bootstrap_exponent(ns, steps, np.random.default_rng(seed_streams(seed, NAME, "bootstrap", k)),
-                                 config.bootstrap)
-        leap, sq = max(k - 1, 1), k
-        row = {"k": k, **fit, "censored": [o["censored"] for o in outs], "replicas": config.replicas,
-               "max_steps": config.max_steps, "prediction_leap": leap, "prediction_sq": sq,
-               "consistent_leap": _within(leap, fit["ci95"]), "consistent_sq": _within(sq, fit["ci95"]),
-               "steps_q25": np.percentile(steps, 25, axis=1, method="inverted_cdf").tolist(),
-               "steps_q75": np.percentile(steps, 75, axis=1, method="inverted_cdf").tolist()}
-        if len(ns) > config.tail_points:
-            t = config.tail_points
-            tail = bootstrap_exponent(ns[-t:], steps[-t:], np.random.default_rng(
-                seed_streams(seed, NAME, "bootstrap-tail", k)), config.bootstrap)
-            row["tail"] = {"ns": tail["ns"], "exponent": tail["exponent"], "ci95": tail["ci95"],
-                           "consistent_leap": _within(leap, tail["ci95"]), "consistent_sq": _within(sq, tail["ci95"])}
-        metrics[f"k={k}"] = row
-        table.append({**{name: row[name] for name in ("k", "exponent", "ci95", "prediction_leap", "consistent_leap",
-                                                      "prediction_sq", "consistent_sq")},
-                      "tail": row.get("tail")})
-        curves[f"k={k}"] = {"ns": list(ns), "steps": [o["steps"] for o in outs]}
-        curves[f"k={k} n={ns[-1]} accuracy"] = outs[-1]["curve"]
+    for k in config.grids():
+        protos = {}
+        for protocol in config.protocols:
+            r = rows[(protocol, k)]
+            protos[protocol] = {"tail": r["tail"], "converged": int(sum(r["converged"])), "total": int(sum(r["total"])),
+                                "last_median_observed_n": max((n for n, m in zip(r["ns"], r["median_samples"])
+                                                               if m is not None), default=None)}
+        tails = [p["tail"] for p in protos.values() if p["tail"] is not None]
+        slopes = [t["slope"] for t in tails]
+        lows = [t["ci"][0] for t in tails]
+        highs = [t["ci"][1] for t in tails]
+        table.append({"k": k, "prediction": max(k - 1, 1), "protocols": protos,
+                      "spread": float(max(slopes) - min(slopes)) if slopes else None,
+                      "envelope": [None if not lows or any(v is None for v in lows) else float(min(lows)),
+                                   None if not highs or any(v is None for v in highs) else float(max(highs))]})
     metrics["table"] = table
+    ks = list(config.grids())
+    metrics["k_differences"] = [d for p in config.protocols for k1, k2 in zip(ks, ks[1:])
+                                if (d := k_difference(rows, boots, p, k1, k2, config.slope_window)) is not None]
+    if "batch" in config.protocols and "fixed" in config.protocols:
+        check = []
+        for k in ks:
+            a, b = rows[("fixed", k)], rows[("batch", k)]
+            for i, n in enumerate(a["ns"]):
+                if a["median_samples"][i] is None or b["median_samples"][i] is None:
+                    continue
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    logr = np.log(boots[("batch", k)][:, i]) - np.log(boots[("fixed", k)][:, i])
+                check.append({"k": k, "n": n, "batch": a["batch"], "batch_alt": b["batch"],
+                              "ratio": b["median_samples"][i] / a["median_samples"][i],
+                              "ratio_ci": [None if v is None else float(np.exp(v)) for v in percentile_interval(logr)]})
+        metrics["batch_check"] = check
     if config.ns_dense:
         outs = [outputs[("dense", n)] for n in config.ns_dense]
-        steps = steps_matrix(outs)
         metrics["dense"] = {
             "ns": list(config.ns_dense), "k": [o["k"] for o in outs],
             "class_size": [float(class_size(o["n"], o["k"])) for o in outs],
             "censored": [o["censored"] for o in outs], "replicas": config.replicas,
             "max_steps": config.dense_max_steps,
-            "median_steps": [None if not np.isfinite(m) else float(m) for m in np.median(steps, axis=1)],
+            "median_steps": [opt(kaplan_meier_quantile([config.dense_max_steps if s is None else s for s in o["steps"]],
+                                                        [s is not None for s in o["steps"]])) for o in outs],
         }
         curves["dense"] = {"ns": list(config.ns_dense), "steps": [o["steps"] for o in outs]}
         curves[f"dense n={config.ns_dense[-1]} accuracy"] = outs[-1]["curve"]
@@ -356,109 +490,10 @@ def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "c
                   timing=timing)
 
 
-# ---------------------------------------------------------------------------------------------
-# figure and summary
-
-
-def figure(result: Result):
-    """(a) median steps to learn vs n, log-log, per k, with the dense column at its limit;
-    (b) samples (steps x batch) next to GF(2)'s; (c) accuracy along training."""
-    from .. import plotting
-
-    fig, axes = plotting.figure(1, 3, width=3.6, height=3.4)
-    ax, bx, cx = axes[0]
-    batch = result.config["batch"]
-    for j, row in enumerate(result.metrics["table"]):
-        m = result.metrics[f"k={row['k']}"]
-        col = plotting.CYCLE[j]
-        ns = np.asarray(m["ns"], dtype=float)
-        med = np.array([np.nan if v is None else v for v in m["median_steps"]])
-        q25, q75 = (np.array([np.inf if v is None else v for v in m[q]]) for q in ("steps_q25", "steps_q75"))
-        err = np.abs(np.vstack([med - q25, np.where(np.isfinite(q75), q75, med) - med]))
-        ci = _interval_text(m["ci95"])
-        exp = "censored" if m["exponent"] is None else f"{m['exponent']:.2f}"
-        if m.get("tail") and m["tail"]["exponent"] is not None:
-            ci += f"; largest {len(m['tail']['ns'])}: {m['tail']['exponent']:.2f} {_interval_text(m['tail']['ci95'])}"
-        ax.errorbar(ns, med, yerr=err, fmt="o-", color=col, ms=3.5, lw=1.2, capsize=2,
-                    label=f"k={row['k']}: {exp} {ci}")
-        for slope, style in ((row["prediction_leap"], "--"), (row["prediction_sq"], ":")):
-            ax.plot(ns, med[0] * (ns / ns[0]) ** slope, style, color=col, lw=0.8, alpha=0.7)
-        bx.loglog(ns, med * batch, "o-", color=col, ms=3, lw=1, label=f"SGD k={row['k']}")
-    if "dense" in result.metrics:
-        d = result.metrics["dense"]
-        ns = np.asarray(d["ns"], dtype=float)
-        med = np.array([d["max_steps"] if v is None else v for v in d["median_steps"]], dtype=float)
-        censored = np.array([v is None for v in d["median_steps"]])
-        ax.plot(ns, med, "-", color=plotting.COLORS["grey"], lw=1)
-        ax.plot(ns[~censored], med[~censored], "s", color=plotting.COLORS["grey"], ms=4, label="dense k=n/2")
-        ax.plot(ns[censored], med[censored], "^", color=plotting.COLORS["grey"], ms=6,
-                label=f"dense: median censored at {d['max_steps']}")
-    ax.set_yscale("log")
-    ax.set_xlabel("n (bits)")
-    ax.set_ylabel(f"median steps to accuracy {result.config['target_accuracy']:g}")
-    ax.set_title("exponent [95% bootstrap]; dashed max(k-1,1), dotted k", fontsize=7.5)
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False)
-    g = result.metrics["gf2"]
-    bx.loglog(g["ns"], g["median_samples_needed"], "k.-", ms=4, lw=1, label="GF(2) elimination")
-    bx.set_xlabel("n (bits)")
-    bx.set_ylabel("samples to learn (median)")
-    bx.set_title(f"SGD: steps x batch {batch}; GF(2): samples to rank n", fontsize=7.5)
-    bx.legend(fontsize=6.5)
-    for j, name in enumerate(k for k in result.curves if k.endswith("accuracy")):
-        c = result.curves[name]
-        plotting.band(cx, c["steps"], np.asarray(c["accuracy"]), plotting.CYCLE[j % len(plotting.CYCLE)],
-                      label=name.replace(" accuracy", ""))
-    all_ns = sorted({n for row in result.metrics["table"] for n in result.metrics[f"k={row['k']}"]["ns"]}
-                    | set(result.metrics.get("dense", {}).get("ns", [])))
-    for a in (ax, bx):
-        _log_n_axis(a, all_ns)
-    cx.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
-    cx.set_xscale("symlog", linthresh=100, linscale=0.5)
-    cx.set_xlim(left=0)
-    cx.set_xlabel("SGD step")
-    cx.set_ylabel(f"accuracy ({result.config['curve_size']} fresh inputs)")
-    cx.set_title(f"{result.seeds['replicas']} replicas, band min-max", fontsize=7.5)
-    cx.legend(fontsize=6.5)
-    fig.tight_layout()
-    return fig
-
-
-def _interval_text(ci) -> str:
-    return "[" + ", ".join("inf" if v is None else f"{v:.2f}" for v in ci) + "]"
-
-
-def _log_n_axis(ax, ns) -> None:
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
-
-    ax.set_xscale("log")
-    nice = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(ns) <= t <= max(ns)]
-    ax.xaxis.set_major_locator(FixedLocator(nice if len(nice) >= 2 else sorted({min(ns), max(ns)})))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def summary(result: Result) -> str:
-    parts = []
-    for row in result.metrics["table"]:
-        exp = "censored" if row["exponent"] is None else f"{row['exponent']:.2f}"
-        ci = _interval_text(row["ci95"])
-        verdict = lambda ok: "consistent" if ok else "not consistent"  # noqa: E731
-        text = (f"k={row['k']}: exponent {exp} {ci} vs leap {row['prediction_leap']} "
-                f"({verdict(row['consistent_leap'])}), SQ {row['prediction_sq']} ({verdict(row['consistent_sq'])})")
-        tail = row.get("tail")
-        if tail:
-            exp = "censored" if tail["exponent"] is None else f"{tail['exponent']:.2f}"
-            text += f", largest {len(tail['ns'])} n: {exp} {_interval_text(tail['ci95'])}"
-        parts.append(text)
-    if "dense" in result.metrics:
-        d = result.metrics["dense"]
-        parts.append("dense censored " + ", ".join(f"n={n}: {c}/{d['replicas']}" for n, c in zip(d["ns"], d["censored"])))
-    return "; ".join(parts)
-
-
 EXPERIMENT = register(Experiment(
     name=NAME,
-    description="k-sparse parities: fitted exponent of SGD's steps in n vs max(k-1,1) and k, dense column, GF(2)",
+    description="k-sparse parities: samples to learn vs n per step-size protocol (Kaplan-Meier medians, "
+                "local slopes) against k-1, hidden progress, dense column, GF(2)",
     presets=PRESETS, figure=figure, summary=summary, family=1, cells=cells, run_cell=run_cell,
     merge=merge, tiny=TINY, paper_ref="Sec. 2.1, Theorem 1 (beyond the paper)",
 ))

@@ -10,15 +10,18 @@ k >= 3.
 
 As in the original code, the ``paper`` preset trains on a fixed set of 500,000 tuples per k read
 in order (wrapping around) and evaluates on a fixed set of 2,000 tuples every 100 steps;
-``data="fresh"`` draws new tuples every step instead. Each (k, approach) pair is one cell; a
-cell checkpoints (parameters, Adam moments, generator states, curves) and continues after an
-interruption with exactly the numbers of an uninterrupted run
-(``failgeom run tuple-lines --resume``).
+``data="fresh"`` draws new tuples every step instead. Each (k, approach, seed) is one cell: a
+seed's networks, data and held-out set come from its own streams, so it runs alone (on any core)
+with the numbers it would have among others. A cell checkpoints (parameters, Adam moments,
+generator states, curves) and continues after an interruption with exactly the numbers of an
+uninterrupted run. Whether end-to-end learns at k = 2 within 20,000 steps depends on the seed,
+so the ``paper`` preset runs more seeds there (``focus_ks``, ``focus_replicas``); an end-to-end
+seed whose held-out accuracy has stayed at or above :data:`LEARNED` for ``stop_after_learned``
+steps stops early (its outcome is then known; the figure marks where it stopped).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..nn.utils import as_dtype, tree_leaves
+from ..nn.utils import tree_leaves
 from ..problems.lines import sample_tuple_set, sample_tuples
-from ..results import Result, atomic_write_bytes
-from ..training import CheckpointError, Checkpointer, copy_checked, fit, null_progress, seed_streams
+from ..results import Result
+from ..training import Checkpointer, copy_checked, fit, null_progress, seed_streams
 from . import register
 from .base import Experiment, ExperimentConfig, param
 from .tuple_lines_model import (APPROACHES, CONV_INITS, IMAGE_LOSSES, TupleModel, loss_and_grads,
@@ -73,7 +76,14 @@ class TupleLinesConfig(ExperimentConfig):
     image_loss: str = param("mean", choices=IMAGE_LOSSES,
                             doc="decomposition image hinge: mean over all B*k images (original) "
                                 "or sum over a tuple's k images")
-    replicas: int = param(1, low=1, high=64, doc="independent seeds trained at once")
+    replicas: int = param(1, low=1, high=64, doc="seeds per (k, approach), each its own cell")
+    focus_ks: tuple[int, ...] = param((2,), low=1, high=16,
+                                      doc="k whose end-to-end cells run focus_replicas seeds instead "
+                                          "of replicas (Figure 3's seed-dependent case)")
+    focus_replicas: int = param(8, low=1, high=64, doc="seeds of the end-to-end cells of focus_ks")
+    stop_after_learned: int = param(2_000, low=0, high=10**7,
+                                    doc="end-to-end: a seed stops once its held-out accuracy has "
+                                        "been >= 0.75 at every evaluation for this many steps (0: never)")
 
     def check(self) -> None:
         for name in ("ks", "approaches"):
@@ -81,6 +91,8 @@ class TupleLinesConfig(ExperimentConfig):
                 raise ValueError(f"{name} must not be empty")
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name} must not repeat a value, got {getattr(self, name)}")
+        if len(set(self.focus_ks)) != len(self.focus_ks):
+            raise ValueError(f"focus_ks must not repeat a value, got {self.focus_ks}")
         if self.checkpoint_every % self.eval_every:
             raise ValueError(f"checkpoint_every ({self.checkpoint_every}) must be a multiple of "
                              f"eval_every ({self.eval_every})")
@@ -88,12 +100,17 @@ class TupleLinesConfig(ExperimentConfig):
     def steps(self, approach: str) -> int:
         return self.steps_end_to_end if approach == "end_to_end" else self.steps_decomposition
 
+    def replicas_of(self, k: int, approach: str) -> int:
+        """Seeds of the (k, approach) cells."""
+        focus = approach == "end_to_end" and k in self.focus_ks
+        return self.focus_replicas if focus else self.replicas
+
     def memory_bytes(self) -> int:
-        """Peak of one cell: training set parameters, held-out images and the step's arrays."""
-        k, R = max(self.ks), self.replicas
-        train = R * self.train_size * k * 32 if self.data == "fixed" else 0
-        held_out = R * self.eval_size * k * 784 * 4
-        step = R * max(self.batch, self.eval_chunk) * k * 40_000  # features of N1 per image
+        """Peak of one cell (one seed): training set parameters, held-out images, the step's arrays."""
+        k = max(self.ks)
+        train = self.train_size * k * 32 if self.data == "fixed" else 0
+        held_out = self.eval_size * k * 784 * 4
+        step = max(self.batch, self.eval_chunk) * k * 40_000  # features of N1 per image
         return int(train + held_out + step)
 
 
@@ -102,60 +119,65 @@ PRESETS = {
     "paper": TupleLinesConfig(),
     "quick": TupleLinesConfig(batch=16, lr=3e-3, steps_end_to_end=300, steps_decomposition=600,
                               data="fresh", eval_every=50, eval_size=256, eval_chunk=256,
-                              checkpoint_every=100, replicas=2),
+                              checkpoint_every=100, replicas=2, focus_ks=(), stop_after_learned=0),
 }
 
 TINY = TupleLinesConfig(ks=(1, 2), batch=3, steps_end_to_end=4, steps_decomposition=2,
                         train_size=10, eval_every=2, eval_size=4, eval_chunk=4,
-                        checkpoint_every=2, replicas=2)
+                        checkpoint_every=2, replicas=2, focus_ks=(2,), focus_replicas=3,
+                        stop_after_learned=2)
 
 
 # --------------------------------------------------------------------------------------------
-# one cell: one k, one approach, R replicas
+# one cell: one k, one approach, one seed
 
 
-def initial_params(model: TupleModel, seed: int, R: int, dtype=np.float32):
-    """The R initial networks for ``model.k`` and ``seed``; both approaches start from them."""
-    node = seed_streams(seed, "tuple-lines", model.k, "init")
-    return model.init(node.child("n1").generators(R), R, dtype, rngs_n2=node.child("n2").generators(R))
+def initial_params(model: TupleModel, seed: int, replicas=(0,), dtype=np.float32):
+    """The initial networks of the seeds ``replicas`` (indices) for ``model.k``, one per replica
+    axis entry; both approaches start from them."""
+    node, replicas = seed_streams(seed, "tuple-lines", model.k, "init"), list(replicas)
+    return model.init([node.child("n1").replica(r) for r in replicas], len(replicas), dtype,
+                      rngs_n2=[node.child("n2").replica(r) for r in replicas])
 
 
-def eval_set(config: TupleLinesConfig, k: int, seed: int):
-    """The fixed held-out tuples of k (shared by both approaches): images, image labels, labels."""
-    rngs = seed_streams(seed, "tuple-lines", k, "eval").generators(config.replicas)
-    return sample_tuple_set(rngs, config.eval_size, k).batch(0, config.eval_size, config.dtype)
+def eval_set(config: TupleLinesConfig, k: int, seed: int, replica: int):
+    """The fixed held-out tuples of k and one seed (shared by both approaches): images, image
+    labels, labels, each with a replica axis of 1."""
+    rng = seed_streams(seed, "tuple-lines", k, "eval").replica(replica)
+    return sample_tuple_set([rng], config.eval_size, k).batch(0, config.eval_size, config.dtype)
 
 
 class Cell:
-    """Training state of one (k, approach) pair: params, Adam, data and the step function."""
+    """Training state of one (k, approach, seed): params, Adam, data and the step function."""
 
-    def __init__(self, config: TupleLinesConfig, k: int, approach: str, seed: int):
-        R = config.replicas
+    def __init__(self, config: TupleLinesConfig, k: int, approach: str, seed: int, replica: int = 0):
         self.config, self.k, self.approach = config, k, approach
         self.model = TupleModel(k, conv_init=config.conv_init)
-        self.params = initial_params(self.model, seed, R, config.dtype)
-        self.eval_images, self.eval_image_labels, self.eval_labels = eval_set(config, k, seed)
+        self.params = initial_params(self.model, seed, (replica,), config.dtype)
+        self.eval_images, self.eval_image_labels, self.eval_labels = eval_set(config, k, seed, replica)
         if config.data == "fixed":
-            rngs = seed_streams(seed, "tuple-lines", k, "train").generators(R)
-            self.train_set, self.data_rngs = sample_tuple_set(rngs, config.train_size, k), None
+            rng = seed_streams(seed, "tuple-lines", k, "train").replica(replica)
+            self.train_set, self.data_rngs = sample_tuple_set([rng], config.train_size, k), None
         else:
             self.train_set = None
-            self.data_rngs = seed_streams(seed, "tuple-lines", k, approach, "data").generators(R)
+            self.data_rngs = [seed_streams(seed, "tuple-lines", k, approach, "data").replica(replica)]
         self.optimizer = nn.Adam(config.lr, config.beta1, config.beta2, config.eps)
-        self.elapsed, self.clock = 0.0, time.perf_counter()
+        self.spent = {"wall_s": 0.0, "cpu_s": 0.0}
+        self.clock = (time.perf_counter(), time.process_time())
 
-    def elapsed_s(self) -> float:
-        """Wall seconds of training so far, over every resumed part of the run."""
-        return self.elapsed + time.perf_counter() - self.clock
+    def time_spent(self) -> dict[str, float]:
+        """Wall and CPU seconds of training so far, over every resumed part of the run."""
+        wall, cpu = self.clock
+        return {"wall_s": self.spent["wall_s"] + time.perf_counter() - wall,
+                "cpu_s": self.spent["cpu_s"] + time.process_time() - cpu}
 
     def batch(self, i: int):
         """Minibatch of update ``i`` (1-based): rows ``(i-1) B .. i B - 1`` of the fixed set
-        (wrapping around), or fresh tuples from each replica's own generator."""
+        (wrapping around), or fresh tuples from the seed's own generator."""
         c = self.config
         if self.train_set is not None:
             return self.train_set.batch((i - 1) * c.batch, c.batch, c.dtype)
-        parts = [sample_tuples(g, (1, c.batch), self.k, c.dtype) for g in self.data_rngs]
-        return tuple(np.concatenate(p, axis=0) for p in zip(*parts))
+        return sample_tuples(self.data_rngs[0], (1, c.batch), self.k, c.dtype)
 
     def step(self, i: int) -> np.ndarray:
         images, image_labels, labels = self.batch(i)
@@ -189,7 +211,7 @@ class Cell:
             arrays.update({f"adam_m{i}": m for i, m in enumerate(opt["m"])})
             arrays.update({f"adam_v{i}": v for i, v in enumerate(opt["v"])})
         rng_states = None if self.data_rngs is None else [g.bit_generator.state for g in self.data_rngs]
-        return arrays, {"adam_t": opt["t"], "data_rngs": rng_states, "elapsed": self.elapsed_s()}
+        return arrays, {"adam_t": opt["t"], "data_rngs": rng_states, "spent": self.time_spent()}
 
     def restore(self, arrays, meta) -> None:
         leaves = tree_leaves(self.params)
@@ -205,107 +227,176 @@ class Cell:
         if self.data_rngs is not None:
             for g, s in zip(self.data_rngs, meta["data_rngs"], strict=True):
                 g.bit_generator.state = s
-        self.elapsed, self.clock = float(meta["elapsed"]), time.perf_counter()
+        self.spent = {n: float(meta["spent"][n]) for n in ("wall_s", "cpu_s")}
+        self.clock = (time.perf_counter(), time.process_time())
 
 
 def cell_key_text(key) -> str:
-    """``k=3/end_to_end``: the name of a cell in results and file names."""
+    """``k=3/end_to_end``: the name of a (k, approach) pair in results and figures."""
     k, approach = key
     return f"k={k}/{approach}"
 
 
+def learned_since(steps, accuracy) -> int | None:
+    """The first step of the trailing run of evaluations at or above :data:`LEARNED`, or None
+    when the last evaluation is below it (NaN entries, after an early stop, are ignored)."""
+    since = None
+    for step, acc in zip(steps, accuracy):
+        if np.isnan(acc):
+            break
+        since = (since if since is not None else step) if acc >= LEARNED else None
+    return since
+
+
+def stop_rule(config: TupleLinesConfig, approach: str):
+    """The early-stopping rule of a cell (None: run every step): an end-to-end seed stops once
+    its held-out accuracy has been at least LEARNED at every evaluation for the last
+    ``stop_after_learned`` steps."""
+    window = config.stop_after_learned
+    if approach != "end_to_end" or window == 0:
+        return None
+
+    def until(curves) -> bool:
+        since = learned_since(curves.steps, curves.array("accuracy")[:, 0])
+        return since is not None and curves.steps[-1] - since >= window
+
+    return until
+
+
 #: the curves of a cell, in the order they are stored
 CURVES = ("steps", "train_loss", "accuracy", "image_accuracy", "eval_loss")
-#: a cell's checkpoint and its finished output, inside the cell's checkpoint folder
-CHECKPOINT_NAME, DONE_NAME = "state.npz", "cell.json"
+#: a cell's checkpoint, inside the cell's checkpoint folder
+CHECKPOINT_NAME = "state.npz"
+#: what a cell's numbers do not depend on: which cells run, and how many seeds the others have
+_NOT_IN_CELL = ("ks", "approaches", "replicas", "focus_ks", "focus_replicas")
 
 
 def _cell_header(config: TupleLinesConfig, seed: int, key) -> dict:
-    # ks and approaches only say which cells run; a cell's numbers do not depend on them
-    cfg = {n: v for n, v in config.to_dict().items() if n not in ("ks", "approaches")}
+    cfg = {n: v for n, v in config.to_dict().items() if n not in _NOT_IN_CELL}
     return {"experiment": "tuple-lines", "config": cfg, "seed": int(seed), "cell": list(key)}
 
 
 def cells(config: TupleLinesConfig) -> list[tuple]:
-    """The independent parts of a run: one per (k, approach)."""
-    return [(k, a) for k in config.ks for a in config.approaches]
+    """The independent parts of a run: ``("k", k, approach, "replica", r)`` per seed r, approach
+    by approach (the short decomposition cells first when both run)."""
+    return [("k", k, a, "replica", r) for a in sorted(config.approaches) for k in config.ks
+            for r in range(config.replicas_of(k, a))]
 
 
 def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
              checkpoint_dir: Path | str | None = None, resume: bool = False) -> dict:
-    """Train one (k, approach) cell; with ``checkpoint_dir`` (a folder of this cell), save
-    every ``checkpoint_every`` steps and, with ``resume=True``, continue from the checkpoint
+    """Train one seed of one (k, approach); with ``checkpoint_dir`` (a folder of this cell),
+    save every ``checkpoint_every`` steps and, with ``resume=True``, continue from the checkpoint
     found there (of the same config, seed and cell; another one is a CheckpointError). Without
     ``resume`` an older checkpoint there is replaced.
 
-    Returns ``{"curves": {...}, "elapsed_s": wall seconds}`` (JSON-able).
+    Returns ``{"curves": {...}, "stopped_early": bool, "time": {"wall_s", "cpu_s"}}``
+    (JSON-able; curves end where the seed stopped).
     """
     config.validate()
-    k, approach = key
-    if (k, approach) not in cells(config):
+    key = tuple(key)
+    if key not in cells(config):
         raise ValueError(f"cell {key!r} is not a cell of this config (cells: {cells(config)})")
+    _, k, approach, _, replica = key
     header = _cell_header(config, seed, key)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    done = folder / DONE_NAME if folder is not None else None
     if folder is not None and not resume:
         (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
-        done.unlink(missing_ok=True)
-    if done is not None and done.exists():  # a finished cell
-        try:
-            saved = json.loads(done.read_text())
-            same = saved["header"] == json.loads(json.dumps(header))
-        except (ValueError, KeyError, TypeError):
-            raise CheckpointError(f"finished cell {done} cannot be read; run again without "
-                                  f"--resume to start over") from None
-        if not same:
-            raise CheckpointError(f"finished cell {done} belongs to another config or seed; "
-                                  f"run again without --resume to start over")
-        return saved["output"]
-    cell = Cell(config, k, approach, seed)
+    cell = Cell(config, k, approach, seed, replica)
     checkpoint = None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         checkpoint = Checkpointer(
             folder / CHECKPOINT_NAME, header=header,
             state=cell.state, restore=cell.restore, every=config.checkpoint_every,
-            restart_hint="run again without --resume to start over")
-    curves = fit(cell.step, config.steps(approach), eval_every=config.eval_every,
+            restart_hint="delete the checkpoint folder to start this cell over")
+    steps = config.steps(approach)
+    curves = fit(cell.step, steps, eval_every=config.eval_every,
                  evaluate=cell.evaluate, checkpoint=checkpoint, resume=resume,
-                 progress=progress, desc=f"tuple-lines k={k} {approach.replace('_', '-')}",
-                 lr=config.lr)
+                 progress=progress, lr=config.lr, until=stop_rule(config, approach),
+                 desc=f"tuple-lines k={k} {approach.replace('_', '-')} seed {replica}")
     saved = curves.to_dict()  # in one key order, whether resumed or not
-    output = {"curves": {n: saved[n] for n in CURVES}, "elapsed_s": cell.elapsed_s()}
-    if done is not None:
-        atomic_write_bytes(done, json.dumps({"header": header, "output": output}).encode())
-    return output
+    return {"curves": {n: saved[n] for n in CURVES}, "stopped_early": curves.steps[-1] < steps,
+            "time": cell.time_spent()}
+
+
+def _stack(config: TupleLinesConfig, parts: list[dict], where: str) -> dict:
+    """One (k, approach)'s seeds as curves ``(points, R)`` on the longest seed's steps; a seed
+    that stopped early is NaN after its last evaluation."""
+    grid = max((p["curves"]["steps"] for p in parts), key=len)
+    for r, p in enumerate(parts):
+        if p["curves"]["steps"] != grid[:len(p["curves"]["steps"])]:
+            raise ValueError(f"tuple-lines {where}: seed {r} was evaluated at other steps than the others")
+    stacked = {"steps": list(grid)}
+    for name in CURVES[1:]:
+        columns = []
+        for p in parts:
+            c = np.asarray(p["curves"][name], dtype=np.float64).reshape(-1)
+            columns.append(np.concatenate([c, np.full(len(grid) - len(c), np.nan)]))
+        stacked[name] = np.stack(columns, axis=1).tolist()
+    return stacked
+
+
+def chance_band_over_run(eval_size: int, evaluations: int, level: float = 0.05) -> float:
+    """Half-width around 0.5 that a constant-accuracy-0.5 predictor's held-out accuracy leaves
+    with probability at most ``level`` at any of ``evaluations`` evaluations (normal
+    approximation to the binomial, Bonferroni over the evaluations)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(level / (2 * max(evaluations, 1))) * 0.5 / np.sqrt(eval_size))
+
+
+def learned_fraction(learned: int, total: int, level: float = 0.95) -> dict:
+    """Seeds that learned out of ``total``, with the exact (Clopper-Pearson) interval; a seed
+    that did not learn by its step limit is censored there and counts as not learned."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(learned, total).proportion_ci(level, method="exact")
+    return {"learned": learned, "seeds": total, "fraction": learned / total,
+            "interval": [float(ci.low), float(ci.high)], "level": level}
 
 
 def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """The Result of a run from its cells' outputs ``{key: run_cell(...)}``."""
     curves, metrics, timing = {}, {}, {}
-    chance_band = 3.0 * 0.5 / np.sqrt(config.eval_size)
-    for key in cells(config):
-        name = cell_key_text(key)
-        c = outputs[key]["curves"]
-        curves[name] = c
-        timing[name] = outputs[key]["elapsed_s"]
-        acc = np.asarray(c["accuracy"], dtype=np.float64)  # (points, R)
-        final = acc[-1]
-        # "learned": held-out accuracy of at least LEARNED; "chance": within 3 binomial std of 0.5
-        metrics[name] = {
-            "final_accuracy": final.tolist(),
-            "final_accuracy_mean": float(final.mean()),
-            "final_accuracy_std": float(final.std()),
-            "max_accuracy_over_run": acc[1:].max(axis=0).tolist(),
-            "final_image_accuracy": np.asarray(c["image_accuracy"][-1]).tolist(),
-            "learned": (final >= LEARNED).tolist(),
-            "at_chance": (np.abs(final - 0.5) <= chance_band).tolist(),
-            "steps": int(c["steps"][-1]),
-        }
-    timing["total_s"] = float(sum(timing.values()))
+    for k in config.ks:
+        for approach in config.approaches:
+            name = cell_key_text((k, approach))
+            parts = [outputs[("k", k, approach, "replica", r)] for r in range(config.replicas_of(k, approach))]
+            c = curves[name] = _stack(config, parts, name)
+            timing[name] = {t: [p["time"][t] for p in parts] for t in ("wall_s", "cpu_s")}
+            acc = np.asarray(c["accuracy"])  # (points, R), NaN after an early stop
+            last = [int(np.flatnonzero(~np.isnan(acc[:, r]))[-1]) for r in range(acc.shape[1])]
+            final = np.array([acc[i, r] for r, i in enumerate(last)])
+            steps_run = [int(c["steps"][i]) for i in last]
+            since = [learned_since(c["steps"], acc[:, r]) for r in range(acc.shape[1])]
+            evaluations = len(c["steps"]) - 1
+            band_final = 3.0 * 0.5 / np.sqrt(config.eval_size)
+            band_run = chance_band_over_run(config.eval_size, evaluations)
+            after0 = np.abs(acc[1:] - 0.5)
+            learned = final >= LEARNED
+            metrics[name] = {
+                "final_accuracy": final.tolist(),
+                "final_accuracy_mean": float(final.mean()),
+                "final_accuracy_std": float(final.std()),
+                "max_accuracy_over_run": np.nanmax(acc[1:], axis=0).tolist(),
+                "final_image_accuracy": [float(np.asarray(c["image_accuracy"])[i, r]) for r, i in enumerate(last)],
+                "learned": learned.tolist(),
+                "learned_fraction": learned_fraction(int(learned.sum()), len(final)),
+                # first step of the final run of evaluations >= LEARNED; None: censored at its steps
+                "learned_from_step": since,
+                "stopped_early": [bool(p["stopped_early"]) for p in parts],
+                "steps_run": steps_run,
+                "at_chance": (np.abs(final - 0.5) <= band_final).tolist(),
+                "chance_band_over_run": band_run,
+                "at_chance_throughout": np.all((after0 <= band_run) | np.isnan(after0), axis=0).tolist(),
+                "steps": config.steps(approach),
+            }
+    timing["total_s"] = float(sum(sum(t["wall_s"]) for n, t in timing.items()))
     return Result(experiment="tuple-lines", preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
-                  curves=curves, timing=timing)
+                  seeds={"seed": seed, "replicas": config.replicas, "focus_ks": list(config.focus_ks),
+                         "focus_replicas": config.focus_replicas},
+                  metrics=metrics, curves=curves, timing=timing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,17 +405,33 @@ def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "cus
 
 def figure(result: Result):
     """The paper's Figure 3: held-out tuple accuracy vs iterations, one panel per k;
-    end-to-end red, decomposition blue; band = min-max over seeds."""
+    end-to-end red, decomposition blue. Two seeds or fewer: mean and min-max band; more: one
+    line per seed, and a dot where a seed stopped early (learned, see ``stop_after_learned``)."""
     from .. import plotting
 
     ks = result.config["ks"]
     fig, axes = plotting.figure(1, len(ks), width=2.8, height=2.5, sharey=True)
+    stopped_label = f"stopped: >= {LEARNED} for {result.config.get('stop_after_learned')} steps"
     for ax, k in zip(axes[0], ks):
         for approach, color, label in (("end_to_end", "red", "end-to-end"),
                                        ("decomposition", "blue", "decomposition")):
-            c = result.curves.get(cell_key_text((k, approach)))
-            if c is not None:
-                plotting.band(ax, c["steps"], np.asarray(c["accuracy"]), plotting.COLORS[color], label=label)
+            name = cell_key_text((k, approach))
+            c = result.curves.get(name)
+            if c is None:
+                continue
+            acc = np.asarray(c["accuracy"], dtype=float)
+            n = acc.shape[1]
+            if n <= 2:
+                plotting.band(ax, c["steps"], acc, plotting.COLORS[color], label=label)
+            else:
+                for r in range(n):
+                    ax.plot(c["steps"], acc[:, r], color=plotting.COLORS[color], lw=0.8, alpha=0.7,
+                            label=f"{label} ({n} seeds)" if r == 0 else None)
+            m = result.metrics.get(name, {})
+            for r, (stopped, at) in enumerate(zip(m.get("stopped_early", []), m.get("steps_run", []))):
+                if stopped:
+                    ax.plot([at], [m["final_accuracy"][r]], "o", ms=3.5, color=plotting.COLORS[color],
+                            label=stopped_label)
         ax.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
         ax.set_title(f"k = {k}")
         ax.set_xlabel("iterations")
@@ -335,9 +442,9 @@ def figure(result: Result):
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     axes[0, 0].legend(list(handles.values()), list(handles), loc="lower right")
-    n = result.seeds["replicas"]
-    fig.suptitle(f"k-tuples of lines: end-to-end vs decomposition ({n} seed{'s' if n != 1 else ''}"
-                 f"{'; band: min-max' if n > 1 else ''})", y=1.03)
+    n = result.config.get("replicas", 1)
+    fig.suptitle(f"k-tuples of lines: end-to-end vs decomposition ({n} seed{'s' if n != 1 else ''} per "
+                 f"cell{'; band: min-max' if n == 2 else ''})", y=1.03)
     return fig
 
 

@@ -42,7 +42,7 @@ from .learners import (AutoencoderLearner, ConvLearner, FCLearner, Learner, Prec
                        TARGET_FILTER, condition_summary, curve_second_moment, filter_error, make_learner,
                        sgd_step_size)
 from .run import (Trained, data_distribution, default_lr, evaluate, kink_amplitude_ratio, make_optimizer, merge,
-                  reconstruction_errors, run_cell, train_learner)
+                  reconstruction_errors, rounding_reference, run_cell, train_learner)
 from .specs import LEARNERS, SPECS, LearnerSpec
 
 
@@ -64,5 +64,5 @@ __all__ = [
     "PWLConfig", "PreconditionedConvLearner", "SPECS", "TARGET_FILTER", "TF_ADAM", "Trained", "combined_figure",
     "condition_summary", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "figure",
     "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reconstruction_errors",
-    "run_cell", "sgd_step_size", "summary", "train_learner",
+    "rounding_reference", "run_cell", "sgd_step_size", "summary", "train_learner",
 ]

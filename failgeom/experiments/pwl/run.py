@@ -217,14 +217,34 @@ def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_
                   curves={"validation": curves.to_dict(), "snapshots": run.snapshots}, timing=timing).to_dict()
 
 
+def rounding_reference(name: str, config: PWLConfig, seed: int) -> dict:
+    """The decoding errors of a reference that rounds every kink off over one step, on the
+    learner's own validation curves: the 3-point moving average of f (f at the two ends).
+
+    A moving average reproduces a linear piece exactly, so its error is zero away from the
+    kinks and, within one step of a kink, what rounding the kink costs. The validation sets are
+    drawn again from the cell's ``"data"`` stream, so they are the ones the cell evaluated on.
+    """
+    data = sample_pwl_data(seed_streams(seed, f"pwl-{name}", "data").generators(config.replicas), config.n,
+                           config.k, data_distribution(name, config), config.train_size, config.val_size)
+    f = data.val_f
+    rounded = f.copy()
+    rounded[..., 1:-1] = (f[..., :-2] + f[..., 1:-1] + f[..., 2:]) / 3.0
+    errors = reconstruction_errors(rounded, f, data.val_near_kink)
+    return {key: _stats(errors[key]) for key in ("recon_rmse_near_kinks", "recon_rmse_away")}
+
+
 def merge(name: str, config: PWLConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """The Result of the one cell (whose output is that Result as JSON types)."""
+    """The Result of the one cell (whose output is that Result as JSON types), with the
+    autoencoder's rounding reference (:func:`rounding_reference`) among its metrics."""
     result = Result.from_dict(outputs[(name,)])
     result.preset = preset
+    if name == "autoencoder":
+        result.metrics["rounding_reference"] = rounding_reference(name, config, seed)
     return result
 
 
 __all__ = [
     "FILTER_THRESHOLDS", "Trained", "data_distribution", "default_lr", "evaluate", "kink_amplitude_ratio",
-    "make_optimizer", "merge", "reconstruction_errors", "run_cell", "train_learner",
+    "make_optimizer", "merge", "reconstruction_errors", "rounding_reference", "run_cell", "train_learner",
 ]
