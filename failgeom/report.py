@@ -32,7 +32,8 @@ from .report_text import (DIFFERS, FIGURE_FILE, MAX_METRIC_ROWS, REPO_ROOT, Pape
 from .results import atomic_write_text, environment
 
 if TYPE_CHECKING:  # the runner's records, which the report only reads
-    from .runner import Outcome, Plan
+    from .reproduction import Plan
+    from .runner import Outcome
 
 #: the failure families' titles and the claims' verdicts come from the registry (failgeom/claims)
 FAMILY_TITLES = claims.FAMILY_TITLES

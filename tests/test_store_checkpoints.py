@@ -2,7 +2,6 @@
 numbers of an uninterrupted run, and a damaged, reshaped or foreign checkpoint is refused in
 one line that gives the exact command to start that cell over."""
 
-import io
 import shutil
 
 import numpy as np

@@ -113,7 +113,6 @@ def _variance_one(X, W1, b1, W2, b2, loss, ks, chunk_cols: int, spectrum: _Weigh
         grad_sq += (n + 1) * ((active * W2[ch]) ** 2).sum(axis=1) + (relu**2).sum(axis=1)
     c = _hinge_coefficient(score, loss)
     sizes = np.array([math.comb(n, k) for k in ks], dtype=np.float64)
-    kk = np.asarray(ks)
 
     def plain_block(coeffs):  # sum over columns of the variance over each class
         s1, s2 = spectrum.sums(coeffs, ks)
