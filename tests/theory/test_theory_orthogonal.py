@@ -1,6 +1,5 @@
 """Sec. 2.1, Theorem 1, Lemma 3: gradient variance over orthogonal classes and parities."""
 
-import math
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import hadamard
 
 import failgeom.theory as T
+from failgeom import testing
 
 EPS = np.finfo(np.float64).eps
 
@@ -32,36 +32,22 @@ def test_parity_targets_are_characters_of_cube_inputs():
 
 
 @settings(deadline=None, max_examples=25)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    N=st.integers(2, 40),
-    P=st.integers(1, 12),
-    frac=st.floats(0.05, 1.0),
-)
-def test_theorem1_square_loss_bound(seed, N, P, frac):
+@given(H=testing.orthonormal_classes(n_max=40), P=st.integers(1, 12), seed=testing.seeds())
+def test_theorem1_square_loss_bound(H, P, seed):
     # Theorem 1: Var <= G^2/|H| for any orthogonal class with E h^2 <= 1.
     rng = np.random.default_rng(seed)
-    m = max(1, int(frac * N))
-    Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
-    H = math.sqrt(N) * Q[:, :m].T * rng.uniform(0.1, 1.0, size=(m, 1))
-    var, bound = T.gradient_variance(rng.standard_normal(N), rng.standard_normal((N, P)), H, "square")
-    assert var <= bound * (1 + 1e-10)
+    N = H.shape[1]
+    testing.assert_variance_within_bound(rng.standard_normal(N), rng.standard_normal((N, P)), H, "square")
 
 
 @settings(deadline=None, max_examples=25)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    d=st.integers(1, 6),
-    P=st.integers(1, 8),
-    loss=st.sampled_from(["hinge", "square"]),
-)
-def test_theorem1_parity_subsets(seed, d, P, loss):
+@given(cls=testing.parity_classes(d_max=6), P=st.integers(1, 8), loss=st.sampled_from(["hinge", "square"]),
+       seed=testing.seeds())
+def test_theorem1_parity_subsets(cls, P, loss, seed):
     # Theorem 1 with h in {+-1}: any subset of parities, square or hinge loss.
     rng = np.random.default_rng(seed)
-    N = 2**d
-    H = hadamard(N)[rng.choice(N, size=int(rng.integers(1, N + 1)), replace=False)]
-    var, bound = T.gradient_variance(2 * rng.standard_normal(N), rng.standard_normal((N, P)), H, loss)
-    assert var <= bound * (1 + 1e-10)
+    N = cls[1].shape[1]
+    testing.assert_variance_within_bound(2 * rng.standard_normal(N), rng.standard_normal((N, P)), cls[1], loss)
 
 
 def test_theorem1_bound_fails_for_non_orthogonal_class():
