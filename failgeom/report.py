@@ -29,7 +29,7 @@ from .report_text import (DIFFERS, FIGURE_FILE, MAX_METRIC_ROWS, REPO_ROOT, Pape
                           fmt as _fmt, group_cells, kind_of, measured_text, no_paper_column, nowrap, paper_order,
                           repo_href, round_numbers, select_metrics, source_groups, stored_paper_column,
                           unresolved_links)
-from .results import atomic_write_text, environment
+from .results import atomic_write_files, environment
 
 if TYPE_CHECKING:  # the runner's records, which the report only reads
     from .reproduction import Plan
@@ -469,14 +469,15 @@ def write_report(plan: Plan, verify_rows, verify_error: str = "", verify_seconds
     ``paper`` is the paper-scale column (default: the stored record, :func:`stored_paper_column`)."""
     paper = stored_paper_column() if paper is None else paper
     text = render_markdown(plan, verify_rows, verify_error, verify_seconds, total, paper=paper)
-    atomic_write_text(plan.out / "report.md", text)
     embedded = render_markdown(plan, verify_rows, verify_error, verify_seconds, total, embed=True, paper=paper)
-    atomic_write_text(plan.out / "report.html", render_html(embedded))
-    atomic_write_text(plan.out / "index.md", render_index(plan))
+    files = {plan.out / "report.md": text, plan.out / "report.html": render_html(embedded),
+             plan.out / "index.md": render_index(plan)}
     if verify_rows is not None:
         from . import verify
 
-        atomic_write_text(plan.out / "verify.json", verify.to_json(verify_rows) + "\n")
+        files[plan.out / "verify.json"] = verify.to_json(verify_rows) + "\n"
+    # one unit: a disk that fills while they are written leaves the previous report whole
+    atomic_write_files({path: content.encode("utf-8") for path, content in files.items()})
 
 
 __all__ = ["FAMILY_TITLES", "PaperColumn", "REPO_ROOT", "VERIFY_PREFIXES", "family_of_check", "flatten_metrics",

@@ -314,6 +314,49 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_files(files: dict) -> None:
+    """Write several files as one unit: every ``{path: bytes}`` goes to a temporary first, and
+    only when all are on disk are they renamed into place; if one cannot be written (a full
+    disk), none is replaced and the temporaries are removed.
+
+    Raises
+    ------
+    OSError
+        Naming the file that could not be written.
+    """
+    staged = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            if _write_guard is not None:
+                _write_guard(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=TMP_SUFFIX)
+                staged.append((tmp, path))
+                try:
+                    os.fchmod(fd, _file_mode())
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        for i, (tmp, path) in enumerate(staged):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+            staged[i] = (None, path)
+    finally:
+        for tmp, _ in staged:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
 def figure_bytes(fig, fmt: str = "png", **kwargs) -> bytes:
     """``fig.savefig`` (tight bounding box by default) into memory."""
     import io

@@ -500,3 +500,31 @@ def test_orphans_a_run_on_local_workers_driven_from_a_thread_completes(tmp_path)
         thread.join(120)  # the first thread has ended before the second starts its workers
     assert all(job.outcome.status == "ran" for job in jobs)
     assert numbers(jobs[1].outcome.result) == numbers(serial(ToyConfig(parts=3, sleep=0.3), 0, preset="custom"))
+
+
+def test_several_files_are_written_as_one_unit(tmp_path, monkeypatch):
+    """A disk that fills while report.md, report.html, ... are written leaves the old ones whole
+    (none replaced) and no temporary behind; written files all appear together."""
+    import errno
+
+    from failgeom import results
+
+    old = {tmp_path / "report.md": b"old md", tmp_path / "report.html": b"old html"}
+    for path, data in old.items():
+        path.write_bytes(data)
+    real, calls = results._write_all, []
+
+    def fill_on_second(fd, data):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(results, "_write_all", fill_on_second)
+    with pytest.raises(OSError, match="report.html"):
+        results.atomic_write_files({path: b"new" for path in old})
+    assert {p: p.read_bytes() for p in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]
+    monkeypatch.setattr(results, "_write_all", real)
+    results.atomic_write_files({path: b"new" for path in old})
+    assert all(p.read_bytes() == b"new" for p in old)
