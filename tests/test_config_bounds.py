@@ -64,9 +64,8 @@ def test_no_float_field_accepts_a_subnormal_number(name, field, is_tuple):
             dataclasses.replace(get(name).tiny, **{field: (value,) if is_tuple else value})
 
 
-#: Tuple fields of modules outside this change's reach whose empty tuple still fails: the lead's list.
-EMPTY_FAILS = {("pwl-fc", "snapshots"), ("pwl-conv", "snapshots"), ("pwl-conv-precond", "snapshots"),
-               ("pwl-autoencoder", "snapshots"), ("flat-forward-only-convergence", "horizons")}
+#: Tuple fields whose empty tuple is known to fail (none now)
+EMPTY_FAILS: set = set()
 
 
 @pytest.mark.parametrize("name, field, allow_empty", TUPLES, ids=[f"{n}.{f}" for n, f, _ in TUPLES])

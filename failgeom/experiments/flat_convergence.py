@@ -29,6 +29,7 @@ class ConvergenceConfig(ExperimentConfig):
     """Appendix A.7: forward-only SGD on ``y = u(v*^T x)`` for each horizon T (computed in float64)."""
 
     horizons: tuple[int, ...] = param((100, 316, 1_000, 3_162, 10_000, 31_623, 100_000), low=1, high=10_000_000,
+                                      allow_empty=False,
                                       doc="the numbers of iterations T, one run each")
     dim: int = param(20, low=1, high=10_000, doc="input dimension; x uniform on the unit sphere")
     B: float = param(3.0, low=0.0, low_open=True, high=1e3, doc="||v*||")

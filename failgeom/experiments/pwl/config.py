@@ -49,7 +49,7 @@ class PWLConfig(ExperimentConfig):
     sgd_step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
                                      doc="SGD step as a fraction of GD's stability edge (lr unset)")
     eval_every: int = param(500, low=1, high=100_000_000, doc="iterations between validation evaluations")
-    snapshots: tuple[int, ...] = param((500, 10_000, 50_000), low=1, high=100_000_000,
+    snapshots: tuple[int, ...] = param((500, 10_000, 50_000), low=1, high=100_000_000, allow_empty=False,
                                        doc="iterations at which two held-out decodings are kept (Figure 6)")
     encoder_output_relu: bool = param(True, doc="the autoencoder's encoder ends with a ReLU (original code)")
 
