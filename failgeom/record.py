@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -156,27 +155,6 @@ def _git(*args) -> str:
         return ""
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        libs = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
-                if i.get("user_api") == "blas"]
-        return ", ".join(libs) or "unknown"
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
-
-
 def _experiment_times(path: Path, experiment) -> dict:
     """Cells stored/planned and their wall and CPU seconds (over every resumed part where the
     cell reports it), from the cell records."""
@@ -209,17 +187,17 @@ def folder_bytes(path) -> int:
 
 def provenance(path=None) -> dict:
     """The provenance of the record at ``path``: where and when, and what each experiment cost."""
-    import numpy as np
-
     from .experiments import get, names
+    from .results import environment
 
     path = Path(DEFAULT_PATH if path is None else path)
     experiments = {n: _experiment_times(path, get(n)) for n in names()}
+    env = environment()
     return {
         "commit": _git("rev-parse", "HEAD"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "cpu": _cpu_model(), "cores": os.cpu_count(), "blas": _blas(), "numpy": np.__version__,
-        "python": platform.python_version(),
+        "cpu": env["cpu"], "cores": env["cpu_count"], "blas": env["blas"], "numpy": env["numpy"],
+        "python": env["python"],
         "command": f"failgeom reproduce --preset {PRESET} --out records/paper",
         "bytes": folder_bytes(path),
         "experiments": experiments,

@@ -283,31 +283,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     OSError
         With ``filename`` set to ``path`` (whatever step failed) and the system's ``strerror``.
     """
-    path = Path(path)
-    if _write_guard is not None:
-        _write_guard(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=TMP_SUFFIX)
-        try:
-            os.fchmod(fd, _file_mode())
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if _write_guard is not None:
-            _write_guard(path)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    atomic_write_files({path: data})
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -343,6 +319,8 @@ def atomic_write_files(files: dict) -> None:
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         for i, (tmp, path) in enumerate(staged):
+            if _write_guard is not None:
+                _write_guard(path)
             try:
                 os.replace(tmp, path)
             except OSError as exc:
