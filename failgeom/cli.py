@@ -145,7 +145,7 @@ def progress_factory(quiet: bool):
 
     def overall(total):
         return tqdm(total=total, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
-                    bar_format="[{n_fmt}/{total_fmt}] {desc} |{bar:20}| {elapsed}<{remaining}")
+                    bar_format="[{n_fmt}/{total_fmt}] {desc} |{bar:20}| {elapsed} elapsed{postfix}")
 
     factory.overall = overall
     return factory

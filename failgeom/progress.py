@@ -33,14 +33,17 @@ class Heartbeat:
     :meth:`done` as each one finishes (with its measured seconds) and :meth:`stop` at the end.
     """
 
-    def __init__(self, say, expected: dict, reused: int, workers: int, every: float | None = None):
+    def __init__(self, say, expected: dict, reused: int, workers: int, every: float | None = None, bar=None):
         self.say, self.every, self.workers = say, EVERY_S if every is None else every, max(1, workers)
         self.expected, self.reused, self.total = dict(expected), reused, len(expected) + reused
         self.finished, self.measured, self.last = 0, [], ""
         self.start = time.monotonic()
+        self.bar = bar  # a live progress bar (tqdm) shows the estimate instead of lines
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="failgeom-progress", daemon=True)
-        self._thread.start()
+        if say is not None:
+            self._thread.start()
+        self._show()
 
     def done(self, cell, seconds: float | None, label: str) -> None:
         self.expected.pop(cell, None)
@@ -48,6 +51,14 @@ class Heartbeat:
         self.last = label
         if seconds is not None:
             self.measured.append(float(seconds))
+        self._show()
+
+    def _show(self) -> None:
+        if self.bar is None:
+            return
+        left = self.left()
+        self.bar.set_postfix_str("time left: " + ("?" if left is None or not self.expected else
+                                                   f"about {duration(left)} (by cell cost)"), refresh=False)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start

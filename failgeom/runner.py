@@ -206,9 +206,11 @@ def run_jobs(jobs: list[Job], *, workers: int | None = None, scheduler: str | No
         try:
             with executor:
                 stats.executor, stats.workers = executor.describe(), executor.workers
-                if say is not None and not hasattr(bar, "set_description_str") and pending:  # no live bar
-                    beat = Heartbeat(say, {(id(j), k): hints.get((id(j), k)) for j, k in pending},
-                                     stats.cells_reused, stats.workers)
+                live = hasattr(bar, "set_postfix_str")
+                if pending and (say is not None or live):
+                    # no live bar: a line every 30 s; a live bar: the same cost-weighted time left on it
+                    beat = Heartbeat(say if not live else None, {(id(j), k): hints.get((id(j), k)) for j, k in pending},
+                                     stats.cells_reused, stats.workers, bar=bar if live else None)
                 _execute(jobs, pending, executor, progress, list(extra), on_extra, bar, tell, stats, say_failures,
                          beat)
         except SchedulerLostError as exc:

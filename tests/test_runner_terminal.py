@@ -129,3 +129,23 @@ def test_a_script_without_a_main_guard_is_told_what_to_add(tmp_path):
     guarded.write_text(script.read_text().replace("runner.run_jobs(", "if __name__ == '__main__':\n    runner.run_jobs("))
     assert has_main_guard(guarded)
     assert subprocess.run([sys.executable, str(guarded)], capture_output=True, timeout=120).returncode == 0
+
+
+def test_a_live_bar_shows_the_cost_weighted_time_left():
+    from failgeom.progress import Heartbeat
+
+    class Bar:
+        postfix = ""
+
+        def set_postfix_str(self, text, refresh=True):
+            self.postfix = text
+
+    bar = Bar()
+    beat = Heartbeat(None, {"slow": 100.0, "fast": 1.0, "new": None}, reused=0, workers=1, bar=bar)
+    assert "about 2 min 32 s" in bar.postfix  # 100 + 1 + the mean 50.5 for the untimed cell
+    beat.done("slow", 100.0, "slow")
+    assert "about 52 s" in bar.postfix  # 1 + the mean of the expected 1 and the measured 100
+    beat.done("fast", 1.0, "fast")
+    beat.done("new", 3.0, "new")
+    assert bar.postfix == "time left: ?"
+    beat.stop()
