@@ -10,6 +10,7 @@ everything written before stays valid.
 
 from __future__ import annotations
 
+from typing import Any, cast
 import argparse
 import difflib
 import os
@@ -147,7 +148,7 @@ def progress_factory(quiet: bool):
         return tqdm(total=total, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
                     bar_format="[{n_fmt}/{total_fmt}] {desc} |{bar:20}| {elapsed} elapsed{postfix}")
 
-    factory.overall = overall
+    cast(Any, factory).overall = overall
     return factory
 
 

@@ -26,7 +26,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .runtime import BLAS_VARIABLES, usable_cores
 from .store import RunError
@@ -130,7 +130,7 @@ class LocalExecutor:
 
     def __init__(self, jobs: int | None = None):
         self.workers = jobs or usable_cores()
-        self._pool = None
+        self._pool: Any = None  # a ProcessPoolExecutor while entered
         self._saved: dict = {}
         self._depth = 0
 
@@ -264,7 +264,8 @@ class DaskExecutor:
         self.address = address
         self.workers = jobs or usable_cores()
         self.retries = retries
-        self.client = self.cluster = None
+        self.client: Any = None  # a distributed.Client (and LocalCluster) while entered
+        self.cluster: Any = None
         self._depth = 0
 
     def describe(self) -> str:
@@ -285,7 +286,7 @@ class DaskExecutor:
 
     def _start(self) -> None:
         distributed = import_distributed()
-        self._log_levels = {}
+        self._log_levels: dict[str, int] = {}
         self._quiet_logs()
         if self.address == "local":
             import warnings

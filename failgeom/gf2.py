@@ -88,6 +88,8 @@ def eliminate(words: np.ndarray, ncols: int, stop_rank: int | None = None) -> tu
     wt = np.ascontiguousarray(words.T)
     scratch = np.empty_like(wt)
     free = np.ones(m, dtype=bool)  # rows that are not pivot rows yet
+    pivot_rows: list[int]
+    pivot_cols: list[int]
     pivot_rows, pivot_cols = [], []
     one = np.uint64(1)
     for c in range(ncols):  # loop over pivot columns; every step is vectorized over the rows

@@ -15,7 +15,7 @@ MAX_GRID_POINTS = 4096
 
 def parse_grid(pairs) -> list[tuple[str, list[str]]]:
     """``["k=v1,v2", ...]`` to ``[(k, [v1, v2]), ...]``; ValueError on a malformed pair."""
-    grid = []
+    grid: list[tuple[str, list[str]]] = []
     for pair in pairs or []:
         key, sep, values = pair.partition("=")
         items = [v.strip() for v in values.split(",") if v.strip()]

@@ -9,11 +9,15 @@ records, :func:`to_recompute` chooses which of them to compute again, round by r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .results import Result
 from .store import CellStore, config_json, load_result
+
+if TYPE_CHECKING:
+    from .experiments.base import Experiment, ExperimentConfig
 
 
 @dataclass
@@ -35,16 +39,16 @@ class Outcome:
 class Job:
     """An experiment at one config and seed, written to ``folder`` (result.json, figure.png)."""
 
-    experiment: object
-    config: object
+    experiment: Experiment
+    config: ExperimentConfig
     folder: Path
     seed: int = 0
     preset: str = "custom"
     plot: bool = True
     name: str = ""
-    outcome: Outcome = None
+    outcome: Outcome = cast("Outcome", None)  # set by the runner
     # filled while running
-    store: CellStore = None
+    store: CellStore = cast("CellStore", None)
     keys: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
     times: dict = field(default_factory=dict)  # key -> {"wall_s", "cpu_s"}

@@ -9,6 +9,7 @@ smallest text size as the report shows it; every figure should keep it at least
 
 from __future__ import annotations
 
+from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
@@ -26,7 +27,7 @@ MIN_FONT_PT = 8.0
 #: the report's content width in pixels (72em of 16 px); wider figures are scaled down to it
 REPORT_WIDTH_PX = 1152
 
-STYLE = {
+STYLE: dict[Any, Any] = {
     "figure.dpi": 110,
     "savefig.dpi": 110,
     "savefig.bbox": "tight",

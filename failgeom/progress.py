@@ -33,6 +33,8 @@ class Heartbeat:
     :meth:`done` as each one finishes (with its measured seconds) and :meth:`stop` at the end.
     """
 
+    measured: list[float]
+
     def __init__(self, say, expected: dict, reused: int, workers: int, every: float | None = None, bar=None):
         self.say, self.every, self.workers = say, EVERY_S if every is None else every, max(1, workers)
         self.expected, self.reused, self.total = dict(expected), reused, len(expected) + reused

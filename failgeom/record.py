@@ -15,6 +15,7 @@ what is left to compute, and rewrites ``provenance.json``.
 
 from __future__ import annotations
 
+from typing import cast
 import json
 import os
 import subprocess
@@ -169,7 +170,7 @@ def _experiment_times(path: Path, experiment) -> dict:
         if output is None:
             continue
         stored += 1
-        own = output.get("time") if isinstance(output.get("time"), dict) else {}
+        own: dict = cast(dict, output.get("time")) if isinstance(output.get("time"), dict) else {}
         wall.append(max(times["wall_s"], float(own.get("wall_s", 0.0))))
         cpu.append(max(times["cpu_s"], float(own.get("cpu_s", 0.0))))
         dates.append(os.path.getmtime(cells.path(key)))

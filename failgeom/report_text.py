@@ -294,6 +294,9 @@ def fmt(value) -> str:
 
 
 class _Links(HTMLParser):
+    ids: set[str]
+    hrefs: list[str]
+
     def __init__(self, text: str):
         super().__init__()
         self.ids, self.hrefs = set(), []

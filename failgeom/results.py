@@ -19,6 +19,7 @@ a directory or a symbolic link where a file should be (a FIFO would otherwise ha
 
 from __future__ import annotations
 
+from typing import cast
 import datetime as _dt
 import errno
 import hashlib
@@ -217,7 +218,7 @@ class NotARegularFileError(OSError):
 
     @property
     def reason(self) -> str:
-        return self.strerror
+        return cast(str, self.strerror)  # always given: every raise passes a reason
 
 
 def read_regular(path) -> bytes:
@@ -247,7 +248,7 @@ def read_regular(path) -> bytes:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotARegularFileError(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", path)
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
@@ -300,7 +301,8 @@ def atomic_write_files(files: dict) -> None:
     OSError
         Naming the file that could not be written.
     """
-    staged = []
+    staged: list[tuple[str | None, Path]] = []
+    tmp: str | None
     try:
         for path, data in files.items():
             path = Path(path)
@@ -322,7 +324,7 @@ def atomic_write_files(files: dict) -> None:
             if _write_guard is not None:
                 _write_guard(path)
             try:
-                os.replace(tmp, path)
+                os.replace(cast(str, tmp), path)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
             staged[i] = (None, path)

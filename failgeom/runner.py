@@ -18,6 +18,7 @@ for bit. :mod:`failgeom.reproduction` runs every experiment and ``failgeom verif
 
 from __future__ import annotations
 
+from typing import cast
 import contextlib
 import itertools
 import json
@@ -253,6 +254,7 @@ def _execute(jobs, pending, executor, progress, extra, on_extra, bar, tell, stat
     stored outputs that do not merge are computed again in a second round."""
     from . import __version__
 
+    refs: dict
     refs, rerun = {}, []
     for job in jobs:  # every cell reused: merge now
         if job.outcome.status == "pending" and len(job.outputs) == len(job.keys):
@@ -346,7 +348,7 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, di
     # longest first keeps the workers busy to the end: the time the same cell took before under
     # any config is the estimate; cells never run here go first, in their order
     hints = {(id(job), key): job.store.wall_hint(key) for job, key in pending}
-    pending.sort(key=lambda p: -(math.inf if hints[id(p[0]), p[1]] is None else hints[id(p[0]), p[1]]))
+    pending.sort(key=lambda p: -(math.inf if hints[id(p[0]), p[1]] is None else cast(float, hints[id(p[0]), p[1]])))
     return pending, hints
 
 

@@ -23,6 +23,7 @@ holds it, as the kernel reports it.
 
 from __future__ import annotations
 
+from typing import cast
 import errno
 import json
 import os
@@ -141,7 +142,7 @@ class CellStore:
         except FileNotFoundError:
             return None, {}, ""
         except NotARegularFileError as exc:
-            return None, {}, exc.strerror
+            return None, {}, exc.reason
         except OSError as exc:
             return None, {}, f"cannot be read ({exc.strerror})"
         try:
@@ -166,7 +167,7 @@ class CellStore:
         why = output_problem(output, key, self.check_output)
         if why:
             return None, {}, why
-        return output, {"wall_s": float(wall), "cpu_s": float(cpu)}, ""
+        return output, {"wall_s": float(cast(float, wall)), "cpu_s": float(cast(float, cpu))}, ""
 
     def save(self, key: tuple, output_text: str, wall_s: float, cpu_s: float, worker: str = "") -> dict:
         """Write the record of a finished cell atomically; returns its output (parsed)."""
@@ -363,8 +364,8 @@ def lock_holder_pid(fd: int) -> int | None:
         if len(parts) < 6 or parts[1] != "FLOCK":  # "->" marks a waiter, not a holder
             continue
         try:
-            major, minor, inode = parts[5].split(":")
-            pid, major, minor, inode = int(parts[4]), int(major, 16), int(minor, 16), int(inode)
+            major_hex, minor_hex, inode_text = parts[5].split(":")
+            pid, major, minor, inode = int(parts[4]), int(major_hex, 16), int(minor_hex, 16), int(inode_text)
         except ValueError:
             continue
         if inode != st.st_ino:
@@ -433,7 +434,7 @@ def clean_temporaries(folder) -> list[Path]:
     folder of another run, such as one point of a ``--grid``: that run cleans it). Call while
     holding the folder's :class:`FolderLock`.
     """
-    removed = []
+    removed: list[Path] = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed

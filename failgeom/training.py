@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from typing import cast
 import contextlib
 import contextvars
 import hashlib
@@ -85,12 +86,12 @@ class Streams(np.random.SeedSequence):
         -------
         Streams
         """
-        return Streams(self.entropy, self.spawn_key + tuple(_encode(k) for k in key))
+        return Streams(cast(int, self.entropy), self.spawn_key + tuple(_encode(k) for k in key))
 
     def spawn(self, n_children: int) -> list["Streams"]:
         """Unnamed children, marked to never equal a named node; numbering goes on across calls."""
         start, self._spawned = self._spawned, self._spawned + int(n_children)
-        return [Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
+        return [Streams(cast(int, self.entropy), self.spawn_key + (_SPAWN_MARK, i)) for i in range(start, self._spawned)]
 
     def replica(self, r: int) -> np.random.Generator:
         """The Generator of replica ``r``: the one ``generators(n)[r]`` gives on a fresh node
@@ -107,7 +108,7 @@ class Streams(np.random.SeedSequence):
         from .validation import nonnegative_int
 
         r = nonnegative_int(r, "r")
-        return np.random.default_rng(Streams(self.entropy, self.spawn_key + (_SPAWN_MARK, r)))
+        return np.random.default_rng(Streams(cast(int, self.entropy), self.spawn_key + (_SPAWN_MARK, r)))
 
     def generators(self, n: int) -> list[np.random.Generator]:
         """``n`` Generators from ``n`` fresh unnamed children (one per replica, say).
@@ -429,6 +430,7 @@ def fit(step: Callable[[int], np.ndarray], steps: int, *, eval_every: int,
         metrics = evaluate(0)
         R = len(np.atleast_1d(next(iter(metrics.values())))) if metrics else 1
         curves.record(0, train_loss=np.full(R, np.nan), **metrics)
+    running: float | np.ndarray
     running, count = 0.0, 0
     bar = progress(steps, desc)
     if start:

@@ -11,6 +11,7 @@ another run may own by now.
 
 from __future__ import annotations
 
+from typing import Any
 import os
 import pickle
 import shlex
@@ -96,7 +97,7 @@ def failure(exc: BaseException | None, checkpoint_dir=None) -> dict:
     A damaged checkpoint's line ends with the one command that starts the cell over
     (``rm -r <cell>.ckpt``), in place of the checkpoint's own advice.
     """
-    info = {"ok": False, "error": error_line(exc)}
+    info: dict[str, Any] = {"ok": False, "error": error_line(exc)}
     if isinstance(exc, OSError) and exc.errno is not None:
         info["oserror"] = [exc.errno, exc.strerror or str(exc), exc.filename]
     if type(exc).__name__ == "CheckpointError" and checkpoint_dir:

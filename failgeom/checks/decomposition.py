@@ -44,6 +44,7 @@ def training_path(W: np.ndarray, labels: np.ndarray, targets, lr: float = 2.0, s
     """
     W = W.copy()
     rows = np.arange(W.shape[0])
+    out: list[tuple[float, np.ndarray]]
     out, pending = [], list(targets)
     for _ in range(steps):
         z = W - W.max(axis=1, keepdims=True)

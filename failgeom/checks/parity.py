@@ -70,7 +70,7 @@ def parity_exact(quick: bool, direct=direct_variance) -> Outcome:
 def parity_decay(quick: bool, variance=T.parity_gradient_variance) -> Outcome:
     """Theorem 1 for parities: the exact variance decays like G^2 2^-d (rate fitted in d)."""
     ds = list(range(4, 13 if quick else 17))
-    var = {"square": [], "hinge": []}
+    var: dict[str, list[float]] = {"square": [], "hinge": []}
     G2, ratios = [], []
     for d in ds:
         w = T.init_parity_weights(rng("thm1.parity-decay", d), d)

@@ -219,8 +219,8 @@ def evaluate(claim: Claim, ev: Evidence) -> Verdict:
             parts.append(Verdict(NOT_TESTED, reason=str(exc)))
     tested = [p for p in parts if p.status != NOT_TESTED]
     if not tested:
-        reasons = "; ".join(p.reason for p in parts if p.reason)
-        return Verdict(NOT_TESTED, reason=reasons or "nothing decides it yet")
+        joined = "; ".join(p.reason for p in parts if p.reason)
+        return Verdict(NOT_TESTED, reason=joined or "nothing decides it yet")
     status = max((p.status for p in tested), key=_SEVERITY.__getitem__)
     reasons = [p.reason for p in tested if p.reason]
     reasons += [f"not tested: {p.reason}" for p in parts if p.status == NOT_TESTED and p.reason]

@@ -63,7 +63,7 @@ def exponent_verdict(row: dict) -> tuple[str, str]:
     counts = ", ".join(f"{name} {info['converged']}/{info['total']}" for name, info in row["protocols"].items())
     if not tails:
         return NOT_TESTED, f"k={row['k']}: no window of n with observed medians (learned: {counts})"
-    groups = {"above": [], "meets": [], "below": [], "unresolved": []}
+    groups: dict[str, list[str]] = {"above": [], "meets": [], "below": [], "unresolved": []}
     parts = []
     for name, t in tails.items():
         ci = t.get("ci_joint", t["ci"])  # joint over the protocols (Bonferroni), so that the
@@ -178,6 +178,7 @@ def _gf2(ev) -> Verdict:
     kinds = [k for k, m in ev.result(name).metrics.items() if isinstance(m, dict) and "successes_with_samples_needed" in m]
     if not kinds:
         raise Missing(f"{name} has no per-kind success counts")
+    notes: list[str]
     parts, bad, notes = [], [], []
     for kind in kinds:
         trials = ev.metric(name, kind, "trials")

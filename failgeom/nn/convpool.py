@@ -86,6 +86,12 @@ class ConvPool2D(Layer):
     """
 
     has_params = True
+    # set by set_conv_options
+    n_out: int
+    size: int
+    bias: bool
+    init_method: str
+    init_std: float | None
 
     def __init__(self, n_out: int, size: int, bias: bool = True, init: str = "truncated_normal",
                  init_std: float | None = None, method: str = "auto", chunk: int | None = None,

@@ -75,11 +75,11 @@ class FourierCorrelation:
         # columns: complex -> complex, (a_re + i a_im)(cos - i sin)
         t = 2 * np.pi * np.outer(np.arange(Lw), w) / Lw                      # (Lw, W)
         c, s = np.cos(t), np.sin(t)
-        E2 = np.zeros((Lw, 2, 2, W))
+        E2: np.ndarray = np.zeros((Lw, 2, 2, W))
         E2[:, 0, 0], E2[:, 0, 1], E2[:, 1, 0], E2[:, 1, 1] = c, s, -s, c
         E2 = E2.reshape(2 * Lw, 2 * W)
         # inverse columns at w = 0..W-1, (y_re + i y_im)(cos + i sin)
-        D2 = np.zeros((2, W, Lw, 2))
+        D2: np.ndarray = np.zeros((2, W, Lw, 2))
         D2[0, :, :, 0], D2[0, :, :, 1], D2[1, :, :, 0], D2[1, :, :, 1] = c.T, -s.T, s.T, c.T
         # inverse rows from the half spectrum: frequencies other than 0 and L/2 stand for two
         t = 2 * np.pi * np.outer(h, np.arange(Fh)) / Lh                      # (H, Fh)

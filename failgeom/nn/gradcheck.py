@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import cast
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,7 +73,7 @@ def relative_error(analytic, numeric, floor: float = 1e-3) -> float:
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
-    scale = max(np.linalg.norm(a), np.linalg.norm(n), floor)
+    scale = cast(float, max(np.linalg.norm(a), np.linalg.norm(n), floor))
     return float(np.linalg.norm(a - n) / scale)
 
 

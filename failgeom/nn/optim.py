@@ -6,6 +6,7 @@ trained as one computation). Parameter trees are the lists/dicts of arrays that 
 
 from __future__ import annotations
 
+from typing import cast
 import math
 
 import numpy as np
@@ -189,7 +190,7 @@ class Adam:
                                      f"0 by 0; raise eps")
             self._m = [np.zeros_like(p) for p in tree_leaves(params)]
             self._v = [np.zeros_like(p) for p in tree_leaves(params)]
-        return self._m, self._v
+        return self._m, cast("list[np.ndarray]", self._v)  # set with _m
 
     def advance(self) -> float:
         """Count one step and return its bias-correction factor.
