@@ -14,7 +14,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +54,7 @@ class Constraint:
     def admits(self, value) -> bool:
         if self.choices is not None:
             return value in self.choices
-        if isinstance(value, (float, np.floating)) and 0 < abs(value) < TINY:
+        if isinstance(value, (float, np.floating)) and 0 < abs(typing.cast(float, value)) < TINY:
             return False  # subnormal: see _check_scalar
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return False
@@ -122,7 +122,7 @@ def _check_scalar(kind: str, value, constraint: Constraint, what: str):
             raise TypeError(f"{what} must be {accepted}, got {value!r} ({type(value).__name__})")
         if math.isnan(value) or (math.isinf(value) and not constraint.allow_inf):
             raise ValueError(f"{what} must be {accepted}, got {value!r}")
-        if 0 < abs(value) < TINY:
+        if 0 < abs(typing.cast(float, value)) < TINY:
             raise ValueError(f"{what} must be {accepted}, not a subnormal number (non-zero and below {TINY:.4g} "
                              f"in magnitude: it has lost its precision and overflows when divided into 1), "
                              f"got {value!r}")
@@ -299,7 +299,7 @@ class Experiment:
 
     name: str
     description: str
-    presets: dict[str, ExperimentConfig]
+    presets: Mapping[str, ExperimentConfig]
     figure: Callable
     summary: Callable
     family: int
@@ -344,7 +344,7 @@ class Experiment:
         extra = {"checkpoint_dir": checkpoint_dir, "resume": resume} if self.resumable else {}
         if self.run_cell is not None:
             return self.run_cell(config, seed, tuple(key), progress, **extra)
-        return self.run(config, seed, progress, preset=preset, **extra).to_dict()
+        return typing.cast(Callable, self.run)(config, seed, progress, preset=preset, **extra).to_dict()
 
     def merge_cells(self, config, seed: int, outputs: dict, preset: str = "custom"):
         """The experiment's Result from the outputs ``{key: dict}`` of all its cells."""

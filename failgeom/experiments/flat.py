@@ -21,6 +21,8 @@ separate experiment :mod:`failgeom.experiments.flat_convergence`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
 import time
 from dataclasses import dataclass, replace
 
@@ -117,7 +119,7 @@ class ForwardOnlyConfig(FlatConfig):
 
 # The quick presets keep the paper's learning rates, batch and (forward-only) iteration count,
 # with fewer replicas and fewer iterations for the slower learners.
-PRESETS = {
+PRESETS: dict[str, dict[str, FlatConfig]] = {
     "smooth": {
         "paper": SmoothConfig(),
         "quick": SmoothConfig(replicas=4, steps=3_000, eval_every=150),
@@ -137,8 +139,8 @@ PRESETS = {
     },
 }
 
-_TINY = dict(replicas=2, batch=32, steps=20, eval_every=10, eval_size=100, test_size=600)
-TINY = {kind: replace(PRESETS[kind]["quick"], **_TINY, **({"hidden": (8, 8)} if kind in ("e2e", "multiclass") else {}))
+_TINY: dict[str, Any] = dict(replicas=2, batch=32, steps=20, eval_every=10, eval_size=100, test_size=600)
+TINY = {kind: replace(PRESETS[kind]["quick"], **_TINY, **cast("dict[str, Any]", {"hidden": (8, 8)} if kind in ("e2e", "multiclass") else {}))
         for kind in LEARNERS}
 
 
@@ -152,10 +154,10 @@ class Learner:
 
     name: str
     model: nn.Sequential
-    loss: object
-    step_fn: object
+    loss: Callable
+    step_fn: Callable | None
     classification: bool
-    predict: object  # predict(params, x) -> (R, B) values
+    predict: Callable  # predict(params, x) -> (R, B) values
     multiply_adds: int  # per prediction, excluding the activation / argmax
 
 
@@ -190,11 +192,11 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
         model = nn.Sequential([nn.Dense(1), nn.StraightThrough(step, name="u")])
         return Learner(kind, model, half_squared, nn.forward_only_step, False, output(model), n)
     if kind == "e2e":
-        model = _mlp(config.hidden, 1)
-        return Learner(kind, model, half_squared, None, False, output(model), _mlp_multiply_adds(n, config.hidden, 1))
+        model = _mlp(cast(MLPConfig, config).hidden, 1)
+        return Learner(kind, model, half_squared, None, False, output(model), _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, 1))
     if kind == "multiclass":
         K = step.grid.shape[1]
-        model = _mlp(config.hidden, K)
+        model = _mlp(cast(MLPConfig, config).hidden, K)
         valid = np.isfinite(step.grid)[:, None, :]  # padded classes are never predicted
 
         def predict(p, x):
@@ -202,7 +204,7 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
             return step.value_of(np.where(valid, logits, -np.inf).argmax(axis=-1))
 
         return Learner(kind, model, nn.losses.softmax_cross_entropy, None, True, predict,
-                       _mlp_multiply_adds(n, config.hidden, K))
+                       _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, K))
     raise ValueError(f"learner must be one of {LEARNERS}, got {kind!r}")
 
 
@@ -322,11 +324,11 @@ def run_learner(kind: str, config: FlatConfig, problem: Problem, seed: int, prog
         linear = nn.Sequential(learner.model.layers[:1]).forward(params[:1], x)[0][..., 0]
         exact = step_metrics(step, step(linear), r, config.boundary_width)
     cost = _test_cost(learner.predict, params, x)
-    out = {"curves": {}, "metrics": {}, "plot": {}, "params": params,
+    out: dict[str, Any] = {"curves": {}, "metrics": {}, "plot": {}, "params": params,
            "timing": {"train_wall_s": clock["sample"] + clock["update"]}}
     for j, init in enumerate(bias_inits):
         rows = slice(j * R, (j + 1) * R)
-        metrics = {key: _summarize(value[rows]) for key, value in got.items()}
+        metrics: dict[str, Any] = {key: _summarize(value[rows]) for key, value in got.items()}
         if kind == "smooth":
             metrics["test_mse_exact_u"] = _summarize(exact["test_mse"][rows])
             metrics["exact_step_fraction_exact_u"] = _summarize(exact["exact_step_fraction"][rows])

@@ -19,6 +19,7 @@ itself lives in :mod:`failgeom.experiments.landscape_descent`.
 
 from __future__ import annotations
 
+from typing import Any
 import time
 from dataclasses import dataclass
 
@@ -278,7 +279,7 @@ def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_prog
     starts = plateau_edge_starts(rng, b, config.sweep_starts)
     _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, progress=progress,
                               desc=f"landscape sweep lr={lr:g} exact", stop_when_all_reached=True)
-    out = {"lr": lr, "exact": success(hit >= 0), "sgd": {}}
+    out: dict[str, Any] = {"lr": lr, "exact": success(hit >= 0), "sgd": {}}
     for batch in config.sweep_batches:
         sgd_rng = np.random.default_rng(seed_streams(seed, NAME, "sweep", f"lr={lr!r}", batch))
         _, hit = gradient_descent(starts, b, lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,

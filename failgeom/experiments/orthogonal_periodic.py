@@ -16,6 +16,7 @@ each fixed r), per predictor.
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import time
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def _r_key(r: float) -> str:
 def cells(config: PeriodicVarianceConfig) -> list[tuple]:
     """Per predictor: the curve vs r, ``("vs_r", predictor)``, and one curve vs d per fixed r,
     ``("vs_d", predictor, "r=<r>")``."""
-    out = []
+    out: list[tuple] = []
     for pred in PREDICTORS:
         out.append(("vs_r", pred))
         out += [("vs_d", pred, _r_key(r)) for r in config.dim_radii]
@@ -145,7 +146,7 @@ def run_cell(config: PeriodicVarianceConfig, seed: int, key: tuple, progress=nul
         err.append(est["mc_stderr"])
         bar.update(1)
     bar.close()
-    out = {"exact": exact, "mc": mc, "mc_stderr": err}
+    out: dict[str, Any] = {"exact": exact, "mc": mc, "mc_stderr": err}
     if kind == "vs_r":
         out.update(r=[r for _, r in points], d=config.radius_dim)
     else:
@@ -156,6 +157,7 @@ def run_cell(config: PeriodicVarianceConfig, seed: int, key: tuple, progress=nul
 
 def merge(config: PeriodicVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """The curves with fitted decay rates and the agreement of Monte Carlo with the exact values."""
+    metrics: dict[str, Any]
     curves, metrics, seconds = {}, {"fits": {}}, 0.0
     for key in cells(config):
         c = dict(outputs[key])

@@ -13,6 +13,7 @@ separate cell measures what elimination then returns.
 
 from __future__ import annotations
 
+from typing import Any
 import time
 from dataclasses import dataclass
 
@@ -161,6 +162,9 @@ def _timing_of(out: dict) -> dict:
 
 def merge(config: ParityGF2Config, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """Samples needed, success counts and the time fit per kind; outcome counts per noise rate."""
+    metrics: dict[str, Any]
+    curves: dict[str, Any]
+    timing: dict[str, Any]
     metrics, curves, timing = {}, {"ns": list(config.ns)}, {}
     # a fixed budget of n + extra uniform samples misses rank n with probability
     # 1 - prod_{j = extra + 1}^{n + extra} (1 - 2^-j) < 2^-extra (the infinite product bounds it)

@@ -29,6 +29,7 @@ Cells: ``("n", n)`` for each n of ``ns``, ``("fc", n)`` for each n of ``fc_ns``.
 
 from __future__ import annotations
 
+from typing import Any
 import functools
 import math
 import time
@@ -210,7 +211,7 @@ def size_cell(config: ScalingConfig, seed: int, n: int, progress=null_progress) 
     C = window_covariance(n, config.k, "paper", "valid")
     plain = ConvLearner()
     coef = plain.loss_coef(n)
-    row = {"window_condition_number": spd_condition_number(C), "jacobi_condition_number": jacobi_condition_number(C),
+    row: dict[str, Any] = {"window_condition_number": spd_condition_number(C), "jacobi_condition_number": jacobi_condition_number(C),
            "fc_condition_number": condition_number(n)}
     eta = sgd_step_size(plain, config.step_fraction, n, config.k, "paper")
     row["gd_plain_lr"] = eta
@@ -256,7 +257,7 @@ def fc_lemma2(n: int, config: ScalingConfig, seed: int, progress=null_progress):
     loss = functools.partial(nn.losses.squared, coef=learner.loss_coef(n))
     rng = np.random.default_rng(node.child("curves"))
     U = pwl_inverse(n, np.float64)
-    rows = {"t": [], "sgd_error_norm": [], "lemma2_error_norm": [], "max_abs_z": [], "max_abs_diff": []}
+    rows: dict[str, list] = {"t": [], "sgd_error_norm": [], "lemma2_error_norm": [], "max_abs_z": [], "max_abs_diff": []}
 
     def step(i):
         f, p = sample_pwl_curves(rng, R * B, n, config.k, "paper")
@@ -325,7 +326,7 @@ def merge(config: ScalingConfig, seed: int, outputs: dict, preset: str = "custom
     timing = {f"n={n}": outputs[("n", n)]["seconds"] for n in config.ns}
     ns = np.asarray(config.ns, dtype=float)
     rows = [per_n[str(n)] for n in config.ns]
-    metrics = {"per_n": per_n}
+    metrics: dict[str, Any] = {"per_n": per_n}
     fits = {
         "window_condition_number": _fit_dict(ns, [r["window_condition_number"] for r in rows]),
         "jacobi_condition_number": _fit_dict(ns, [r["jacobi_condition_number"] for r in rows]),

@@ -25,6 +25,7 @@ same parities from n + O(1) samples.
 
 from __future__ import annotations
 
+from typing import Any
 import time
 from dataclasses import dataclass
 
@@ -373,7 +374,7 @@ def _freezing_step(hit: FirstHit, optimizer: nn.SGD):
 
 
 def cells(config: SparseParityConfig) -> list[tuple]:
-    keys = [("sparse", p, k, n) for p in config.protocols for k, ns in config.grids().items() for n in ns]
+    keys: list[tuple] = [("sparse", p, k, n) for p in config.protocols for k, ns in config.grids().items() for n in ns]
     keys += [("dense", n) for n in config.ns_dense]
     all_ns = sorted({n for ns in config.grids().values() for n in ns} | set(config.ns_dense))
     return keys + [("gf2", n) for n in all_ns]
@@ -417,6 +418,7 @@ def run_cell(config: SparseParityConfig, seed: int, key: tuple, progress=null_pr
 def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """Per (protocol, k): Kaplan-Meier medians of the samples, local slopes, the tail; per k: the
     table row the claim reads; the k differences, the batch check, the dense column, GF(2)."""
+    metrics: dict[str, Any]
     metrics, curves, timing = {}, {}, {}
     for key, out in outputs.items():
         timing[" ".join(map(str, key))] = out["seconds"]

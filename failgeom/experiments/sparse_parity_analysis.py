@@ -5,6 +5,7 @@ n, the tail per protocol, differences between k, and the one-line summary.
 
 from __future__ import annotations
 
+from typing import Any
 import numpy as np
 
 from ..results import Result
@@ -40,6 +41,7 @@ def censored_series(outs: list[dict], protocol: str, k: int, rng: np.random.Gene
     with every median observed; its ``ci_joint`` at the Bonferroni level over ``protocols``), and
     the hidden-progress counts. Returns the row and the bootstrap medians ``(resamples, len(ns))``."""
     ns = [o["n"] for o in outs]
+    boot: Any
     point, boot, quartiles, best_lr, hidden = [], [], [], [], []
     for o in outs:
         t, e, g = cell_samples(o)

@@ -12,6 +12,7 @@ cell compares the transform with brute-force enumeration of the class at a small
 
 from __future__ import annotations
 
+from typing import Any
 import math
 from dataclasses import dataclass
 
@@ -167,7 +168,7 @@ def figure(result: Result):
     for j, loss in enumerate(result.config["losses"]):
         c = result.curves["init"][loss]
         var, bound = np.asarray(c["variance"])[:, : len(ks)], np.asarray(c["bound"])[:, : len(ks)]
-        col = plotting.CYCLE[j]
+        col: Any = plotting.CYCLE[j]
         m = result.metrics[f"init_{loss}"]
         label = f"{loss}" + (f": slope {m['slope_vs_class_size']:.2f}" if "slope_vs_class_size" in m else "")
         ax.plot(np.repeat(sizes[None, :], var.shape[0], axis=0).ravel(), var.ravel(), "o" if j == 0 else ".",

@@ -16,6 +16,7 @@ local slopes with bootstrap intervals).
 
 from __future__ import annotations
 
+from typing import Any
 import time
 from dataclasses import dataclass
 
@@ -187,6 +188,7 @@ def _opt(x) -> float | None:
 def merge(config: StaircaseConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """Per target: Kaplan-Meier median samples per n, local slopes, the tail; the difference of
     the tail slopes (parity minus staircase) over the same window, with a bootstrap interval."""
+    metrics: dict[str, Any]
     metrics, curves, timing, boots = {}, {}, {}, {}
     for key, out in outputs.items():
         timing[" ".join(map(str, key))] = out["seconds"]

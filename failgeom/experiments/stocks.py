@@ -17,6 +17,8 @@ Every cell draws its initial weights, label maps and data from its own named see
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
 import time
 from dataclasses import dataclass
 
@@ -176,7 +178,7 @@ def initial_state(config: StocksConfig, k: int, node):
 
 def cells(config: StocksConfig) -> list[tuple]:
     """``(k, "init")``, ``(k, estimator, optimizer)`` for every k, and ``("ratio_at_init",)``."""
-    keys = []
+    keys: list[tuple] = []
     for k in config.ks:
         keys.append((k, "init"))
         keys.extend((k, e, opt) for opt in config.optimizers for e in ESTIMATORS)
@@ -193,6 +195,7 @@ def train_cell(config: StocksConfig, seed: int, k: int, estimator: str, optimize
     data_rng = np.random.default_rng(node.child("data"))
     eval_rng = np.random.default_rng(node.child("eval"))
     loss = nn.losses.expected_negative_gain
+    opt: RowSparseAdam | nn.SGD
     if optimizer == "adam":
         opt, step_fn = RowSparseAdam(config.lr, **nn.PAPER_ADAM), row_sparse_step
     else:
@@ -445,4 +448,4 @@ EXPERIMENT = register(Experiment(
 
 def run(config: StocksConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
     """Every cell in this process, then the merge (the serial run of the registered experiment)."""
-    return EXPERIMENT.run(config, seed, progress, preset=preset)
+    return cast(Callable, EXPERIMENT.run)(config, seed, progress, preset=preset)

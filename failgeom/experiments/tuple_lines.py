@@ -22,6 +22,7 @@ steps stops early (its outcome is then known; the figure marks where it stopped)
 
 from __future__ import annotations
 
+from typing import Any, cast
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 
 from .. import nn
 from ..nn.utils import tree_leaves
-from ..problems.lines import sample_tuple_set, sample_tuples
+from ..problems.lines import TupleSet, sample_tuple_set, sample_tuples
 from ..results import Result
 from ..training import Checkpointer, copy_checked, fit, null_progress, seed_streams
 from . import register
@@ -150,6 +151,8 @@ def eval_set(config: TupleLinesConfig, k: int, seed: int, replica: int):
 class Cell:
     """Training state of one (k, approach, seed): params, Adam, data and the step function."""
 
+    train_set: TupleSet | None
+
     def __init__(self, config: TupleLinesConfig, k: int, approach: str, seed: int, replica: int = 0):
         self.config, self.k, self.approach = config, k, approach
         self.model = TupleModel(k, conv_init=config.conv_init)
@@ -177,7 +180,7 @@ class Cell:
         c = self.config
         if self.train_set is not None:
             return self.train_set.batch((i - 1) * c.batch, c.batch, c.dtype)
-        return sample_tuples(self.data_rngs[0], (1, c.batch), self.k, c.dtype)
+        return sample_tuples(cast(list, self.data_rngs)[0], (1, c.batch), self.k, c.dtype)  # set when train_set is None
 
     def step(self, i: int) -> np.ndarray:
         images, image_labels, labels = self.batch(i)
@@ -358,6 +361,7 @@ def learned_fraction(learned: int, total: int, level: float = 0.95) -> dict:
 
 def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
     """The Result of a run from its cells' outputs ``{key: run_cell(...)}``."""
+    timing: dict[str, Any]
     curves, metrics, timing = {}, {}, {}
     for k in config.ks:
         for approach in config.approaches:
@@ -437,7 +441,7 @@ def figure(result: Result):
         ax.set_xlabel("iterations")
         ax.set_ylim(0.35, 1.02)
     axes[0, 0].set_ylabel(f"tuple accuracy ({result.config['eval_size']} held-out)")
-    handles = {}  # every approach drawn in any panel (a part run alone leaves a panel without one)
+    handles: dict = {}  # every approach drawn in any panel (a part run alone leaves a panel without one)
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)

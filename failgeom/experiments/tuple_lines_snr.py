@@ -21,6 +21,7 @@ tuples' gradients are never formed except for the second moment, which the first
 
 from __future__ import annotations
 
+from typing import Any
 import json
 import time
 from dataclasses import dataclass
@@ -208,7 +209,8 @@ def pool_features(config: TupleLinesSNRConfig, seed: int, progress=null_progress
     rng = np.random.default_rng(seed_streams(seed, "tuple-lines-snr", "pool"))
     params = sample_line_params(rng, (P,))  # images are rendered chunk by chunk
     labels = line_labels(params.theta)
-    h = scores = None
+    h: Any = None
+    scores: Any = None
     bar = progress(P, "tuple-lines-snr N1 features")
     try:
         for lo in range(0, P, config.chunk):
@@ -330,7 +332,7 @@ def run_cell(config: TupleLinesSNRConfig, seed: int, key, progress=null_progress
     pool, pool_s = shared_pool(config, seed, progress)
     start = time.perf_counter()
     means, second = block_statistics(config, pool, k, seed, progress)
-    out = {a: [block_snr(means[a][r], second[a][r], config.level).to_dict()
+    out: dict[str, Any] = {a: [block_snr(means[a][r], second[a][r], config.level).to_dict()
                for r in range(config.replicas)] for a in APPROACHES}
     out["tuples"] = config.tuples_formed(k)
     out["pool_s"] = pool_s

@@ -3,6 +3,7 @@ metrics, and the experiment's one cell (one learner per registered experiment)."
 
 from __future__ import annotations
 
+from typing import cast
 import functools
 import time
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_
         fe = curves.array("filter_error")
         for thr in FILTER_THRESHOLDS:
             metrics[f"first_step_filter_error_below_{thr:g}"] = _first_step_below(curves.steps, fe, thr)
-        metrics["final_filter"] = run.learner.filter(run.params).tolist()
+        metrics["final_filter"] = cast(np.ndarray, run.learner.filter(run.params)).tolist()
     metrics["conditioning"] = condition_summary(run.learner, config.n, config.k, distribution)
     away = np.maximum(final["recon_rmse_away"], 1e-300)
     metrics["kink_error_ratio"] = _stats(final["recon_rmse_near_kinks"] / away)

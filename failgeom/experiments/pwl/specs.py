@@ -4,6 +4,7 @@ seconds; ``tiny`` in about one second, for tests)."""
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass
 
 from .config import PWLConfig
@@ -33,15 +34,15 @@ class LearnerSpec:
 
 
 def _tiny(**changes) -> PWLConfig:
-    base = dict(replicas=2, n=24, steps=60, batch=10, eval_every=20, snapshots=(10, 30, 60), train_size=300,
+    base: dict[str, Any] = dict(replicas=2, n=24, steps=60, batch=10, eval_every=20, snapshots=(10, 30, 60), train_size=300,
                 val_size=20)
     base.update(changes)
     return PWLConfig(**base)
 
 
-_QUICK = dict(replicas=3, steps=10_000, snapshots=(100, 2_000, 10_000))
+_QUICK: dict[str, Any] = dict(replicas=3, steps=10_000, snapshots=(100, 2_000, 10_000))
 # the original command of 4.1.3: batch 10, 500 iterations, Adam lr 0.99
-_PRECOND = dict(steps=500, batch=10, eval_every=10, snapshots=(20, 100, 500))
+_PRECOND: dict[str, Any] = dict(steps=500, batch=10, eval_every=10, snapshots=(20, 100, 500))
 
 SPECS: dict[str, LearnerSpec] = {spec.name: spec for spec in (
     LearnerSpec(
