@@ -10,7 +10,6 @@ everything written before stays valid.
 
 from __future__ import annotations
 
-from typing import Any, cast
 import argparse
 import difflib
 import os
@@ -19,6 +18,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, cast
 
 from .runtime import configure
 

@@ -9,9 +9,9 @@ records, :func:`to_recompute` chooses which of them to compute again, round by r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from .results import Result
 from .store import CellStore, config_json, load_result

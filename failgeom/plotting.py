@@ -10,6 +10,7 @@ smallest text size as the report shows it; every figure should keep it at least
 from __future__ import annotations
 
 from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -15,7 +15,6 @@ what is left to compute, and rewrites ``provenance.json``.
 
 from __future__ import annotations
 
-from typing import cast
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 #: the checkout's record folder (None when failgeom is installed without its checkout)
 CHECKOUT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,6 @@ a directory or a symbolic link where a file should be (a FIFO would otherwise ha
 
 from __future__ import annotations
 
-from typing import cast
 import datetime as _dt
 import errno
 import hashlib
@@ -33,6 +32,7 @@ import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 

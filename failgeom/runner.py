@@ -18,7 +18,6 @@ for bit. :mod:`failgeom.reproduction` runs every experiment and ``failgeom verif
 
 from __future__ import annotations
 
-from typing import cast
 import contextlib
 import itertools
 import json
@@ -27,6 +26,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
 from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid

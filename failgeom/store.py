@@ -23,7 +23,6 @@ holds it, as the kernel reports it.
 
 from __future__ import annotations
 
-from typing import cast
 import errno
 import json
 import os
@@ -33,6 +32,7 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import cast
 
 from .results import (SCHEMA_VERSION, TMP_SUFFIX, NotARegularFileError, Result, atomic_write_bytes,
                       atomic_write_text, canonical_json, checksum, file_checksum, file_kind, host_tag, read_regular,

@@ -5,16 +5,16 @@
 
 from __future__ import annotations
 
-from typing import cast
 import contextlib
 import contextvars
 import hashlib
 import io
 import json
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -156,7 +156,7 @@ def seed_streams(seed: int, *key) -> Streams:
 
 
 @contextlib.contextmanager
-def record_streams():
+def record_streams() -> Iterator[list]:
     """Collect ``(seed, spawn_key)`` of each stream drawn from a :class:`Streams` node in the block.
 
     Yields

@@ -11,13 +11,13 @@ another run may own by now.
 
 from __future__ import annotations
 
-from typing import Any
 import os
 import pickle
 import shlex
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .store import RunError, canonical_output, lock_is_held
 

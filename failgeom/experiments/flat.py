@@ -21,10 +21,10 @@ separate experiment :mod:`failgeom.experiments.flat_convergence`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 

@@ -19,9 +19,9 @@ itself lives in :mod:`failgeom.experiments.landscape_descent`.
 
 from __future__ import annotations
 
-from typing import Any
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -16,10 +16,10 @@ each fixed r), per predictor.
 
 from __future__ import annotations
 
-from typing import Any
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

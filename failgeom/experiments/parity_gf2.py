@@ -13,9 +13,9 @@ separate cell measures what elimination then returns.
 
 from __future__ import annotations
 
-from typing import Any
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats

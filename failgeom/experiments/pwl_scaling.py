@@ -29,11 +29,11 @@ Cells: ``("n", n)`` for each n of ``ns``, ``("fc", n)`` for each n of ``fc_ns``.
 
 from __future__ import annotations
 
-from typing import Any
 import functools
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

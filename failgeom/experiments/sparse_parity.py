@@ -25,9 +25,9 @@ same parities from n + O(1) samples.
 
 from __future__ import annotations
 
-from typing import Any
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -6,6 +6,7 @@ n, the tail per protocol, differences between k, and the one-line summary.
 from __future__ import annotations
 
 from typing import Any
+
 import numpy as np
 
 from ..results import Result

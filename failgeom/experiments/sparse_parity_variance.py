@@ -12,9 +12,9 @@ cell compares the transform with brute-force enumeration of the class at a small
 
 from __future__ import annotations
 
-from typing import Any
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -16,9 +16,9 @@ local slopes with bootstrap intervals).
 
 from __future__ import annotations
 
-from typing import Any
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

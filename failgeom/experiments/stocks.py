@@ -17,10 +17,10 @@ Every cell draws its initial weights, label maps and data from its own named see
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import cast
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 

@@ -22,10 +22,10 @@ steps stops early (its outcome is then known; the figure marks where it stopped)
 
 from __future__ import annotations
 
-from typing import Any, cast
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 

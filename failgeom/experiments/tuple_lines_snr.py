@@ -21,10 +21,10 @@ tuples' gradients are never formed except for the second moment, which the first
 
 from __future__ import annotations
 
-from typing import Any
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

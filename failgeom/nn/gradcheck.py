@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import cast
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 

@@ -6,8 +6,8 @@ trained as one computation). Parameter trees are the lists/dicts of arrays that 
 
 from __future__ import annotations
 
-from typing import cast
 import math
+from typing import cast
 
 import numpy as np
 

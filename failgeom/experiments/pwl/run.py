@@ -3,10 +3,10 @@ metrics, and the experiment's one cell (one learner per registered experiment)."
 
 from __future__ import annotations
 
-from typing import cast
 import functools
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 

@@ -4,8 +4,8 @@ seconds; ``tiny`` in about one second, for tests)."""
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from .config import PWLConfig
 
