@@ -1,5 +1,5 @@
 # Two commands on a fresh clone: `make reproduce` (the quick reproduction on all cores) and
-# `make test` (ruff, then the default test suite, deterministic: the same examples on every run). Each
+# `make test` (ruff and mypy, then the default test suite, deterministic: the same examples on every run). Each
 # creates .venv on first use with the README's pip command; later runs reuse it (it is rebuilt
 # when setup.cfg or pyproject.toml change). `make test-explore` lets hypothesis explore.
 
@@ -20,6 +20,7 @@ reproduce: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # the same suite, with hypothesis drawing fresh examples on every run (see tests/conftest.py)
