@@ -144,19 +144,6 @@ def test_a_missing_metric_is_not_tested_and_named():
     assert v.status == claims.NOT_TESTED and "parity has no metric d=5/final_accuracy_min" in v.reason
 
 
-def test_report_table_has_a_row_per_claim_with_verdict_and_links():
-    text = claims.report_markdown({"parity": _parity()}, _all_rows(), link_base="../repo")
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert len(rows) == len(claims.CLAIMS)
-    parity = next(r for r in rows if r.startswith("| `fig1.parity`"))
-    assert "**reproduced**" in parity and "[docs](../repo/docs/claims.md#fig1.parity)" in parity
-    assert "[code](../repo/failgeom/experiments/parity.py)" in parity and "| quick |" in parity
-    counts = claims.summary_counts(claims.evaluate_all({"parity": _parity()}, _all_rows()))
-    assert sum(counts.values()) == len(claims.CLAIMS)
-    assert f"{len(claims.CLAIMS)} claims: {counts[claims.REPRODUCED]} reproduced" in text
-    assert "](" not in claims.report_markdown({}, None)  # no links without a base (self-contained HTML)
-
-
 def test_docs_claims_page_is_generated_from_the_registry():
     page = (ROOT / "docs" / "claims.md").read_text()
     for c in claims.CLAIMS:

@@ -265,9 +265,9 @@ from .beyond import CLAIMS as _BEYOND  # noqa: E402
 #: every claim, in paper order
 CLAIMS: list[Claim] = [*_SEC2, *_SEC3, *_SEC4, *_SEC5, *_BEYOND]
 
-from .render import claims_page, report_markdown, summary_counts  # noqa: E402
+from .render import claims_page, summary_counts  # noqa: E402
 
 __all__ = ["CLAIMS", "Claim", "Evidence", "FAMILY_TITLES", "Missing", "NOT_REPRODUCED", "NOT_TESTED",
            "PARTLY", "REPRODUCED", "STATUSES", "Verdict", "check_order", "claim_of_check", "claims_page",
-           "evaluate", "evaluate_all", "get", "mean_interval", "num", "report_markdown", "summary_counts",
+           "evaluate", "evaluate_all", "get", "mean_interval", "num", "summary_counts",
            "with_interval"]

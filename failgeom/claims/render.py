@@ -1,4 +1,4 @@
-"""The registry as Markdown: the report's opening table and the docs page ``docs/claims.md``."""
+"""The registry as Markdown: verdict counts, the two scales compared, and the docs page ``docs/claims.md``."""
 
 from __future__ import annotations
 
@@ -49,48 +49,6 @@ def disagreements(paper, run) -> list:
             if c.id in by_id and NOT_TESTED not in (v.status, by_id[c.id].status) and v.status != by_id[c.id].status]
 
 
-def _verdict_cell(v) -> str:
-    text = f"**{v.status}**"
-    return text + (f": {esc(v.reason)}" if v.reason else "")
-
-
-def _links(claim, base: str | None) -> str:
-    items = [("docs", f"docs/claims.md#{claim.id}"), ("code", claim.code), ("test", claim.test)]
-    if base is None:
-        return " ".join(f"`{path}`" for _, path in items if path)
-    return " · ".join(f"[{label}]({base}/{path})" for label, path in items if path)
-
-
-def report_markdown(results, verify_rows, link_base: str | None = None) -> str:
-    """The report's opening table: a row per claim of the paper, with its verdict.
-
-    Parameters
-    ----------
-    results : dict of str to Result
-        Experiment results by name (missing experiments make their claims "not tested").
-    verify_rows : list of CheckRow or None
-        ``failgeom verify`` rows (None: verify was not run).
-    link_base : str, optional
-        Path from the report's folder to the repository root; links are plain paths without it.
-
-    Returns
-    -------
-    str
-        Markdown: a heading, the counts of each verdict, and the table.
-    """
-    verdicts = evaluate_all(results, verify_rows)
-    lines = ["## The paper's claims and their verdicts", "",
-             f"{summary_line(verdicts)}. A verdict reads the experiments' results and the `failgeom verify` "
-             "rows named in the registry (`failgeom/claims`); **partly** and **not reproduced** say why, with "
-             "the numbers.", "",
-             "| claim | verdict | the paper's statement | measured | preset | links |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for claim, v in verdicts:
-        lines.append(f"| `{claim.id}` ({esc(claim.source)}) | {_verdict_cell(v)} | {esc(claim.statement)} "
-                     f"| {esc(v.value) or '-'} | {esc(v.preset) or '-'} | {_links(claim, link_base)} |")
-    return "\n".join(lines) + "\n"
-
-
 def _decided_by(claim) -> str:
     parts = []
     if claim.checks:
@@ -115,7 +73,7 @@ def claims_page(results=None, verify_rows=None, command: str = "", paper=None, p
     Parameters
     ----------
     results, verify_rows
-        The run's results and verify rows (as :func:`report_markdown`); verdicts of claims whose
+        The run's results (by experiment name) and verify rows (None: not run); verdicts of claims whose
         evidence is absent read "not tested".
     command : str
         The command that produced the run's verdicts, quoted on the page.
@@ -186,5 +144,5 @@ def claims_page(results=None, verify_rows=None, command: str = "", paper=None, p
     return "\n".join(lines)
 
 
-__all__ = ["claims_page", "counts_text", "disagreements", "esc", "report_markdown", "summary_counts", "summary_line",
+__all__ = ["claims_page", "counts_text", "disagreements", "esc", "summary_counts", "summary_line",
            "two_scale_line", "CLAIMS"]
