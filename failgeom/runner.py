@@ -1,11 +1,11 @@
 """Runs experiments as cells: plans them, skips complete ones, executes the rest, merges, stores.
 
 A **cell** is one independent part of an experiment (parity at one d, tuple-lines at one
-(k, approach)): ``experiment.cells(config)`` lists their keys, ``experiment.run_cell(config,
-seed, key, progress, checkpoint_dir)`` computes one as a JSON-able dict that depends only on
-(config, seed, key), and ``experiment.merge(config, seed, outputs, preset)`` turns all of them
-into the experiment's :class:`~failgeom.results.Result`. An experiment without cells is one
-cell, ``("all",)``, holding its whole run (see :mod:`failgeom.experiments.base`).
+(k, approach, seed)): ``experiment.cell_keys(config)`` lists their keys,
+``experiment.compute_cell(config, seed, key, progress, checkpoint_dir)`` computes one as a
+JSON-able dict that depends only on (config, seed, key), and ``experiment.merge_cells(config,
+seed, outputs, preset, times)`` turns all of them into the experiment's
+:class:`~failgeom.results.Result` (see :class:`failgeom.experiments.base.Experiment`).
 
 :func:`run_jobs` takes :class:`Job` s (an experiment at one config and seed, and the folder its
 result goes to), locks the folders, reuses every complete result and every valid cell record
@@ -28,58 +28,35 @@ import time
 from pathlib import Path
 from typing import cast
 
+from .experiments.base import cell_label as label
 from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
 from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid
 from .jobs import Job, Outcome, RunStats, check_jobs, plural, reusable, to_recompute
 from .progress import Heartbeat
-from .results import Result, canonical_json, figure_bytes
+from .results import canonical_json, figure_bytes
 from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
                     digest, output_problem)
 from .worker import CellTask, error_line, execute_cell, failure, reference
 
-ALL = ("all",)
 _TASK_IDS = itertools.count()  # task keys unique in this process (Dask never merges two tasks)
 
 
-# --------------------------------------------------------------------------------------------
-# the cell protocol (failgeom.experiments.base.Experiment)
-
-
 def cell_keys(experiment, config) -> list[tuple]:
-    """The keys of the config's cells, in the experiment's order (``[("all",)]`` without cells)."""
+    """The keys of the config's cells, in the experiment's order."""
     keys = experiment.cell_keys(config)
     if not keys:
         raise ValueError(f"experiment {experiment.name!r} declares no cells for this config")
     return keys
 
 
-def run_cell(experiment, config, seed: int, key: tuple, progress, checkpoint_dir=None) -> dict:
-    """One cell's output (a JSON-able dict); a resumable cell continues from its checkpoint."""
-    return experiment.compute_cell(config, seed, key, progress, checkpoint_dir, resume=True)
-
-
-def merge(experiment, config, seed: int, outputs: dict, preset: str) -> Result:
-    """The experiment's Result from ``{key: output}`` of every cell."""
-    return experiment.merge_cells(config, seed, outputs, preset)
-
-
 def cell_label(experiment_name: str, key: tuple) -> str:
-    """``tuple-lines k=3 decomposition`` for the key ``("k", 3, "decomposition")`` and alike."""
-    if tuple(key) == ALL:
-        return experiment_name
-    parts, rest = [], list(key)
-    while rest:
-        part = rest.pop(0)
-        if isinstance(part, str) and rest and not isinstance(rest[0], str):
-            parts.append(f"{part}={rest.pop(0)}")
-        else:
-            parts.append(str(part).replace("_", "-"))
-    return f"{experiment_name} {' '.join(parts)}"
+    """``tuple-lines k=3 decomposition``: the experiment's name and the cell's label."""
+    return f"{experiment_name} {label(key)}"
 
 
 def _cells_text(job: Job, keys) -> str:
     keys = list(keys)
-    names = [cell_label("", k).strip() or "all" for k in keys[:6]]
+    names = [label(k) for k in keys[:6]]
     return ", ".join(names) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
 
 
@@ -93,16 +70,9 @@ def _finish(job: Job, executor_name: str, tell) -> list:
     o = job.outcome
     step = "merge"
     try:
-        result = merge(job.experiment, job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset)
-        if not isinstance(result, Result):
-            raise TypeError(f"merge returned a {type(result).__name__}, not a Result")
-        result.experiment = job.experiment.name  # the experiment the runner ran, whatever merge wrote
-        result.timing = dict(result.timing or {})
         # the cost of this result, whichever executor ran the cells and whether they were reused
-        result.timing["wall_s"] = float(sum(job.times[k]["wall_s"] for k in job.keys))
-        result.timing["cpu_s"] = float(sum(job.times[k]["cpu_s"] for k in job.keys))
-        result.timing["cells_s"] = {cell_name(k): job.times[k]["wall_s"] for k in job.keys}
-        result.timing["cells_cpu_s"] = {cell_name(k): job.times[k]["cpu_s"] for k in job.keys}
+        result = job.experiment.merge_cells(job.config, job.seed, {k: job.outputs[k] for k in job.keys}, job.preset,
+                                            job.times)
         result.environment["executor"] = executor_name
         figure = None
         if job.plot:
@@ -328,8 +298,7 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, di
                 o.status, o.result = "skipped", result
                 stats.results_reused += 1
                 continue
-            if any(w in o.reason for w in ("damaged", "match", "cannot", "another experiment", "not a regular",
-                                            "symbolic link")):
+            if getattr(o.reason, "damaged", False):
                 tell(f"{job.name}: not reusing {job.folder / 'result.json'}: {o.reason}")
         job.store = CellStore(job.folder, job.experiment.name, job.config, job.seed,
                               getattr(job.experiment, "check_output", None))
@@ -352,6 +321,5 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, di
     return pending, hints
 
 
-__all__ = ["ALL", "MAX_GRID_POINTS", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
-           "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "merge", "parse_grid", "reusable",
-           "run_cell", "run_jobs"]
+__all__ = ["MAX_GRID_POINTS", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
+           "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "parse_grid", "reusable", "run_jobs"]

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import cast
 
+from .experiments.base import cell_file_name as cell_name
 from .results import (SCHEMA_VERSION, TMP_SUFFIX, NotARegularFileError, Result, atomic_write_bytes,
                       atomic_write_text, canonical_json, checksum, file_checksum, file_kind, host_tag, read_regular,
                       temporary_writer)
@@ -74,12 +75,6 @@ def identity(experiment: str, config, seed: int) -> dict:
 
 def digest(ident: dict) -> str:
     return checksum(ident)[:16]
-
-
-def cell_name(key: tuple) -> str:
-    """A file name for a cell key, e.g. ``k=3,end_to_end`` for ``(3, "end_to_end")``."""
-    text = ",".join(_SAFE.sub("_", str(part)) for part in key) or "cell"
-    return text[:80] + "-" + checksum(list(key))[:6]
 
 
 def canonical_output(output, where: str) -> str:
@@ -225,10 +220,25 @@ def commit_result(folder, result: Result, figure: bytes | None) -> Path:
     return result.save(folder)
 
 
+class Reason(str):
+    """Why a stored result is not reused: the text, and whether it names damage (``damaged``:
+    a file that is there and cannot be used, which the runner reports) rather than an ordinary
+    miss (no result yet, another preset, seed, config or version: reported by no one)."""
+
+    damaged: bool
+
+    def __new__(cls, text: str, damaged: bool = False):
+        reason = super().__new__(cls, text)
+        reason.damaged = damaged
+        return reason
+
+
 def load_result(folder, need_figure: bool = True, experiment: str | None = None) -> tuple[Result | None, str]:
     """A complete, valid result in ``folder``: ``(result, "")``, or ``(None, reason)``.
 
-    With ``experiment``, a result recorded for another experiment is refused too.
+    With ``experiment``, a result recorded for another experiment is refused too. A reason is a
+    :class:`Reason`: ``reason.damaged`` says whether a person should hear about it (a file that
+    is there and cannot be used) or not (nothing there yet, or a result of another config).
     """
     folder = Path(folder)
     path = folder / RESULT_FILE
@@ -237,11 +247,11 @@ def load_result(folder, need_figure: bool = True, experiment: str | None = None)
     except FileNotFoundError:
         return None, "no result.json"
     except NotARegularFileError as exc:
-        return None, f"result.json {exc.strerror}"
+        return None, Reason(f"result.json {exc.strerror}", damaged=True)
     except OSError as exc:
-        return None, f"result.json cannot be read ({exc.strerror})"
+        return None, Reason(f"result.json cannot be read ({exc.strerror})", damaged=True)
     except ValueError as exc:
-        return None, f"result.json is damaged or foreign: {exc}"
+        return None, Reason(f"result.json is damaged or foreign: {exc}", damaged=True)
     want = result.files.get(FIGURE_FILE)
     if need_figure or want is not None:
         if want is None:
@@ -251,15 +261,16 @@ def load_result(folder, need_figure: bool = True, experiment: str | None = None)
         except FileNotFoundError:
             return None, "no figure.png"
         except NotARegularFileError as exc:
-            return None, f"{folder / FIGURE_FILE} {exc.strerror}"
+            return None, Reason(f"{folder / FIGURE_FILE} {exc.strerror}", damaged=True)
         except OSError as exc:
-            return None, f"figure.png cannot be read ({exc.strerror})"
+            return None, Reason(f"figure.png cannot be read ({exc.strerror})", damaged=True)
         if have != want:
-            return None, "figure.png does not match result.json (damaged, or from another run)"
+            return None, Reason("figure.png does not match result.json (damaged, or from another run)", damaged=True)
     if result.schema_version != SCHEMA_VERSION:
         return None, f"schema version {result.schema_version}"
     if experiment is not None and result.experiment != experiment:
-        return None, f"result.json belongs to another experiment ({result.experiment[:40]!r})"
+        return None, Reason(f"result.json belongs to another experiment ({result.experiment[:40]!r})",
+                            damaged=True)
     return result, ""
 
 
@@ -457,5 +468,5 @@ def clean_temporaries(folder) -> list[Path]:
     return removed
 
 
-__all__ = ["CellStore", "FolderLock", "LockFileError", "LockedError", "RunError", "clean_temporaries", "commit_result",
+__all__ = ["CellStore", "FolderLock", "LockFileError", "LockedError", "Reason", "RunError", "clean_temporaries", "commit_result",
            "config_json", "identity", "load_result", "lock_holder_pid", "lock_is_held", "output_problem", "writer_gone"]

@@ -12,7 +12,6 @@ another run may own by now.
 from __future__ import annotations
 
 import os
-import pickle
 import shlex
 import socket
 import time
@@ -43,12 +42,16 @@ class CellTask:
     lock: str | None = None  # the folder's .lock, checked before each write (not in-process)
 
 
-@dataclass(frozen=True)
-class Spec:
-    """An experiment spec rebuilt in the worker from its fields (its derived ``run`` is a closure)."""
+def reference(experiment):
+    """What travels to a worker: the spec itself (it pickles by reference to its module's
+    functions), or, for a spec that does not pickle, its name in the registry."""
+    import pickle
 
-    cls: type
-    fields: dict
+    try:
+        pickle.dumps(experiment)
+        return experiment
+    except Exception:
+        return experiment.name
 
 
 def resolve(ref):
@@ -57,30 +60,7 @@ def resolve(ref):
         from .experiments import get
 
         return get(ref)
-    if isinstance(ref, Spec):
-        return ref.cls(**ref.fields)
     return ref
-
-
-def _pickles(obj) -> bool:
-    try:
-        pickle.dumps(obj)
-        return True
-    except Exception:
-        return False
-
-
-def reference(experiment):
-    """What travels to a worker: the spec itself if it pickles (by reference to its functions),
-    else its fields without the ``run`` derived from its cells, else its registry name."""
-    import dataclasses
-
-    if _pickles(experiment):
-        return experiment
-    derived = "__post_init__" in getattr(experiment.run, "__qualname__", "")
-    spec = Spec(type(experiment), {f.name: None if f.name == "run" and derived else getattr(experiment, f.name)
-                                   for f in dataclasses.fields(experiment)})
-    return spec if _pickles(spec) else experiment.name
 
 
 def error_line(exc: BaseException | None) -> str:
@@ -130,7 +110,7 @@ def execute_cell(task: CellTask) -> dict:
         # a diverging run ends in one NonFiniteLossError line, not a stream of overflow warnings
         with np.errstate(over="ignore", invalid="ignore"):
             output = experiment.compute_cell(task.config, task.seed, task.key, task.progress or null_progress,
-                                             task.checkpoint_dir, resume=True)
+                                             task.checkpoint_dir)
         text = canonical_output(output, f"{task.label}: run_cell")
     except Exception as exc:  # reported as this cell's failure; the other cells go on
         return failure(exc, task.checkpoint_dir)
@@ -143,4 +123,4 @@ def execute_cell(task: CellTask) -> dict:
             "failgeom": __version__, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-__all__ = ["CellTask", "LockLostError", "Spec", "error_line", "execute_cell", "failure", "reference", "resolve"]
+__all__ = ["CellTask", "LockLostError", "error_line", "execute_cell", "failure", "reference", "resolve"]

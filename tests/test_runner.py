@@ -5,7 +5,7 @@ import dataclasses
 import json
 
 import pytest
-from test_runner_toys import TOY, ToyConfig, numbers, run, run_cell
+from test_runner_toys import TOY, ToyConfig, numbers
 
 from failgeom import runner
 from failgeom.executors import LocalExecutor, SerialExecutor
@@ -117,21 +117,38 @@ def test_cell_outputs_must_be_plain_json(tmp_path, monkeypatch):
     assert "toy part=0: run_cell returned a ndarray" in job.outcome.error and "JSON-able" in job.outcome.error
 
 
-def test_an_experiment_without_cells_runs_as_one_cell(tmp_path):
-    whole = dataclasses.replace(TOY, cells=None, run_cell=None, merge=None)
-    job = runner.Job(whole, ToyConfig(), tmp_path, plot=False)
-    stats = runner.run_jobs([job], executor=LocalExecutor(1))
-    assert stats.cells_run == 1 and [p.name.split("-")[0] for p in job.store.dir.glob("*.json")] == ["all"]
-    assert numbers(job.outcome.result) == numbers(TOY.run(ToyConfig(), 0))
+def test_a_merge_that_returns_no_metrics_fails_its_job_with_one_line(tmp_path):
+    broken = dataclasses.replace(TOY, merge=lambda config, outputs: {"curves": {}})
+    job = runner.Job(broken, ToyConfig(parts=1), tmp_path, plot=False)
+    runner.run_jobs([job], executor=SerialExecutor())
+    assert job.outcome.status == "failed" and "merge must return a dict with 'metrics'" in job.outcome.error
+
+
+def test_the_default_merge_nests_each_cells_numbers_under_its_label():
+    plain = dataclasses.replace(TOY, merge=None, run_cell=lambda config, cell: {"metrics": {"i": cell.key[1]},
+                                                                                   "curves": {"seed": cell.seed}})
+    result = plain.run(ToyConfig(parts=2), 4)
+    assert result.metrics == {"part=0": {"i": 0}, "part=1": {"i": 1}}
+    assert result.curves == {"part=0": {"seed": 4}, "part=1": {"seed": 4}}
+    assert result.seeds == {"seed": 4, "replicas": 2} and result.experiment == "toy"
+    assert set(result.timing) == {"wall_s", "cpu_s", "cells_s", "cells_cpu_s"}
+
+
+def test_one_function_per_kind_of_cell():
+    kinds = dataclasses.replace(TOY, merge=None, cells=lambda config: [("a", 1), ("b", 2)],
+                                run_cell={"a": lambda config, cell: {"metrics": "A"},
+                                          "b": lambda config, cell: {"metrics": "B"}})
+    assert kinds.run(ToyConfig()).metrics == {"a=1": "A", "b=2": "B"}
+    with pytest.raises(ValueError, match="no function for the cell"):
+        kinds.compute_cell(ToyConfig(), 0, ("c", 3))
 
 
 def test_cell_labels_and_keys():
     assert runner.cell_label("tuple-lines", ("k", 3, "decomposition")) == "tuple-lines k=3 decomposition"
     assert runner.cell_label("stocks", (3, "end_to_end")) == "stocks 3 end-to-end"
-    assert runner.cell_label("parity", ("all",)) == "parity"
     assert runner.cell_keys(TOY, ToyConfig(parts=2)) == [("part", 0), ("part", 1)]
-    whole = dataclasses.replace(TOY, cells=None, run_cell=None, merge=None)
-    assert runner.cell_keys(whole, ToyConfig()) == [("all",)]
+    with pytest.raises(TypeError, match="cells must be a function"):
+        dataclasses.replace(TOY, cells=None)
 
 
 def test_grid_points_labels_and_bounds():
@@ -226,8 +243,8 @@ def test_toy_cells_depend_only_on_their_key():
     from failgeom.training import NonFiniteLossError
 
     config = ToyConfig(parts=3)
-    alone = run_cell(config, 5, ("part", 2))
-    assert run(config, 5).metrics["part=2"]["mean"] == alone["mean"]
-    assert run_cell(config, 6, ("part", 2))["mean"] != alone["mean"]
+    alone = TOY.compute_cell(config, 5, ("part", 2))
+    assert TOY.run(config, 5).metrics["part=2"]["mean"] == alone["mean"]
+    assert TOY.compute_cell(config, 6, ("part", 2))["mean"] != alone["mean"]
     with pytest.raises(NonFiniteLossError):
-        run_cell(ToyConfig(fail_part=1), 0, ("part", 1))
+        TOY.compute_cell(ToyConfig(fail_part=1), 0, ("part", 1))

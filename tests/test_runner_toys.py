@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from failgeom.experiments.base import Experiment, ExperimentConfig
+from failgeom.experiments.base import Cell, Experiment, ExperimentConfig
 from failgeom.results import Result
-from failgeom.training import NonFiniteLossError, null_progress, seed_streams
+from failgeom.training import NonFiniteLossError, seed_streams
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ def cells(config: ToyConfig):
     return [("part", i) for i in range(config.parts)]
 
 
-def run_cell(config: ToyConfig, seed: int, key, progress=null_progress, checkpoint_dir=None) -> dict:
-    _, i = key
+def run_cell(config: ToyConfig, cell: Cell) -> dict:
+    _, i = cell.key
     if config.marker_dir:
         Path(config.marker_dir, f"start-{i}-{os.getpid()}").write_text("")
-    x = np.random.default_rng(seed_streams(seed, 7, i)).standard_normal(config.size)
+    x = np.random.default_rng(seed_streams(cell.seed, 7, i)).standard_normal(config.size)
     if config.sleep:
         time.sleep(config.sleep)
     deadline = time.perf_counter() + config.spin
@@ -52,16 +52,11 @@ def run_cell(config: ToyConfig, seed: int, key, progress=null_progress, checkpoi
     return {**out, "all": x.tolist()} if config.keep else out
 
 
-def merge(config: ToyConfig, seed: int, outputs: dict, preset: str) -> Result:
+def merge(config: ToyConfig, outputs: dict) -> dict:
     metrics = {f"part={k[1]}": {"mean": out["mean"], "head": out["head"]} for k, out in outputs.items()}
     curves = {f"part={k[1]}": {"steps": [0, 1], "value": [out["head"][:2], out["head"][2:]]}
               for k, out in outputs.items()}
-    return Result(experiment=TOY.name, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves)
-
-
-def run(config: ToyConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    return merge(config, seed, {k: run_cell(config, seed, k) for k in cells(config)}, preset)
+    return {"metrics": metrics, "curves": curves}
 
 
 def figure(result: Result):
@@ -77,7 +72,7 @@ def summary(result: Result) -> str:
 
 
 TOY = Experiment(name="toy", description="toy cells for the runner's tests", presets={"quick": ToyConfig()},
-                 figure=figure, summary=summary, family=1, run=run, cells=cells, run_cell=run_cell, merge=merge,
+                 figure=figure, summary=summary, family=1, cells=cells, run_cell=run_cell, merge=merge,
                  tiny=ToyConfig(parts=2))
 
 
@@ -124,10 +119,10 @@ def train_cells(config: TrainConfig):
     return [("part", i) for i in range(config.parts)]
 
 
-def train_cell(config: TrainConfig, seed: int, key, progress=null_progress, checkpoint_dir=None,
-               resume=False) -> dict:
+def train_cell(config: TrainConfig, cell: Cell) -> dict:
     from failgeom.training import Checkpointer, copy_checked, fit
 
+    seed, key, checkpoint_dir = cell.seed, cell.key, cell.checkpoint_dir
     _, i = key
     w = np.random.default_rng(seed_streams(seed, "toy-train", i, "init")).standard_normal((config.replicas, 3))
     noise = np.random.default_rng(seed_streams(seed, "toy-train", i, "noise"))
@@ -148,17 +143,16 @@ def train_cell(config: TrainConfig, seed: int, key, progress=null_progress, chec
                                   header={"config": config.to_dict(), "seed": seed, "key": list(key)},
                                   state=lambda: ({"w": w}, {"noise": noise.bit_generator.state}))
     curves = fit(step, config.steps, eval_every=2, evaluate=lambda j: {"norm": np.linalg.norm(w, axis=1)},
-                 checkpoint=checkpoint, resume=resume, progress=progress)
+                 checkpoint=checkpoint, resume=True, progress=cell.progress)
     return {"curves": curves.to_dict()}
 
 
-def train_merge(config: TrainConfig, seed: int, outputs: dict, preset: str) -> Result:
+def train_merge(config: TrainConfig, outputs: dict) -> dict:
     curves = {f"part={k[1]}": out["curves"] for k, out in outputs.items()}
     metrics = {name: {"final_norm": c["norm"][-1]} for name, c in curves.items()}
-    return Result(experiment=TRAIN.name, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves)
+    return {"metrics": metrics, "curves": curves}
 
 
 TRAIN = Experiment(name="toy-train", description="checkpointing toy cells", presets={"quick": TrainConfig()},
                    figure=figure, summary=lambda r: "trained", family=1, cells=train_cells, run_cell=train_cell,
-                   merge=train_merge, tiny=TrainConfig(), resumable=True)
+                   merge=train_merge, tiny=TrainConfig())

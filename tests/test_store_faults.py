@@ -156,9 +156,7 @@ def test_reuse_a_resigned_cell_record_that_cannot_be_used_is_named_and_recompute
 
 
 def reference_output(i):
-    from test_runner_toys import run_cell
-
-    return run_cell(ToyConfig(), 0, ("part", i))
+    return TOY.compute_cell(ToyConfig(), 0, ("part", i))
 
 
 def broken_merge(config, seed, outputs, preset):
@@ -491,15 +489,13 @@ def test_orphans_a_run_on_local_workers_driven_from_a_thread_completes(tmp_path)
     another thread relies on the watchdog alone, and its workers live as long as the driver."""
     import threading
 
-    from test_runner_toys import run as serial
-
     jobs = [runner.Job(TOY, ToyConfig(parts=3, sleep=0.3), tmp_path / f"t{i}", plot=False) for i in range(2)]
     threads = [threading.Thread(target=runner.run_jobs, args=([job],), kwargs={"workers": 2}) for job in jobs]
     for thread in threads:
         thread.start()
         thread.join(120)  # the first thread has ended before the second starts its workers
     assert all(job.outcome.status == "ran" for job in jobs)
-    assert numbers(jobs[1].outcome.result) == numbers(serial(ToyConfig(parts=3, sleep=0.3), 0, preset="custom"))
+    assert numbers(jobs[1].outcome.result) == numbers(TOY.run(ToyConfig(parts=3, sleep=0.3), 0, preset="custom"))
 
 
 def test_several_files_are_written_as_one_unit(tmp_path, monkeypatch):

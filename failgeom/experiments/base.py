@@ -10,8 +10,11 @@ registers an :class:`Experiment` in :mod:`failgeom.experiments`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
+import re
+import time
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -275,53 +278,125 @@ def with_overrides(config: ExperimentConfig, overrides: dict[str, str], name: st
 # cells and the experiment spec
 
 
-def cell_name(key: tuple) -> str:
-    """A cell key as text, e.g. ``(3, "end_to_end") -> "3 end_to_end"``."""
-    return " ".join(str(part) for part in key)
+def cell_label(key: tuple) -> str:
+    """A cell key as people read it, e.g. ``("k", 3, "end_to_end") -> "k=3 end-to-end"``.
+
+    A str part followed by a non-str part reads ``name=value``; other parts stand alone (``_`` as
+    ``-``). The default merge keys results by it, and the runner's messages and bars show it.
+    """
+    parts, rest = [], list(key)
+    while rest:
+        part = rest.pop(0)
+        if isinstance(part, str) and rest and not isinstance(rest[0], str):
+            parts.append(f"{part}={rest.pop(0)}")
+        else:
+            parts.append(str(part).replace("_", "-"))
+    return " ".join(parts)
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+def cell_file_name(key: tuple) -> str:
+    """The file-safe name of a cell key: its record is ``<name>.json`` and its checkpoints live in
+    ``<name>.ckpt/`` (e.g. ``k,3,end_to_end-5c1f0a``; the suffix keeps distinct keys apart)."""
+    from ..results import checksum
+
+    text = ",".join(_SAFE.sub("_", str(part)) for part in key) or "cell"
+    return text[:80] + "-" + checksum(list(key))[:6]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one cell's function receives besides the config.
+
+    ``key`` names the cell; ``streams`` is its seed-stream node, ``seed_streams(seed, experiment,
+    *key)``, so no two cells share a stream and a cell's numbers do not depend on which others
+    run; ``progress`` is a progress factory ``progress(total, desc)``; ``checkpoint_dir`` is the
+    folder a long cell checkpoints into and resumes from (None: do not checkpoint).
+    """
+
+    experiment: str
+    key: tuple
+    seed: int
+    progress: Callable = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
+    checkpoint_dir: str | None = None
+
+    def __post_init__(self):
+        if self.progress is None:
+            from ..training import null_progress
+
+            object.__setattr__(self, "progress", null_progress)
+
+    @functools.cached_property
+    def streams(self):
+        from ..training import seed_streams
+
+        return seed_streams(self.seed, self.experiment, *self.key)
+
+    @property
+    def label(self) -> str:
+        return cell_label(self.key)
+
+
+#: what a merge may return besides metrics and curves: information measured inside the cells
+#: (never read by a verdict) and extra entries of the Result's ``seeds``
+MERGED_KEYS = ("metrics", "curves", "timing", "seeds")
+
+
+def default_merge(keys, outputs: dict) -> dict:
+    """Each cell's ``metrics`` and ``curves`` nested under its :func:`cell_label`."""
+    metrics, curves = {}, {}
+    for key in keys:
+        out = outputs[key]
+        if "metrics" in out:
+            metrics[cell_label(key)] = out["metrics"]
+        if "curves" in out:
+            curves[cell_label(key)] = out["curves"]
+    return {"metrics": metrics, "curves": curves}
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its name, description, presets, cells and figure.
+    """A registered experiment: one declaration of what it computes; the framework does the rest.
 
-    The unit of work is a **cell**: ``cells(config) -> list[tuple]`` names the independent parts
-    (for example ``("d", 5)``), ``run_cell(config, seed, key, progress, checkpoint_dir=None,
-    resume=False) -> dict`` computes one (JSON-able values only; its numbers depend on config,
-    seed and key alone), and ``merge(config, seed, outputs, preset) -> Result`` joins the outputs
-    ``{key: dict}`` of every cell. ``run(config, seed, progress, preset=...)`` is the serial
-    composition of the cells unless an experiment gives its own. An experiment without cells is
-    one cell ``("all",)`` whose output is its whole result. ``tiny`` is a config that runs in
-    about a second (tests). ``summary(result) -> str`` is the one-line outcome the CLI prints.
-    ``family`` is the failure family (1 non-informative gradients, 2 decomposition vs
-    end-to-end, 3 architecture and conditioning, 4 flat activations) and orders
-    ``failgeom list``. A ``resumable`` experiment's cells checkpoint into ``checkpoint_dir``.
+    ``cells(config) -> list[tuple]`` names the independent parts (for example ``("d", 5)``).
+    ``run_cell(config, cell) -> dict`` computes one (JSON-able values only; its numbers depend
+    on config, seed and key alone; see :class:`Cell`); a mapping ``{kind: function}`` instead
+    picks the function by the key's first part (one function per kind of cell). An output's
+    ``metrics`` and ``curves`` are the cell's numbers. ``merge(config, outputs) -> dict`` joins
+    the outputs ``{key: dict}`` where cells combine (fits across cells, gaps between them) and
+    returns ``{"metrics": ..., "curves": ...}`` (optionally ``"timing"``: information measured
+    inside the cells, and ``"seeds"``: extra entries); without it each cell's metrics and curves
+    are nested under its :func:`cell_label`. The framework supplies the seed streams, the timing
+    of every cell and the :class:`~failgeom.results.Result` envelope.
+
+    ``tiny`` is a config that runs in about a second (tests); ``summary(result) -> str`` is the
+    one-line outcome the CLI prints; ``figure(result)`` draws the figure; ``family`` is the
+    failure family (1 non-informative gradients, 2 decomposition vs end-to-end, 3 architecture
+    and conditioning, 4 flat activations) and orders ``failgeom list``. An experiment may also
+    define ``check_output(key, output)`` (raise for an output its merge cannot use).
     """
 
     name: str
     description: str
     presets: Mapping[str, ExperimentConfig]
+    cells: Callable
+    run_cell: Callable | Mapping[str, Callable]
     figure: Callable
     summary: Callable
     family: int
-    run: Callable | None = None
-    cells: Callable | None = None
-    run_cell: Callable | None = None
     merge: Callable | None = None
     tiny: ExperimentConfig | None = None
     paper_ref: str = ""
-    resumable: bool = False
+    resumable: bool = False  # TRANSITION: old-style cells only; removed when every module is migrated
 
     def __post_init__(self):
-        given = [self.cells is not None, self.run_cell is not None, self.merge is not None]
-        if any(given) and not all(given):
-            raise TypeError(f"experiment {self.name!r}: cells, run_cell and merge go together")
-        if self.run is None and not all(given):
-            raise TypeError(f"experiment {self.name!r} needs run or cells/run_cell/merge")
-        if self.run is None:
-            def run(config, seed=0, progress=None, preset="custom", checkpoint_dir=None, resume=False):
-                return run_cells_serially(self, config, seed, progress, preset, checkpoint_dir, resume)
-
-            object.__setattr__(self, "run", run)
+        if not callable(self.cells):
+            raise TypeError(f"experiment {self.name!r}: cells must be a function config -> list of keys")
+        if not (callable(self.run_cell) or isinstance(self.run_cell, Mapping)):
+            raise TypeError(f"experiment {self.name!r}: run_cell must be a function or a mapping "
+                            "{kind: function}")
 
     def config(self, preset: str = "quick", **changes) -> ExperimentConfig:
         if preset not in self.presets:
@@ -330,45 +405,85 @@ class Experiment:
 
     def cell_keys(self, config) -> list[tuple]:
         """The keys of the config's cells, in the order a serial run computes them."""
-        keys = [tuple(k) for k in self.cells(config)] if self.cells is not None else [("all",)]
+        keys = [tuple(k) for k in self.cells(config)]
         if len(set(keys)) != len(keys):
             raise ValueError(f"experiment {self.name!r} declares a cell twice: {keys}")
         return keys
 
-    def compute_cell(self, config, seed: int, key: tuple, progress=None, checkpoint_dir=None,
-                     resume: bool = False, preset: str = "custom") -> dict:
+    def _function(self, key: tuple) -> Callable:
+        if callable(self.run_cell):
+            return self.run_cell
+        if not key or key[0] not in self.run_cell:
+            raise ValueError(f"experiment {self.name!r} has no function for the cell {key!r} "
+                             f"(kinds: {', '.join(map(str, self.run_cell))})")
+        return self.run_cell[key[0]]
+
+    def compute_cell(self, config, seed: int, key: tuple, progress=None, checkpoint_dir=None) -> dict:
         """The output of one cell (a JSON-able dict)."""
-        from ..training import null_progress
+        key = tuple(key)
+        cell = Cell(self.name, key, seed, progress, None if checkpoint_dir is None else os.fspath(checkpoint_dir))
+        function = self._function(key)
+        if _legacy(function):  # TRANSITION
+            extra = {"checkpoint_dir": cell.checkpoint_dir, "resume": True} if self.resumable else {}
+            return function(config, seed, key, cell.progress, **extra)
+        return function(config, cell)
 
-        progress = progress or null_progress
-        extra = {"checkpoint_dir": checkpoint_dir, "resume": resume} if self.resumable else {}
-        if self.run_cell is not None:
-            return self.run_cell(config, seed, tuple(key), progress, **extra)
-        return typing.cast(Callable, self.run)(config, seed, progress, preset=preset, **extra).to_dict()
+    def merge_cells(self, config, seed: int, outputs: dict, preset: str = "custom", times: dict | None = None):
+        """The experiment's Result from the outputs ``{key: dict}`` of all its cells.
 
-    def merge_cells(self, config, seed: int, outputs: dict, preset: str = "custom"):
-        """The experiment's Result from the outputs ``{key: dict}`` of all its cells."""
+        ``times`` (``{key: {"wall_s", "cpu_s"}}``, as the runner records them) fills the
+        Result's ``timing``: the total and each cell's, whichever executor ran it.
+        """
         from ..results import Result
 
         outputs = {tuple(k): v for k, v in outputs.items()}
-        missing = [k for k in self.cell_keys(config) if k not in outputs]
+        keys = self.cell_keys(config)
+        missing = [k for k in keys if k not in outputs]
         if missing:
             raise ValueError(f"experiment {self.name!r}: no output for cells {missing}")
-        if self.merge is not None:
-            return self.merge(config, seed, outputs, preset)
-        result = Result.from_dict(outputs[("all",)])
-        result.preset = preset
-        return result
+        if self.merge is not None and _legacy(self.merge):  # TRANSITION
+            old = self.merge(config, seed, outputs, preset)
+            merged = {"metrics": old.metrics, "curves": old.curves, "timing": {k: v for k, v in old.timing.items()
+                                                                          if k != "total_s"},
+                      "seeds": {k: v for k, v in old.seeds.items() if k not in ("seed", "replicas")}}
+        else:
+            merged = self.merge(config, outputs) if self.merge is not None else default_merge(keys, outputs)
+        if not isinstance(merged, dict) or "metrics" not in merged or set(merged) - set(MERGED_KEYS):
+            raise TypeError(f"experiment {self.name!r}: merge must return a dict with 'metrics' (and optionally "
+                            f"{', '.join(repr(k) for k in MERGED_KEYS[1:])}), got {type(merged).__name__}"
+                            + (f" with keys {sorted(merged)}" if isinstance(merged, dict) else ""))
+        timing = dict(merged.get("timing") or {})
+        if times is not None:
+            timing["wall_s"] = float(sum(times[k]["wall_s"] for k in keys))
+            timing["cpu_s"] = float(sum(times[k]["cpu_s"] for k in keys))
+            timing["cells_s"] = {cell_file_name(k): times[k]["wall_s"] for k in keys}
+            timing["cells_cpu_s"] = {cell_file_name(k): times[k]["cpu_s"] for k in keys}
+        seeds = {"seed": seed, "replicas": getattr(config, "replicas", None), **(merged.get("seeds") or {})}
+        return Result(experiment=self.name, preset=preset, config=config.to_dict(), seeds=seeds,
+                      metrics=merged["metrics"], curves=merged.get("curves") or {}, timing=timing)
+
+    def run(self, config, seed: int = 0, progress=None, preset: str = "custom", checkpoint_dir=None):
+        """Every cell of ``config`` in this process, one after another, then the merge: the
+        same Result, number for number, as the runner's on any executor."""
+        config.validate()
+        outputs, times = {}, {}
+        for key in self.cell_keys(config):
+            folder = None
+            if checkpoint_dir is not None:
+                folder = os.path.join(os.fspath(checkpoint_dir), f"{cell_file_name(key)}.ckpt")
+            wall, cpu = time.perf_counter(), time.process_time()
+            outputs[key] = self.compute_cell(config, seed, key, progress, folder)
+            times[key] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+        return self.merge_cells(config, seed, outputs, preset, times)
 
 
-def run_cells_serially(experiment: Experiment, config, seed: int = 0, progress=None,
-                       preset: str = "custom", checkpoint_dir=None, resume: bool = False):
-    """Every cell of ``config`` in this process, one after another, then the merge."""
-    config.validate()
-    outputs = {}
-    for key in experiment.cell_keys(config):
-        folder = None
-        if checkpoint_dir is not None:
-            folder = os.path.join(os.fspath(checkpoint_dir), cell_name(key).replace(" ", "_").replace("/", "_"))
-        outputs[key] = experiment.compute_cell(config, seed, key, progress, folder, resume, preset)
-    return experiment.merge_cells(config, seed, outputs, preset)
+def _legacy(function) -> bool:
+    """TRANSITION: a cell function or merge of the old shape (more than two parameters)."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(function).parameters.values()
+                  if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) > 2
