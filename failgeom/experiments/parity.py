@@ -16,7 +16,7 @@ import numpy as np
 from .. import nn
 from ..problems.parity import random_subsets, sample_parity
 from ..results import Result
-from ..training import Streams, fit, null_progress, seed_streams, train_step
+from ..training import Streams, first_crossing, fit, null_progress, seed_streams, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
 
@@ -156,9 +156,7 @@ def run_cell(config: ParityConfig, seed: int, key: tuple, progress=null_progress
         "max_abs_deviation_from_chance": float(np.abs(acc[1:] - 0.5).max()),
         # the seed mean at each evaluation: its sampling noise at chance is 0.5/sqrt(eval_size R)
         "max_abs_deviation_of_seed_mean_from_chance": float(np.abs(acc[1:].mean(axis=1) - 0.5).max()),
-        "steps_to_accuracy_0.95": [
-            int(c.steps[1:][np.argmax(col >= 0.95)]) if (col >= 0.95).any() else None for col in acc[1:].T
-        ],
+        "steps_to_accuracy_0.95": first_crossing(c.steps[1:], acc[1:], 0.95, ">="),
         "subset_sizes": subsets.sum(axis=1).tolist(),
     }
     return {"curves": c.to_dict(), "metrics": metrics, "seconds": time.perf_counter() - start}
