@@ -16,6 +16,7 @@ import numpy as np
 from .. import nn
 from ..problems.parity import random_subsets, sample_parity
 from ..results import Result
+from ..stats import describe
 from ..training import Streams, first_crossing, fit, null_progress, seed_streams, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
@@ -147,10 +148,7 @@ def run_cell(config: ParityConfig, seed: int, key: tuple, progress=null_progress
     acc = c.array("accuracy")
     final = acc[-1]
     metrics = {
-        "final_accuracy_mean": float(final.mean()),
-        "final_accuracy_std": float(final.std()),
-        "final_accuracy_min": float(final.min()),
-        "final_accuracy_max": float(final.max()),
+        **describe(final, prefix="final_accuracy_"),
         "final_accuracy": final.tolist(),
         "max_accuracy_over_run": float(acc[1:].max()),
         "max_abs_deviation_from_chance": float(np.abs(acc[1:] - 0.5).max()),

@@ -13,6 +13,7 @@ import numpy as np
 from ... import nn
 from ...problems.pwl import PWLData, minibatch, sample_pwl_data
 from ...results import Result
+from ...stats import describe
 from ...theory.pwl import pwl_inverse, pwl_inverse_apply
 from ...training import Curves, first_crossing, fit, null_progress, seed_streams, train_step
 from .config import PWLConfig
@@ -175,8 +176,7 @@ def train_learner(name: str, config: PWLConfig, seed: int = 0, progress=null_pro
 
 def _stats(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
-            "per_replica": v.tolist()}
+    return {**describe(v), "per_replica": v.tolist()}
 
 
 def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_progress) -> dict:
