@@ -115,8 +115,9 @@ def fit_decay(dims, values):
     xs = np.repeat(dims, values.shape[1])
     fit = fit_exponential_rate(xs, values.ravel())
     local = np.diff(np.log(values.mean(axis=1))) / np.diff(dims)
-    return {"rate": fit.exponent, "stderr": fit.stderr, "ci95": list(fit.ci95),
-            "rate_log2": fit.exponent / np.log(2.0), "ci95_log2": [c / np.log(2.0) for c in fit.ci95],
+    out = fit.to_dict(rate=True)
+    del out["local_rates"]  # the slopes of the replica mean replace those of the pooled fit
+    return {**out, "rate_log2": fit.exponent / np.log(2.0), "ci95_log2": [c / np.log(2.0) for c in fit.ci95],
             "local_rates": local.tolist()}
 
 
