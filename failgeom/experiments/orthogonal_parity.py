@@ -265,10 +265,7 @@ def figure(result: Result):
     axes[1, 0].set_xlabel("training step (hinge loss, SGD)")
     axes[1, 0].set_ylabel("Var / (G(w_t)^2 / 2^d)")
     axes[1, 0].set_title("(c) ratio to the bound along training")
-    axes[1, 1].axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
-    axes[1, 1].set_xlabel("training step")
-    axes[1, 1].set_ylabel("accuracy")
-    axes[1, 1].set_ylim(0.35, 1.02)
+    plotting.accuracy_axes(axes[1, 1], "training step", "accuracy")
     axes[1, 1].set_title("(d) accuracy along training")
     if train_keys:
         axes[1, 0].legend(loc="center right", ncol=2)

@@ -180,10 +180,8 @@ def figure(result: Result):
     for ax, d in zip(axes[0], dims):
         c = result.curves[f"d={d}"]
         plotting.band(ax, c["steps"], np.asarray(c["accuracy"]), plotting.COLORS["blue"])
-        ax.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+        plotting.accuracy_axes(ax)
         ax.set_title(f"d = {d}")
-        ax.set_xlabel("iterations")
-        ax.set_ylim(0.35, 1.02)
     axes[0, 0].set_ylabel(f"accuracy ({result.config['eval_size']} fresh samples)")
     fig.suptitle(f"Random parities ({result.seeds['replicas']} seeds; band: min-max)", y=1.02)
     return fig
