@@ -241,7 +241,7 @@ class Curves:
 CROSSINGS: dict[str, Callable] = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less}
 
 
-def first_crossing(steps: Sequence[int], values, threshold: float, compare: str = ">=") -> list[int | None]:
+def first_crossing(steps: Sequence[int] | np.ndarray, values, threshold: float, compare: str = ">=") -> list[int | None]:
     """Per replica, the first step whose value compares to ``threshold`` as ``compare`` says.
 
     Parameters
@@ -273,7 +273,7 @@ def first_crossing(steps: Sequence[int], values, threshold: float, compare: str 
     if values.shape[0] != len(steps):
         raise ValueError(f"values must have one row per step: {len(steps)} steps, got {values.shape[0]} rows")
     crossed = CROSSINGS[compare](values, threshold)
-    return [int(steps[np.argmax(col)]) if col.any() else None for col in crossed.T]
+    return [int(steps[int(np.argmax(col))]) if col.any() else None for col in crossed.T]
 
 
 class _NullProgress:
