@@ -1,5 +1,5 @@
 """Shared matplotlib style: the Agg backend (no display needed), legible type sizes, and helpers
-(a band over replicas, integer ticks, a note on a panel).
+(a band over replicas, an accuracy panel, a log-n axis, integer ticks, a note on a panel).
 
 Sizes are for the report, which shows a figure at most :data:`REPORT_WIDTH_PX` pixels wide: a
 wider figure is scaled down there, and so is its text. :func:`displayed_min_font_pt` gives the
@@ -69,6 +69,32 @@ def band(ax, x, values, color, label=None, alpha: float = 0.2):
     if values.shape[1] > 1:
         ax.fill_between(x, np.nanmin(values, axis=1), np.nanmax(values, axis=1),
                         color=color, alpha=alpha, lw=0)
+
+
+def accuracy_axes(ax, xlabel: str = "iterations", ylabel: str | None = None,
+                  ylim: tuple[float, float] | None = (0.35, 1.02), chance: float = 0.5) -> None:
+    """Dress a panel of accuracy against training steps: a dashed grey line at ``chance``, the x
+    label, the y range (None: left alone) and, if given, the y label."""
+    ax.axhline(chance, color=COLORS["grey"], ls="--", lw=0.8)
+    ax.set_xlabel(xlabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+
+
+def log_n_axis(ax, ns) -> None:
+    """A log x axis over the sizes ``ns`` with plain-number ticks at 2, 5, 10, 20, ... inside
+    their range (at the smallest and largest n when fewer than two of those fall inside)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    if len(ns) == 0:
+        raise ValueError("ns must hold at least one size")
+    ax.set_xscale("log")
+    nice = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(ns) <= t <= max(ns)]
+    ax.xaxis.set_major_locator(FixedLocator(nice if len(nice) >= 2 else sorted({min(ns), max(ns)})))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def integer_ticks(ax, axis: str = "x") -> None:

@@ -13,17 +13,21 @@ is exactly unbiased (a U-statistic of degree 2 over the blocks), while the plain
 is biased upward by the variance of the mean. The noise is ``mean_b q_b - signal`` (unbiased) and
 the SNR their ratio. The intervals need no model of how a block's estimate was made, only that
 blocks are independent and alike (see :func:`block_snr`).
+
+Below them: summaries over replicas (:func:`mean_interval`, :func:`describe`) and quantiles of
+right-censored times.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from .validation import finite_float, integer
+from .validation import finite_float, flag, integer, real_array
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,83 @@ def sample_snr(samples, blocks: int, level: float = 0.95) -> SNREstimate:
     parts = np.array_split(g, int(blocks))
     return block_snr(np.stack([p.mean(axis=0) for p in parts]),
                      np.array([np.mean(np.sum(p * p, axis=1)) for p in parts]), level)
+
+
+# ---------------------------------------------------------------------------------------------
+# summaries over replicas
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over the last axis and its two-sided Student-t interval.
+
+    Parameters
+    ----------
+    values : array_like, shape (..., n)
+        Independent replicas along the last axis, kept in their own float dtype.
+    level : float in (0, 1)
+        Confidence of the interval.
+
+    Returns
+    -------
+    mean, low, high : ndarray, shape (...)
+        ``mean -+ t_{(1 + level) / 2, n - 1} s / sqrt(n)`` with ``s`` the sample standard
+        deviation (``ddof=1``); ``low`` and ``high`` are NaN when ``n < 2``.
+
+    Raises
+    ------
+    TypeError
+        If ``values`` does not hold real numbers.
+    ValueError
+        If the last axis is empty (or ``values`` is a scalar), or ``level`` is not in (0, 1).
+    """
+    level = finite_float(level, "level", 0, 1, low_open=True, high_open=True)
+    values = real_array(values, "values", finite=False, dtype=None)
+    if values.ndim == 0 or values.shape[-1] == 0:
+        raise ValueError(f"values must hold at least one replica along its last axis, got shape {values.shape}")
+    n = values.shape[-1]
+    mean = values.mean(axis=-1)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+    half = _t_quantile(0.5 + level / 2, n - 1) * values.std(axis=-1, ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def describe(values, *, finite: bool = False, prefix: str = "") -> dict:
+    """Mean, standard deviation (``ddof=0``), minimum and maximum of per-replica values.
+
+    Parameters
+    ----------
+    values : array_like
+        Every entry counts (any shape), in its own float dtype.
+    finite : bool
+        Summarise only the finite entries, and give None for all four when there is none.
+    prefix : str
+        Put before each key (``prefix="final_accuracy_"`` gives ``final_accuracy_mean``, ...).
+
+    Returns
+    -------
+    dict
+        ``{prefix + "mean", prefix + "std", prefix + "min", prefix + "max"}`` as Python floats,
+        in that order.
+
+    Raises
+    ------
+    TypeError
+        If ``values`` does not hold real numbers, or ``prefix`` is not a string.
+    ValueError
+        If there is no entry to summarise (and ``finite`` is false).
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
+    v = real_array(values, "values", finite=False, dtype=None)
+    if flag(finite, "finite"):
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return {prefix + key: None for key in ("mean", "std", "min", "max")}
+    if v.size == 0:
+        raise ValueError("values must hold at least one entry")
+    return {prefix + "mean": float(v.mean()), prefix + "std": float(v.std()),
+            prefix + "min": float(v.min()), prefix + "max": float(v.max())}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -237,6 +237,45 @@ class Curves:
         return cls(steps=[int(s) for s in data.pop("steps")], values=data)
 
 
+#: the comparisons :func:`first_crossing` accepts, by their operator
+CROSSINGS: dict[str, Callable] = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less}
+
+
+def first_crossing(steps: Sequence[int] | np.ndarray, values, threshold: float, compare: str = ">=") -> list[int | None]:
+    """Per replica, the first step whose value compares to ``threshold`` as ``compare`` says.
+
+    Parameters
+    ----------
+    steps : sequence of int, length n_points
+        The evaluation steps.
+    values : array_like, shape (n_points, R)
+        One curve per replica (as :meth:`Curves.array`), compared in its own dtype.
+    threshold : float
+    compare : {">=", ">", "<=", "<"}
+        ``values compare threshold`` marks a step as crossed; NaN never crosses.
+
+    Returns
+    -------
+    list of int or None
+        Per replica, ``int(steps[i])`` at the first crossed ``i``, or None if none was.
+
+    Raises
+    ------
+    ValueError
+        If ``compare`` is not an operator above, ``values`` is not 2-D, or its length differs
+        from that of ``steps``.
+    """
+    if compare not in CROSSINGS:
+        raise ValueError(f"compare must be one of {tuple(CROSSINGS)}, got {compare!r}")
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (n_points, R), got shape {values.shape}")
+    if values.shape[0] != len(steps):
+        raise ValueError(f"values must have one row per step: {len(steps)} steps, got {values.shape[0]} rows")
+    crossed = CROSSINGS[compare](values, threshold)
+    return [int(steps[int(np.argmax(col))]) if col.any() else None for col in crossed.T]
+
+
 class _NullProgress:
     def update(self, n: int = 1) -> None:
         pass

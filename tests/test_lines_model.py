@@ -188,3 +188,25 @@ def test_maxpool_ties_go_to_the_first_maximum(seed, C):
     np.put_along_axis(ref, blocks.argmax(axis=-1)[..., None], dy[..., None], axis=-1)
     ref = ref.reshape(2, 3, 2, 3, C, 2, 2).transpose(0, 1, 2, 5, 3, 6, 4).reshape(x.shape)
     np.testing.assert_array_equal(dx, ref)
+
+
+def test_fused_end_to_end_pass_equals_the_network():
+    """end_to_end_score_grads is N2's nn.Sequential forward and backward of the summed tuple hinge,
+    chunked (77 does not divide 500), in float64 to rounding and in float32 to float32 precision."""
+    from failgeom.experiments.tuple_lines_model import end_to_end_score_grads, n2_network
+
+    rng = np.random.default_rng(0)
+    n2 = n2_network()
+    p2, _ = n2.init(list(rng.spawn(2)), 2, (3,), np.float64)
+    s = rng.standard_normal((2, 500, 3))
+    y = rng.choice([-1, 1], (2, 500)).astype(np.int8)
+    out, cache = n2.forward(p2, s)
+    _, dout = nn.losses.hinge(out, y[..., None].astype(np.float64), reduction="sum")
+    ref, _ = n2.backward(p2, cache, dout)
+    np.testing.assert_allclose(end_to_end_score_grads(p2, s, y, chunk=77, dtype=np.float64), ref,
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(end_to_end_score_grads(p2, s, y, chunk=77), ref, rtol=0, atol=1e-6)
+    assert end_to_end_score_grads(p2, s, y).dtype == np.float32
+    # labels (T,) shared by the replicas
+    np.testing.assert_array_equal(end_to_end_score_grads(p2, s[:1], y[0], dtype=np.float64),
+                                  end_to_end_score_grads(p2, s[:1], y[:1], dtype=np.float64)[:1])

@@ -16,19 +16,6 @@ CFG = snr.TupleLinesSNRConfig(ks=(1, 3), pool=60, blocks=3, tuples=60, sq_rounds
                               tuple_chunk=5, replicas=2, dtype="float64")
 
 
-def test_fused_end_to_end_pass_equals_the_network():
-    rng = np.random.default_rng(0)
-    model = TupleModel(3)
-    p2, _ = model.n2.init(list(rng.spawn(2)), 2, (3,), np.float64)
-    s = rng.standard_normal((2, 500, 3))
-    yi = rng.choice([-1, 1], (500, 3)).astype(np.int8)
-    y = yi.prod(axis=1)
-    ref = snr.tuple_score_grads(model, [None, p2], s, yi[None], y[None], "end_to_end")
-    np.testing.assert_allclose(snr.end_to_end_score_grads(p2, s, y, chunk=77, dtype=np.float64), ref,
-                               rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(snr.end_to_end_score_grads(p2, s, y, chunk=77), ref, rtol=0, atol=1e-6)
-
-
 def pool_model(config, seed, k):
     """The TupleModel and parameters (N1 of the pool, N2 of k) the experiment uses."""
     model = TupleModel(k, conv_init=config.conv_init)

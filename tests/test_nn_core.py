@@ -68,6 +68,33 @@ def test_truncated_normal_matches_original_init():
     assert np.all(params["b"] == 0)
 
 
+def test_uniform_init_draws_weights_then_bias_per_replica():
+    gens = [np.random.default_rng(s) for s in (3, 4)]
+    params, out = nn.Dense(6, init="uniform").init(gens, 2, (5, 9), dtype=np.float64)
+    assert out == (5, 6) and params["W"].shape == (2, 9, 6) and params["b"].shape == (2, 6)
+    for r, g in enumerate(np.random.default_rng(s) for s in (3, 4)):
+        np.testing.assert_array_equal(params["W"][r], g.uniform(-1 / 3, 1 / 3, (9, 6)))
+        np.testing.assert_array_equal(params["b"][r], g.uniform(-1 / 3, 1 / 3, (6,)))
+    p32, _ = nn.Dense(6, bias=False, init="uniform").init([np.random.default_rng(3)], 1, (9,))
+    assert set(p32) == {"W"} and p32["W"].dtype == np.float32
+    np.testing.assert_array_equal(p32["W"], params["W"][:1].astype(np.float32))
+    with pytest.raises(ValueError, match="init must be one of"):
+        nn.Conv1D(2, 3, init="uniform")
+
+
+def test_replica_slice_takes_replicas_of_every_array():
+    tree = [{"W": np.arange(12.0).reshape(3, 4), "b": np.arange(3.0)}, {}, ({"c": np.arange(6).reshape(3, 2)},)]
+    got = nn.utils.replica_slice(tree, np.array([2, 0]))
+    assert isinstance(got, list) and got[1] == {} and isinstance(got[2], tuple)
+    np.testing.assert_array_equal(got[0]["W"], tree[0]["W"][[2, 0]])
+    np.testing.assert_array_equal(got[0]["b"], [2.0, 0.0])
+    np.testing.assert_array_equal(got[2][0]["c"], [[4, 5], [0, 1]])
+    got[0]["W"][0, 0] = -1.0
+    assert tree[0]["W"][2, 0] == 8.0  # copies
+    with pytest.raises(TypeError, match="parameter trees"):
+        nn.utils.replica_slice([1.0], np.array([0]))
+
+
 def test_replica_init_does_not_depend_on_R():
     seq = np.random.SeedSequence(7)
     gens3 = [np.random.default_rng(s) for s in seq.spawn(3)]

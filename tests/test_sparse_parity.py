@@ -84,6 +84,24 @@ def test_uniform_init_bounds():
     assert np.abs(params[0]["b"]).min() > 0  # non-zero biases, unlike the paper's init
 
 
+def test_uniform_init_draws_as_the_stored_runs():
+    """nn.Dense(init="uniform") layer by layer on the replicas' own generators gives the draws of
+    the hand-written initialiser the stored runs used (W1, b1, W2, b2 from each generator)."""
+    n, width, R = 7, 5, 3
+    params = init_params(sparse_network(width), [np.random.default_rng(s) for s in range(R)], n, width,
+                         "uniform", np.float32)
+    shapes = [(n, width), (width,), (width, 1), (1,)]
+    ref = [np.empty((R,) + s) for s in shapes]
+    for r, rng in enumerate(np.random.default_rng(s) for s in range(R)):
+        for a, shape, fan_in in zip(ref, shapes, (n, n, width, width)):
+            a[r] = rng.uniform(-1.0 / np.sqrt(fan_in), 1.0 / np.sqrt(fan_in), shape)
+    got = [params[0]["W"], params[0]["b"], params[2]["W"], params[2]["b"]]
+    assert params[1] == {}
+    for g, a in zip(got, ref):
+        assert g.dtype == np.float32
+        np.testing.assert_array_equal(g, a.astype(np.float32))
+
+
 def test_stop_fraction_and_groups():
     """Four replicas in two groups; the check passes replicas 0 and 1 (perfect networks) only.
     With stop_fraction 1 training stops once group 0 = {0, 1} has all learned; with one group it

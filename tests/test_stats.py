@@ -129,3 +129,46 @@ def test_bad_input(m, q, match):
         block_snr(np.zeros((4, 3)), np.ones(4), level=1.5)
     with pytest.raises(ValueError, match="blocks"):
         sample_snr(np.zeros((10, 2)), 2)
+
+
+def test_mean_interval_is_the_student_t_interval():
+    from failgeom.stats import mean_interval
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(4, 7))
+    mean, lo, hi = mean_interval(values, 0.9)
+    half = sps.t.ppf(0.95, 6) * values.std(axis=1, ddof=1) / np.sqrt(7)
+    np.testing.assert_allclose(mean, values.mean(axis=1), rtol=1e-15)
+    np.testing.assert_allclose(hi - mean, half, rtol=1e-12)
+    np.testing.assert_allclose(mean - lo, half, rtol=1e-12)
+    m, lo1, hi1 = mean_interval(np.float32([[2.0]]))
+    assert m.dtype == np.float32 and m.tolist() == [2.0] and np.isnan(lo1).all() and np.isnan(hi1).all()
+
+
+@pytest.mark.parametrize("values, level, error, match", [
+    (np.zeros((2, 0)), 0.95, ValueError, "last axis"),
+    (1.0, 0.95, ValueError, "last axis"),
+    (["a", "b"], 0.95, TypeError, "values"),
+    ([1.0, 2.0], 1.0, ValueError, "level"),
+])
+def test_mean_interval_bad_arguments(values, level, error, match):
+    from failgeom.stats import mean_interval
+
+    with pytest.raises(error, match=match):
+        mean_interval(values, level)
+
+
+def test_describe_summarises_replicas():
+    from failgeom.stats import describe
+
+    v = np.array([1.0, 3.0, np.nan, 2.0])
+    assert describe(v[[0, 1, 3]]) == {"mean": 2.0, "std": float(np.std([1.0, 3.0, 2.0])), "min": 1.0, "max": 3.0}
+    assert describe(v, finite=True) == describe(v[[0, 1, 3]])
+    assert describe([np.nan], finite=True) == {"mean": None, "std": None, "min": None, "max": None}
+    assert list(describe([1.0], prefix="acc_")) == ["acc_mean", "acc_std", "acc_min", "acc_max"]
+    with pytest.raises(ValueError, match="at least one"):
+        describe([])
+    with pytest.raises(TypeError, match="prefix"):
+        describe([1.0], prefix=1)
+    with pytest.raises(TypeError, match="finite"):
+        describe([1.0], finite=None)

@@ -124,3 +124,28 @@ def test_a_failed_write_names_the_target_and_removes_its_temporary(tmp_path, mon
         atomic_write_text(tmp_path / "result.json", "x")
     assert exc.value.filename == str(tmp_path / "result.json") and exc.value.strerror == "No space left on device"
     assert os.listdir(tmp_path) == []
+
+
+def test_first_crossing_per_replica():
+    from failgeom.training import first_crossing
+
+    values = np.array([[0.1, 0.5, np.nan], [0.6, 0.4, np.nan], [0.9, 0.95, np.nan]])
+    steps = [0, 10, 20]
+    assert first_crossing(steps, values, 0.5, ">=") == [10, 0, None]
+    assert first_crossing(steps, values, 0.5, ">") == [10, 20, None]
+    assert first_crossing(steps, values, 0.5, "<") == [0, 10, None]
+    assert first_crossing(steps, values, 0.1, "<=") == [0, None, None]
+    assert all(type(s) is int for s in first_crossing(np.array(steps), values, 0.0) if s is not None)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"compare": "=="}, ValueError, "compare"),
+    ({"values": np.zeros(3)}, ValueError, "values must be 2-D"),
+    ({"steps": [0, 1]}, ValueError, "one row per step"),
+])
+def test_first_crossing_bad_arguments(kwargs, error, match):
+    from failgeom.training import first_crossing
+
+    args = {"steps": [0, 1, 2], "values": np.zeros((3, 2)), "threshold": 0.5, **kwargs}
+    with pytest.raises(error, match=match):
+        first_crossing(**args)

@@ -31,6 +31,7 @@ import numpy as np
 from .. import nn
 from ..problems.steps import StepFunction, draw_targets, paper_grids, sample_steps, step_metrics
 from ..results import Result
+from ..stats import describe
 from ..training import fit, null_progress, seed_streams, train_step
 from . import register
 from .flat_work import ADAM_OPS_PER_PARAMETER, STEP_FRACTION_LEVELS, counted_work, steps_to_fraction  # noqa: F401
@@ -212,11 +213,7 @@ def _summarize(values) -> dict:
     """Mean, std, min, max over the replicas with a value (None when no replica has one, e.g. a
     boundary error rate when no test point is near a jump), and every value (NaN for none)."""
     v = np.asarray(values, dtype=np.float64)
-    ok = v[np.isfinite(v)]
-    if ok.size == 0:
-        return {"mean": None, "std": None, "min": None, "max": None, "values": v.tolist()}
-    return {"mean": float(ok.mean()), "std": float(ok.std()), "min": float(ok.min()), "max": float(ok.max()),
-            "values": v.tolist()}
+    return {**describe(v, finite=True), "values": v.tolist()}
 
 
 def _test_cost(predict, params, x, repeats: int = 5) -> float:

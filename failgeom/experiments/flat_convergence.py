@@ -9,13 +9,12 @@ error; the merge compares their means (with 95% intervals over the replicas) wit
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..results import Result
+from ..stats import mean_interval
 from ..theory.flat import ACTIVATIONS, forward_only_iterations, forward_only_sgd
 from ..training import null_progress, seed_streams
 from . import register
@@ -84,16 +83,6 @@ def run_cell(config: ConvergenceConfig, seed: int, key, progress=null_progress) 
             "final_weight_norm": run.weight_norm.tolist()}
 
 
-def _mean_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over the last axis and its two-sided 95% Student-t interval."""
-    n = values.shape[-1]
-    mean = values.mean(axis=-1)
-    if n < 2:
-        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-    half = stats.t.ppf(0.975, n - 1) * values.std(axis=-1, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
 def _slope(T: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(np.log(T), np.log(values), 1)[0]) if len(T) > 1 else float("nan")
 
@@ -105,7 +94,7 @@ def merge(config: ConvergenceConfig, seed: int, outputs: dict, preset: str = "cu
     avg = np.array([row["average_iterate_error"] for row in rows])  # (n_T, R)
     final = np.array([row["final_error"] for row in rows])
     bound = bound_epsilon(T, config.c, config.B, config.L)
-    mean, lo, hi = _mean_ci(avg / bound[:, None])
+    mean, lo, hi = mean_interval(avg / bound[:, None], 0.95)
     metrics = {
         "horizons": T.tolist(), "bound": bound.tolist(),
         "average_iterate_error_mean": avg.mean(axis=1).tolist(),

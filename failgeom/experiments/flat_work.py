@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..training import first_crossing
+
 #: the learners of :mod:`failgeom.experiments.flat`
 _LEARNERS = ("smooth", "e2e", "multiclass", "forward-only")
 
@@ -62,8 +64,4 @@ def steps_to_fraction(curves: dict, level: float) -> list:
     """Per replica, the first evaluation step whose exact-step fraction is at least ``level``
     (None if none was)."""
     values = np.asarray(curves["exact_step_fraction"], dtype=np.float64)  # (evaluations, R)
-    out = []
-    for r in range(values.shape[1]):
-        hit = np.flatnonzero(values[:, r] >= level)
-        out.append(int(curves["steps"][hit[0]]) if hit.size else None)
-    return out
+    return first_crossing(curves["steps"], values, level, ">=")

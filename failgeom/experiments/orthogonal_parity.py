@@ -115,8 +115,9 @@ def fit_decay(dims, values):
     xs = np.repeat(dims, values.shape[1])
     fit = fit_exponential_rate(xs, values.ravel())
     local = np.diff(np.log(values.mean(axis=1))) / np.diff(dims)
-    return {"rate": fit.exponent, "stderr": fit.stderr, "ci95": list(fit.ci95),
-            "rate_log2": fit.exponent / np.log(2.0), "ci95_log2": [c / np.log(2.0) for c in fit.ci95],
+    out = fit.to_dict(rate=True)
+    del out["local_rates"]  # the slopes of the replica mean replace those of the pooled fit
+    return {**out, "rate_log2": fit.exponent / np.log(2.0), "ci95_log2": [c / np.log(2.0) for c in fit.ci95],
             "local_rates": local.tolist()}
 
 
@@ -264,10 +265,7 @@ def figure(result: Result):
     axes[1, 0].set_xlabel("training step (hinge loss, SGD)")
     axes[1, 0].set_ylabel("Var / (G(w_t)^2 / 2^d)")
     axes[1, 0].set_title("(c) ratio to the bound along training")
-    axes[1, 1].axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
-    axes[1, 1].set_xlabel("training step")
-    axes[1, 1].set_ylabel("accuracy")
-    axes[1, 1].set_ylim(0.35, 1.02)
+    plotting.accuracy_axes(axes[1, 1], "training step", "accuracy")
     axes[1, 1].set_title("(d) accuracy along training")
     if train_keys:
         axes[1, 0].legend(loc="center right", ncol=2)

@@ -106,11 +106,6 @@ def mean_stderr(stderrs) -> np.ndarray:
     return np.sqrt(np.sum(se**2, axis=1)) / se.shape[1]
 
 
-def _fit_dict(fit) -> dict:
-    return {"rate": fit.exponent, "stderr": fit.stderr, "ci95": list(fit.ci95),
-            "local_rates": np.asarray(fit.local_slopes).tolist()}
-
-
 def _r_key(r: float) -> str:
     return f"r={float(r)!r}"
 
@@ -165,13 +160,13 @@ def merge(config: PeriodicVarianceConfig, seed: int, outputs: dict, preset: str 
         exact = np.asarray(c["exact"])
         if key[0] == "vs_r":
             name, radii = f"vs_r/{key[1]}", np.asarray(c["r"])
-            metrics["fits"][name] = {"per_r": _fit_dict(fit_exponential_rate(radii, exact)),
-                                     "per_r2": _fit_dict(fit_exponential_rate(radii**2, exact)),
-                                     "power": _fit_dict(fit_exponent(radii, exact))}
+            metrics["fits"][name] = {"per_r": fit_exponential_rate(radii, exact).to_dict(rate=True),
+                                     "per_r2": fit_exponential_rate(radii**2, exact).to_dict(rate=True),
+                                     "power": fit_exponent(radii, exact).to_dict(rate=True)}
         else:
             name, dims = f"vs_d/{key[1]}/r={c['r']:g}", np.asarray(c["d"])
-            metrics["fits"][name] = {"per_d": _fit_dict(fit_exponential_rate(dims, exact)),
-                                     "power": _fit_dict(fit_exponent(dims, exact))}
+            metrics["fits"][name] = {"per_d": fit_exponential_rate(dims, exact).to_dict(rate=True),
+                                     "power": fit_exponent(dims, exact).to_dict(rate=True)}
         se = mean_stderr(c["mc_stderr"])
         c["mc_z"] = ((np.asarray(c["mc"]).mean(axis=1) - exact) / np.maximum(se, 1e-300)).tolist()
         curves[name] = c

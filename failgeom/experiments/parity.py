@@ -16,7 +16,8 @@ import numpy as np
 from .. import nn
 from ..problems.parity import random_subsets, sample_parity
 from ..results import Result
-from ..training import Streams, fit, null_progress, seed_streams, train_step
+from ..stats import describe
+from ..training import Streams, first_crossing, fit, null_progress, seed_streams, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
 
@@ -147,18 +148,13 @@ def run_cell(config: ParityConfig, seed: int, key: tuple, progress=null_progress
     acc = c.array("accuracy")
     final = acc[-1]
     metrics = {
-        "final_accuracy_mean": float(final.mean()),
-        "final_accuracy_std": float(final.std()),
-        "final_accuracy_min": float(final.min()),
-        "final_accuracy_max": float(final.max()),
+        **describe(final, prefix="final_accuracy_"),
         "final_accuracy": final.tolist(),
         "max_accuracy_over_run": float(acc[1:].max()),
         "max_abs_deviation_from_chance": float(np.abs(acc[1:] - 0.5).max()),
         # the seed mean at each evaluation: its sampling noise at chance is 0.5/sqrt(eval_size R)
         "max_abs_deviation_of_seed_mean_from_chance": float(np.abs(acc[1:].mean(axis=1) - 0.5).max()),
-        "steps_to_accuracy_0.95": [
-            int(c.steps[1:][np.argmax(col >= 0.95)]) if (col >= 0.95).any() else None for col in acc[1:].T
-        ],
+        "steps_to_accuracy_0.95": first_crossing(c.steps[1:], acc[1:], 0.95, ">="),
         "subset_sizes": subsets.sum(axis=1).tolist(),
     }
     return {"curves": c.to_dict(), "metrics": metrics, "seconds": time.perf_counter() - start}
@@ -184,10 +180,8 @@ def figure(result: Result):
     for ax, d in zip(axes[0], dims):
         c = result.curves[f"d={d}"]
         plotting.band(ax, c["steps"], np.asarray(c["accuracy"]), plotting.COLORS["blue"])
-        ax.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+        plotting.accuracy_axes(ax)
         ax.set_title(f"d = {d}")
-        ax.set_xlabel("iterations")
-        ax.set_ylim(0.35, 1.02)
     axes[0, 0].set_ylabel(f"accuracy ({result.config['eval_size']} fresh samples)")
     fig.suptitle(f"Random parities ({result.seeds['replicas']} seeds; band: min-max)", y=1.02)
     return fig

@@ -314,10 +314,7 @@ def _median(counts):
 
 
 def _fit_dict(ns, values):
-    fit = fit_exponent(ns, values)
-    return {"exponent": fit.exponent, "stderr": fit.stderr, "ci95": list(fit.ci95),
-            "prefactor": fit.prefactor, "local_slopes": fit.local_slopes.tolist(),
-            "ns": fit.ns.tolist(), "values": fit.values.tolist()}
+    return fit_exponent(ns, values).to_dict()
 
 
 def merge(config: ScalingConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:

@@ -165,31 +165,26 @@ TINY = SparseParityConfig(replicas=2, ns_k2=(4, 5, 6), ns_k3=(), ns_k4=(), ns_de
 # the network and its training
 
 
-def sparse_network(width: int) -> nn.Sequential:
-    """Dense(n -> width) ReLU Dense(width -> 1)."""
-    return nn.Sequential([nn.Dense(width), nn.ReLU(), nn.Dense(1)])
+def sparse_network(width: int, init: str = "truncated_normal") -> nn.Sequential:
+    """Dense(n -> width) ReLU Dense(width -> 1), the Dense layers initialised by ``init``."""
+    return nn.Sequential([nn.Dense(width, init=init), nn.ReLU(), nn.Dense(1, init=init)])
 
 
 def init_params(model: nn.Sequential, rngs, n: int, width: int, init: str, dtype) -> list:
     """Initial parameters, one generator per replica. ``"uniform"`` draws every weight and bias
-    from U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``"truncated_normal"`` is :class:`nn.Dense`'s own."""
+    from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (:class:`nn.Dense`'s ``init="uniform"``);
+    ``"truncated_normal"`` is :class:`nn.Dense`'s default."""
     R = len(rngs)
     if init == "truncated_normal":
         params, _ = model.init(rngs, R, (n,), dtype)
         return params
-    shapes = [(n, width), (width,), (width, 1), (1,)]
-    arrays = [np.empty((R,) + s) for s in shapes]
-    for r, rng in enumerate(rngs):  # set-up only: one draw per replica stream
-        for a, shape, fan_in in zip(arrays, shapes, (n, n, width, width)):
-            bound = 1.0 / np.sqrt(fan_in)
-            a[r] = rng.uniform(-bound, bound, shape)
-    W1, b1, W2, b2 = (a.astype(dtype) for a in arrays)
-    return [{"W": W1, "b": b1}, {}, {"W": W2, "b": b2}]
-
-
-def replica_slice(params: list, idx: np.ndarray) -> list:
-    """The parameters of the replicas ``idx`` (copies), in the same layout."""
-    return [{name: a[idx] for name, a in layer.items()} for layer in params]
+    # the layers draw in turn from each replica's own generator (W1, b1, W2, b2), not from the
+    # per-layer children of Sequential.init: the stored runs' initial weights
+    params, shape = [], (n,)
+    for layer in sparse_network(width, "uniform").layers:
+        p, shape = layer.init(rngs, R, shape, dtype)
+        params.append(p)
+    return params
 
 
 def check_chunks(eval_size: int, first: int = 64) -> list[int]:
@@ -252,7 +247,7 @@ class FirstHit:
         for size in self.chunks:
             sub = idx[alive]
             x, y = sample_parity(self.rng, self.subsets[sub], size, self.dtype)
-            score, _ = self.model.forward(replica_slice(self.params, sub), x)
+            score, _ = self.model.forward(nn.utils.replica_slice(self.params, sub), x)
             errors[alive] += np.sum(y * score <= 0, axis=(1, 2))
             alive = alive[errors[alive] <= self.allowed]
             if alive.size == 0:

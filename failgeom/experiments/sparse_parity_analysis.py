@@ -157,7 +157,7 @@ def figure(result: Result):
     bx.set_title(f"windows of {result.config['slope_window']} n, 95% bootstrap; markers: protocols", fontsize=7.5)
     bx.legend(fontsize=6)
     for a in (ax, bx):
-        log_n_axis(a, sorted(all_ns))
+        plotting.log_n_axis(a, sorted(all_ns))
     name = next((c for c in result.curves if c.startswith("k=")), None)
     if name is not None:
         c = result.curves[name]
@@ -169,11 +169,9 @@ def figure(result: Result):
         tx.set_ylabel("mean |W1| on support / off support")
         tx.legend(fontsize=6, loc="center right")
         cx.set_title(f"{name}: hidden progress, band min-max", fontsize=7.5)
-    cx.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+    plotting.accuracy_axes(cx, "SGD step", f"accuracy ({result.config['curve_size']} fresh inputs)", ylim=None)
     cx.set_xscale("symlog", linthresh=100, linscale=0.5)
     cx.set_xlim(left=0)
-    cx.set_xlabel("SGD step")
-    cx.set_ylabel(f"accuracy ({result.config['curve_size']} fresh inputs)")
     cx.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     return fig
@@ -182,16 +180,6 @@ def figure(result: Result):
 def interval_text(ci) -> str:
     """``[lo, hi]`` with ``inf`` for an unbounded end."""
     return "[" + ", ".join(("-inf" if i == 0 else "inf") if v is None else f"{v:.2f}" for i, v in enumerate(ci)) + "]"
-
-
-def log_n_axis(ax, ns) -> None:
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
-
-    ax.set_xscale("log")
-    nice = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if min(ns) <= t <= max(ns)]
-    ax.xaxis.set_major_locator(FixedLocator(nice if len(nice) >= 2 else sorted({min(ns), max(ns)})))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def summary(result: Result) -> str:

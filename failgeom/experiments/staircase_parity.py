@@ -30,7 +30,7 @@ from ..training import StopTraining, null_progress, seed_streams, train
 from . import register
 from .base import Experiment, ExperimentConfig, param
 from .sparse_parity import LOSSES, init_params, sparse_network
-from .sparse_parity_analysis import interval_text, log_n_axis
+from .sparse_parity_analysis import interval_text
 
 NAME = "staircase-parity"
 TARGETS = ("staircase", "parity")
@@ -263,7 +263,7 @@ def figure(result: Result):
     bx.set_title("95% bootstrap; dashed: leap prediction", fontsize=7.5)
     bx.legend(fontsize=6.5)
     for a in (ax, bx):
-        log_n_axis(a, result.config["ns"])
+        plotting.log_n_axis(a, result.config["ns"])
     cx.axhline(result.config["target_rel_mse"], color=plotting.COLORS["grey"], ls=":", lw=0.8)
     cx.set_yscale("log")
     cx.set_xlabel("SGD step")

@@ -29,7 +29,7 @@ from ..nn import OneHotDense, RowSparseAdam, as_dtype, row_sparse_step
 from ..problems.stocks import label_gains, labels_of, random_gains, random_label_maps, sample_inputs
 from ..results import Result
 from ..theory.decomposition import stocks_second_moments
-from ..training import fit, null_progress, seed_streams, train_step
+from ..training import first_crossing, fit, null_progress, seed_streams, train_step
 from ..validation import positive_int
 from . import register
 from .base import Experiment, ExperimentConfig, param
@@ -230,7 +230,6 @@ def train_cell(config: StocksConfig, seed: int, k: int, estimator: str, optimize
     for name in ("m2_end_to_end", "m2_decomposition", "grad_norm_sq"):
         out[name] = curves.array(name)[has_moments].tolist()
     exp_loss = curves.array("expected_loss")
-    reached = exp_loss <= config.target_loss
     final = curves.array("eval_loss")[-1]
     out["metrics"] = {
         "final_eval_loss_mean": float(final.mean()),
@@ -238,7 +237,7 @@ def train_cell(config: StocksConfig, seed: int, k: int, estimator: str, optimize
         "final_eval_loss": final.tolist(),
         "final_expected_loss": exp_loss[-1].tolist(),
         "final_expected_loss_mean": float(exp_loss[-1].mean()),
-        "steps_to_target": [int(steps[np.argmax(col)]) if col.any() else None for col in reached.T],
+        "steps_to_target": first_crossing(steps, exp_loss, config.target_loss, "<="),
         "final_m2_own_estimator": curves.array(f"m2_{estimator}")[-1].tolist(),
         "final_grad_norm_sq": curves.array("grad_norm_sq")[-1].tolist(),
     }

@@ -436,10 +436,8 @@ def figure(result: Result):
                 if stopped:
                     ax.plot([at], [m["final_accuracy"][r]], "o", ms=3.5, color=plotting.COLORS[color],
                             label=stopped_label)
-        ax.axhline(0.5, color=plotting.COLORS["grey"], ls="--", lw=0.8)
+        plotting.accuracy_axes(ax)
         ax.set_title(f"k = {k}")
-        ax.set_xlabel("iterations")
-        ax.set_ylim(0.35, 1.02)
     axes[0, 0].set_ylabel(f"tuple accuracy ({result.config['eval_size']} held-out)")
     handles: dict = {}  # every approach drawn in any panel (a part run alone leaves a panel without one)
     for ax in axes[0]:

@@ -34,7 +34,7 @@ from ..training import null_progress, seed_streams
 from ..stats import SNREstimate, block_snr
 from . import register
 from .base import Experiment, ExperimentConfig, param
-from .tuple_lines_model import APPROACHES, CONV_INITS, TupleModel, tuple_losses
+from .tuple_lines_model import APPROACHES, CONV_INITS, TupleModel, end_to_end_score_grads, tuple_losses
 
 #: float32 machine epsilon, the paper's "float32 precision" (dashed line of Figure 5)
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -88,41 +88,6 @@ def tuple_score_grads(model: TupleModel, params, scores, image_labels, labels, a
                                     reduction="sum")
     ds, _ = model.n2.backward(params[1], cache2, dout)
     return ds if dscores is None else ds + dscores
-
-
-def end_to_end_score_grads(p2, scores, labels, chunk: int = 4096, dtype=np.float32) -> np.ndarray:
-    """:func:`tuple_score_grads` of the end-to-end loss for the standard N2, fused and in
-    cache-sized chunks: ``d hinge(N2(sigmoid(s)), y) / d s``, ``(R, T, k)``.
-
-    ``p2`` are N2's parameters ``[{}, {"W": (R, k, H), "b": (R, H)}, {}, {"W": (R, H, 1),
-    "b": (R, 1)}]``; ``labels`` ``(T,)`` or ``(R, T)`` in {-1, +1}. The arithmetic runs in
-    ``dtype`` (float32 by default, twice as fast): a rounding error of relative size ``e`` in
-    every tuple's gradient, even if it were systematic, moves the signal by at most about
-    ``2 e sqrt(SNR) noise``, i.e. the SNR by ``2e-7 sqrt(SNR)`` (below 1e-10 at SNR 1e-7), and the
-    block sums accumulate in float64.
-    """
-    W1, b1 = p2[1]["W"].astype(dtype), p2[1]["b"].astype(dtype)
-    W2, b2 = p2[3]["W"][..., 0].astype(dtype), p2[3]["b"][:, 0].astype(dtype)
-    R, T, k = scores.shape
-    y = np.broadcast_to(np.asarray(labels, dtype=dtype), (R, T))
-    ds = np.empty((R, T, k), dtype=dtype)
-    one = dtype(1.0) if isinstance(dtype, type) else np.dtype(dtype).type(1.0)
-    for r in range(R):
-        for lo in range(0, T, chunk):
-            sig = one / (one + np.exp(-scores[r, lo:lo + chunk].astype(dtype)))  # (t, k)
-            pre = sig @ W1[r]
-            pre += b1[r]
-            mask = pre > 0
-            np.maximum(pre, 0, out=pre)
-            out = pre @ W2[r] + b2[r]  # (t,)
-            yy = y[r, lo:lo + chunk]
-            dout = np.where(yy * out < one, -yy, 0).astype(dtype)
-            np.multiply(mask, W2[r], out=pre)  # d out / d pre
-            dsig = pre @ W1[r].T  # (t, k)
-            dsig *= dout[:, None]
-            dsig *= sig * (one - sig)
-            ds[r, lo:lo + chunk] = dsig
-    return ds
 
 
 # --------------------------------------------------------------------------------------------

@@ -141,13 +141,15 @@ class Layer(abc.ABC):
 
 
 INITS = ("truncated_normal", "zeros")
+#: :class:`Dense` also takes ``"uniform"``: weights and bias from ``U(-1/sqrt(d_in), 1/sqrt(d_in))``
+DENSE_INITS = INITS + ("uniform",)
 
 
-def _check_init(init: str) -> str:
+def _check_init(init: str, inits: tuple[str, ...] = INITS) -> str:
     if not isinstance(init, str):
-        raise TypeError(f"init must be one of {INITS}, got {init!r}")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        raise TypeError(f"init must be one of {inits}, got {init!r}")
+    if init not in inits:
+        raise ValueError(f"init must be one of {inits}, got {init!r}")
     return init
 
 
@@ -184,10 +186,11 @@ class Dense(Layer):
     n_out : int
         Output width.
     bias : bool
-        Whether to add a bias (initialised to zero).
-    init : {"truncated_normal", "zeros"}
+        Whether to add a bias (initialised to zero, except with ``init="uniform"``).
+    init : {"truncated_normal", "zeros", "uniform"}
         Weight initialisation: truncated normal with std ``1/sqrt(d_in)`` as the original code,
-        or zeros (the PWL regressions of Sec. 4 start at 0).
+        zeros (the PWL regressions of Sec. 4 start at 0), or weights and bias both drawn from
+        ``U(-1/sqrt(d_in), 1/sqrt(d_in))`` (PyTorch's default, the sparse-parity networks').
     """
 
     has_params = True
@@ -195,10 +198,12 @@ class Dense(Layer):
     def __init__(self, n_out: int, bias: bool = True, init: str = "truncated_normal"):
         self.n_out = positive_int(n_out, "n_out")
         self.bias = flag(bias, "bias")
-        self.init_method = _check_init(init)
+        self.init_method = _check_init(init, DENSE_INITS)
 
     def init(self, rng, R, in_shape, dtype=np.float32):
-        """Initial ``W`` (truncated normal, std ``1/sqrt(d_in)``, or zeros) and zero ``b``.
+        """Initial ``W`` (truncated normal, std ``1/sqrt(d_in)``, or zeros) and zero ``b``; with
+        ``init="uniform"`` each replica's generator draws ``W`` then ``b`` from
+        ``U(-1/sqrt(d_in), 1/sqrt(d_in))`` in float64, cast to ``dtype``.
 
         Parameters
         ----------
@@ -225,10 +230,21 @@ class Dense(Layer):
         in_shape = check_shape(in_shape, "in_shape", min_ndim=1)
         d_in = in_shape[-1]
         check_params_fit(len(rngs), (d_in, self.n_out), dtype, f"Dense weights (R={len(rngs)}, {d_in}, {self.n_out})")
+        if self.init_method == "uniform":
+            return self._uniform(rngs, d_in, dtype), in_shape[:-1] + (self.n_out,)
         params = {"W": _init_weight(self.init_method, rngs, (d_in, self.n_out), d_in, dtype)}
         if self.bias:
             params["b"] = np.zeros((len(rngs), self.n_out), dtype=dtype)
         return params, in_shape[:-1] + (self.n_out,)
+
+    def _uniform(self, rngs, d_in: int, dtype) -> dict:
+        bound = 1.0 / np.sqrt(d_in)
+        shapes = {"W": (d_in, self.n_out), **({"b": (self.n_out,)} if self.bias else {})}
+        arrays = {name: np.empty((len(rngs),) + shape) for name, shape in shapes.items()}
+        for r, g in enumerate(rngs):  # set-up only: W then b from each replica's generator
+            for name, shape in shapes.items():
+                arrays[name][r] = g.uniform(-bound, bound, shape)
+        return {name: a.astype(dtype) for name, a in arrays.items()}
 
     def forward(self, params, x):
         """``y = x W + b`` over the last axis, per replica.

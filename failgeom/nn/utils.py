@@ -131,6 +131,31 @@ def tree_map(fn, tree):
     raise TypeError(f"parameter trees hold dicts, lists and arrays, got {type(tree).__name__}")
 
 
+def replica_slice(tree, idx):
+    """The replicas ``idx`` of every array of a tree (the leading axis R), in the same structure.
+
+    Parameters
+    ----------
+    tree : ndarray, or dict, list or tuple of trees
+        Every array with leading axis R, as parameters are.
+    idx : int array, bool array of length R, or slice
+        The replicas to take; an index array gives copies.
+
+    Returns
+    -------
+    tree
+        Of the same structure, holding ``array[idx]`` of each array.
+
+    Raises
+    ------
+    TypeError
+        If the tree holds something else.
+    IndexError
+        If ``idx`` does not index the leading axis.
+    """
+    return tree_map(lambda a: a[idx], tree)
+
+
 def per_replica(value, R: int, ndim: int, dtype, name: str = "lr") -> np.ndarray | float:
     """A scalar, or an (R,) array reshaped to broadcast against arrays with leading axis R.
 

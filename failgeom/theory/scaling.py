@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..validation import real_array
+from ..validation import flag, real_array
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,32 @@ class ExponentFit:
     prefactor: float
     ns: np.ndarray
     values: np.ndarray
+
+    def to_dict(self, rate: bool = False) -> dict:
+        """The fit in JSON types.
+
+        Parameters
+        ----------
+        rate : bool
+            False: every field (``exponent``, ``stderr``, ``ci95``, ``prefactor``,
+            ``local_slopes``, ``ns``, ``values``). True: the layout of an exponential-rate fit
+            (:func:`fit_exponential_rate`): ``rate``, ``stderr``, ``ci95``, ``local_rates``.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        TypeError
+            If ``rate`` is not a bool.
+        """
+        if flag(rate, "rate"):
+            return {"rate": self.exponent, "stderr": self.stderr, "ci95": list(self.ci95),
+                    "local_rates": np.asarray(self.local_slopes).tolist()}
+        return {"exponent": self.exponent, "stderr": self.stderr, "ci95": list(self.ci95),
+                "prefactor": self.prefactor, "local_slopes": np.asarray(self.local_slopes).tolist(),
+                "ns": np.asarray(self.ns).tolist(), "values": np.asarray(self.values).tolist()}
 
     def __str__(self) -> str:
         lo, hi = self.ci95

@@ -38,6 +38,22 @@ def test_fit_exponent_interval_covers_noisy_truth():
     assert 180 <= hits <= 200  # nominal 95%: 190 expected, binomial sd ~3
 
 
+def test_exponent_fit_to_dict_in_json_types():
+    import json
+
+    fit = T.fit_exponent([4, 2, 8], [16.0, 4.0, 64.0])
+    d = fit.to_dict()
+    assert list(d) == ["exponent", "stderr", "ci95", "prefactor", "local_slopes", "ns", "values"]
+    assert d["ns"] == [2.0, 4.0, 8.0] and d["values"] == [4.0, 16.0, 64.0] and d["ci95"] == list(fit.ci95)
+    assert d["exponent"] == fit.exponent and d["local_slopes"] == fit.local_slopes.tolist()
+    r = T.fit_exponential_rate([0.0, 1.0, 2.0], np.exp([0.0, -0.5, -1.0])).to_dict(rate=True)
+    assert list(r) == ["rate", "stderr", "ci95", "local_rates"]
+    assert r["rate"] == pytest.approx(-0.5) and r["local_rates"] == pytest.approx([-0.5, -0.5])
+    json.dumps([d, r])
+    with pytest.raises(TypeError, match="rate"):
+        fit.to_dict(rate="yes")
+
+
 @pytest.mark.parametrize("ns, vals, msg", [
     ([1, 2], [1, 2], "at least 3"),
     ([1, 2, 3], [1, 0, 2], "values must be positive"),

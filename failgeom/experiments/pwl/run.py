@@ -13,8 +13,9 @@ import numpy as np
 from ... import nn
 from ...problems.pwl import PWLData, minibatch, sample_pwl_data
 from ...results import Result
+from ...stats import describe
 from ...theory.pwl import pwl_inverse, pwl_inverse_apply
-from ...training import Curves, fit, null_progress, seed_streams, train_step
+from ...training import Curves, first_crossing, fit, null_progress, seed_streams, train_step
 from .config import PWLConfig
 from .learners import (FCLearner, Learner, condition_summary, filter_error, make_learner, reachable_inverse,
                        sgd_step_size)
@@ -173,19 +174,9 @@ def train_learner(name: str, config: PWLConfig, seed: int = 0, progress=null_pro
 # the cell and the merge
 
 
-def _first_step_below(steps, values: np.ndarray, threshold: float) -> list:
-    """Per replica, the first evaluation step with value below ``threshold`` (None if never)."""
-    out = []
-    for r in range(values.shape[1]):
-        below = np.flatnonzero(values[:, r] < threshold)
-        out.append(int(steps[below[0]]) if below.size else None)
-    return out
-
-
 def _stats(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
-            "per_replica": v.tolist()}
+    return {**describe(v), "per_replica": v.tolist()}
 
 
 def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_progress) -> dict:
@@ -207,7 +198,7 @@ def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_
     if "filter_error" in curves.values:
         fe = curves.array("filter_error")
         for thr in FILTER_THRESHOLDS:
-            metrics[f"first_step_filter_error_below_{thr:g}"] = _first_step_below(curves.steps, fe, thr)
+            metrics[f"first_step_filter_error_below_{thr:g}"] = first_crossing(curves.steps, fe, thr, "<")
         metrics["final_filter"] = cast(np.ndarray, run.learner.filter(run.params)).tolist()
     metrics["conditioning"] = condition_summary(run.learner, config.n, config.k, distribution)
     away = np.maximum(final["recon_rmse_away"], 1e-300)
