@@ -361,19 +361,10 @@ def cmd_reproduce(args) -> int:
                             configs=lambda experiment, preset: _config(experiment, preset, None, None, []))
 
 
-def _verify_module():
-    try:
-        from . import verify
-    except ImportError:
-        raise UsageError("failgeom verify is not available in this build") from None
-    return verify
-
-
 def cmd_verify(args, rest) -> int:
-    verify = _verify_module()
-    if hasattr(verify, "run_cli"):
-        return verify.run_cli(args)
-    return verify.main(rest)
+    from . import verify
+
+    return verify.run_cli(args)
 
 
 PRESET_HELP = "quick: minutes, the paper's trends; paper: the paper's own sizes, hours (default: quick)"
@@ -440,9 +431,6 @@ def build_parser(with_verify: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     run.add_argument("--dtype", choices=["float32", "float64"], default=None,
                      help="float type of parameters and data (default: the preset's, float32 for most)")
-    run.add_argument("--resume", action="store_true",
-                     help="accepted for old scripts: every run continues from its stored cells and "
-                          "checkpoints (default: on)")
     _executor_options(run)
 
     rep = sub.add_parser(
@@ -464,9 +452,9 @@ def build_parser(with_verify: bool = False) -> argparse.ArgumentParser:
                          description=_fill("Check every theorem and lemma of the paper numerically, one row "
                                      "per check."))
     if with_verify:
-        verify = _verify_module()
-        if hasattr(verify, "add_arguments"):
-            verify.add_arguments(ver)
+        from . import verify
+
+        verify.add_arguments(ver)
     return parser
 
 
@@ -475,8 +463,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser(with_verify=argv[:1] == ["verify"])
         args, rest = parser.parse_known_args(argv)
-        passthrough = args.command == "verify" and not hasattr(_verify_module(), "run_cli")
-        if rest and not passthrough:
+        if rest:
             raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
         if args.command is None:
             parser.print_usage(sys.stderr)

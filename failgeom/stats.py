@@ -257,9 +257,7 @@ def _censored_arrays(times, observed):
 
 
 def _check_q(q) -> float:
-    if isinstance(q, bool) or not isinstance(q, (int, float, np.floating)) or not 0.0 < q < 1.0:
-        raise ValueError(f"q must lie in (0, 1), got {q!r}")
-    return float(q)
+    return finite_float(q, "q", 0.0, 1.0, low_open=True, high_open=True)
 
 
 def kaplan_meier_quantile(times, observed, q: float = 0.5) -> float:

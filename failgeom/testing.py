@@ -23,6 +23,8 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
+from .validation import finite_float
+
 __all__ = ["assert_exponent", "assert_variance_within_bound", "networks", "orthonormal_classes",
            "parity_classes", "seeds", "sparse_subsets"]
 
@@ -110,8 +112,7 @@ def assert_exponent(ns, values, expected: float, *, slack: float = 0.0):
     Raises AssertionError with the fit and its interval otherwise."""
     from .theory.scaling import fit_exponent
 
-    if not (isinstance(slack, (int, float)) and math.isfinite(slack) and slack >= 0):
-        raise ValueError(f"slack must be a finite number >= 0, got {slack!r}")
+    finite_float(slack, "slack", 0.0)
     fit = fit_exponent(ns, values)
     lo, hi = fit.ci95
     if not lo - slack <= expected <= hi + slack:

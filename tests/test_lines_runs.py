@@ -191,7 +191,7 @@ def test_cli_run_and_resume(tmp_path, capsys):
     assert cli.main(["run", "tuple-lines", "--out", str(tmp_path), "--quiet", "--no-plot"] + sets) == 0
     first = json.loads((tmp_path / "tuple-lines" / "result.json").read_text())
     args = ["run", "tuple-lines", "--out", str(tmp_path), "--quiet", "--no-plot"]
-    assert cli.main(args + ["--resume"] + sets) == 0
+    assert cli.main(args + sets) == 0  # a second run continues from the stored cells
     second = json.loads((tmp_path / "tuple-lines" / "result.json").read_text())
     assert json.dumps(first["curves"]) == json.dumps(second["curves"])
     assert cli.main(["run", "tuple-lines", "--set", "batch=0", "--out", str(tmp_path)]) == 2

@@ -69,3 +69,5 @@ def test_exponent_assertion_holds_the_interval():
     testing.assert_exponent(ns, values, 2.97, slack=0.1)
     with pytest.raises(ValueError, match="slack"):
         testing.assert_exponent(ns, values, 3.0, slack=-1)
+    with pytest.raises(TypeError, match="slack"):
+        testing.assert_exponent(ns, values, 3.0, slack="0.1")
