@@ -44,14 +44,12 @@ def test_no_two_streams_coincide(name):
 
 
 def _bad_values(kind: str, constraint: Constraint):
-    """Values the field must refuse, by its declared kind and constraint."""
+    """Values of the wrong type or no number at all, which every field of the kind refuses (out
+    of a declared interval is the hypothesis test's job below, field by field)."""
     if kind == "int":
-        return [math.nan, math.inf, "7", 2.5, True, 10**18, -(10**18)]
+        return [math.nan, math.inf, "7", 2.5, True]
     if kind == "float":
-        bad = [math.nan, "0.5", True]
-        if constraint.allow_inf:
-            return bad
-        return bad + [math.inf, -math.inf, 1e300, -1e300]
+        return [math.nan, "0.5", True] + ([] if constraint.allow_inf else [math.inf, -math.inf])
     if kind == "str":
         return [7, None] + (["no-such-choice"] if constraint.choices is not None else [])
     if kind == "bool":
@@ -60,12 +58,20 @@ def _bad_values(kind: str, constraint: Constraint):
 
 
 def _fields():
+    """One field of each kind (scalar kind, tuple or not, none allowed or not, choices or not,
+    infinity allowed or not): the check is one function (``ExperimentConfig.check_fields``), so
+    each kind of field is probed once rather than every field times every value."""
+    seen = set()
     for name in NAMES:
         config = get(name).presets["quick"]
         hints = typing.get_type_hints(type(config))
         for f in dataclasses.fields(config):
             kind, is_tuple, none_ok = _kind(hints[f.name])
             constraint = f.metadata.get("constraint", Constraint())
+            shape = (kind, is_tuple, none_ok, constraint.choices is not None, constraint.allow_inf)
+            if shape in seen:
+                continue
+            seen.add(shape)
             if is_tuple:
                 yield name, f.name, 5  # not a tuple
             for bad in _bad_values(kind, constraint):
@@ -75,6 +81,9 @@ def _fields():
 
 
 FIELDS = list(_fields())
+#: every settable field of every experiment, for the field-by-field hypothesis test below
+ALL_FIELDS = [(name, f.name) for name in NAMES for f in dataclasses.fields(get(name).presets["quick"])
+              if _kind(typing.get_type_hints(type(get(name).presets["quick"]))[f.name])[0] != "other"]
 
 
 @pytest.mark.parametrize("name,field,bad", FIELDS, ids=[f"{n}.{f}={b!r}" for n, f, b in FIELDS])
@@ -105,7 +114,7 @@ def _declared_ok(kind: str, constraint: Constraint, value) -> bool:
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.sampled_from([(n, f) for n, f, _ in FIELDS]), _ANY)
+@given(st.sampled_from(ALL_FIELDS), _ANY)
 def test_a_field_accepts_exactly_what_it_declares(name_field, value):
     name, field = name_field
     config = get(name).presets["quick"]
