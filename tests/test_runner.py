@@ -248,3 +248,11 @@ def test_toy_cells_depend_only_on_their_key():
     assert TOY.compute_cell(config, 6, ("part", 2))["mean"] != alone["mean"]
     with pytest.raises(NonFiniteLossError):
         TOY.compute_cell(ToyConfig(fail_part=1), 0, ("part", 1))
+
+
+def test_a_merge_that_draws_its_own_numbers_gets_the_seed():
+    def merge(config, outputs, *, seed):
+        return {"metrics": {"seed": seed, "parts": len(outputs)}}
+
+    seeded = dataclasses.replace(TOY, merge=merge)
+    assert seeded.run(ToyConfig(parts=2), 7).metrics == {"seed": 7, "parts": 2}

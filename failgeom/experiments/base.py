@@ -367,7 +367,9 @@ class Experiment:
     ``metrics`` and ``curves`` are the cell's numbers. ``merge(config, outputs) -> dict`` joins
     the outputs ``{key: dict}`` where cells combine (fits across cells, gaps between them) and
     returns ``{"metrics": ..., "curves": ...}`` (optionally ``"timing"``: information measured
-    inside the cells, and ``"seeds"``: extra entries); without it each cell's metrics and curves
+    inside the cells, and ``"seeds"``: extra entries); a merge that draws random numbers of its
+    own (a bootstrap) declares a keyword-only ``seed`` and gets the run's seed; without a merge
+    each cell's metrics and curves
     are nested under its :func:`cell_label`. The framework supplies the seed streams, the timing
     of every cell and the :class:`~failgeom.results.Result` envelope.
 
@@ -447,7 +449,8 @@ class Experiment:
                                                                           if k != "total_s"},
                       "seeds": {k: v for k, v in old.seeds.items() if k not in ("seed", "replicas")}}
         else:
-            merged = self.merge(config, outputs) if self.merge is not None else default_merge(keys, outputs)
+            merged = default_merge(keys, outputs) if self.merge is None else (
+                self.merge(config, outputs, seed=seed) if _takes_seed(self.merge) else self.merge(config, outputs))
         if not isinstance(merged, dict) or "metrics" not in merged or set(merged) - set(MERGED_KEYS):
             raise TypeError(f"experiment {self.name!r}: merge must return a dict with 'metrics' (and optionally "
                             f"{', '.join(repr(k) for k in MERGED_KEYS[1:])}), got {type(merged).__name__}"
@@ -475,6 +478,13 @@ class Experiment:
             outputs[key] = self.compute_cell(config, seed, key, progress, folder)
             times[key] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
         return self.merge_cells(config, seed, outputs, preset, times)
+
+
+def _takes_seed(merge) -> bool:
+    import inspect
+
+    param = inspect.signature(merge).parameters.get("seed")
+    return param is not None and param.kind == param.KEYWORD_ONLY
 
 
 def _legacy(function) -> bool:
