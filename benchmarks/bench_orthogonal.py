@@ -8,9 +8,9 @@ uses each class's ``SMOKE`` sizes, read at setup time.
 import numpy as np
 
 from failgeom.experiments.orthogonal_landscape import distance_to_optimum, gradient_descent, reach_radius, start_grid
-from failgeom.experiments.orthogonal_parity import fit_decay, theory_weights
-from failgeom.experiments.parity import parity_network
-from failgeom.theory.orthogonal import parity_gradient_variance
+from failgeom.experiments.orthogonal_parity import fit_decay
+from failgeom.experiments.parity_models import parity_network
+from failgeom.theory.orthogonal import network_weights, parity_gradient_variance
 from failgeom.theory.periodic import exact_linear_periodic_variance
 from failgeom.theory.scaling import fit_exponential_rate
 
@@ -19,7 +19,7 @@ from .common import Benchmark
 
 def _weights(d, seeds):
     params, _ = parity_network(d).init(np.random.default_rng(d), seeds, (d,), "float64")
-    return theory_weights(params)
+    return network_weights(params)
 
 
 class ParityVarianceDecay(Benchmark):

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from failgeom import nn
-from failgeom.experiments.parity import parity_network
+from failgeom.experiments.parity_models import parity_network
 from failgeom.problems.parity import random_subsets, sample_parity
 from failgeom.training import train_step
 

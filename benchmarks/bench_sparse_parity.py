@@ -16,7 +16,8 @@ import numpy as np
 
 from failgeom import gf2, nn
 from failgeom.experiments import get
-from failgeom.experiments.sparse_parity import LOSSES, SparseParityConfig, init_params, sparse_network
+from failgeom.experiments.parity_models import LOSSES, init_params, sparse_network
+from failgeom.experiments.sparse_parity import SparseParityConfig
 from failgeom.problems.sparse_parity import k_subsets, sample_parity, sample_parity_bits
 from failgeom.theory import sparse_parity_gradient_variance
 from failgeom.training import train_step

@@ -13,8 +13,8 @@ from scipy.linalg import hadamard
 import failgeom.theory as T
 from failgeom import nn, plotting
 from failgeom.experiments import get
-from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay, theory_weights
-from failgeom.experiments.parity import parity_network
+from failgeom.experiments.orthogonal_parity import PRESETS, fit_decay
+from failgeom.experiments.parity_models import parity_network
 from failgeom.theory.orthogonal import cube_inputs, parity_gradient_variance
 
 # float64 sums over at most 2^8 inputs and 2^8 targets: rounding stays far below 1e-10
@@ -69,7 +69,7 @@ def test_walsh_hadamard_variance_equals_direct_sum_over_all_parities(seed, d, wi
     # both routes of the theory module, each against nn's gradients: the WHT with the x_i-shift
     # identity, and the explicit sum over all targets with its own full per-input gradients
     for method in ("wht", "direct"):
-        var, bound = parity_gradient_variance(d, theory_weights(params), loss, method=method)
+        var, bound = parity_gradient_variance(d, T.network_weights(params), loss, method=method)
         for r in range(2):
             assert_allclose(var[r], direct_variance(score[r], grads[r], loss), rtol=RTOL)
             assert_allclose(bound[r], np.mean(np.sum(grads[r] ** 2, axis=1)) / 2**d, rtol=RTOL)
@@ -82,7 +82,7 @@ def test_walsh_hadamard_variance_equals_direct_sum_over_all_parities(seed, d, wi
 def test_variance_never_exceeds_theorem_1_bound(seed, d, width_factor, loss, scale, bias_scale):
     # Theorem 1: Var(H, F, w) <= G(w)^2 / |H| for any weights, square loss or 1-Lipschitz r(yhat y)
     _, params = random_network(seed, d, width_factor, R=3, scale=scale, bias_scale=bias_scale)
-    var, bound = parity_gradient_variance(d, theory_weights(params), loss)
+    var, bound = parity_gradient_variance(d, T.network_weights(params), loss)
     assert np.all(var <= bound * (1 + RTOL))
     assert np.all(var > 0)
 
@@ -105,7 +105,7 @@ def test_variance_is_parseval_identity(seed, d, loss, bias_scale):
         c = -0.5 * ((score < 1.0).astype(float) + (-score < 1.0))
     sq = np.sum(grads**2, axis=-1)
     expected = np.mean(c**2 * sq, axis=1) / 2**d - 4.0**-d * c[:, 0] ** 2 * sq[:, 0]
-    var, _ = parity_gradient_variance(d, theory_weights(params), loss)
+    var, _ = parity_gradient_variance(d, T.network_weights(params), loss)
     assert_allclose(var, expected, rtol=RTOL)
 
 
@@ -176,7 +176,7 @@ def test_theory_init_and_nn_init_draw_the_same_law():
     d = 40
     th = T.init_parity_weights(np.random.default_rng(0), d)
     params, _ = parity_network(d).init(np.random.default_rng(1), 1, (d,), "float64")
-    net = {k: v[0] for k, v in theory_weights(params).items()}
+    net = {k: v[0] for k, v in T.network_weights(params).items()}
     for k in ("W1", "b1", "W2", "b2"):
         assert th[k].shape == net[k].shape, k
     for w in (th, net):
@@ -214,9 +214,29 @@ def test_paper_scale_bound_is_attained_at_d_16():
     ratios, normalized = [], []
     for d in dims:
         _, params = random_network(d, d, 10, R=2)
-        var, bound = parity_gradient_variance(d, theory_weights(params), "square")
+        var, bound = parity_gradient_variance(d, T.network_weights(params), "square")
         ratios.append(var / bound)
         normalized.append(var / (bound * 2.0**d))
     assert np.min(ratios) > 1 - 2.0**-10 * 4
     f = fit_decay(dims, np.asarray(normalized))
     assert abs(f["rate_log2"] + 1.0) < 0.01
+
+
+def test_theory_takes_the_nn_parameters_of_the_network_as_they_are():
+    # one parameter layout: the nn network's [Dense, ReLU, Dense] parameters (float32 in the
+    # experiments) give the same numbers as their float64 W1, b1, W2, b2 (network_weights)
+    d = 5
+    params, _ = parity_network(d).init(np.random.default_rng(3), 2, (d,), "float32")
+    w = T.network_weights(params)
+    assert {k: v.dtype for k, v in w.items()} == dict.fromkeys(("W1", "b1", "W2", "b2"), np.float64)
+    assert np.array_equal(w["W1"], params[0]["W"]) and np.array_equal(w["b2"], params[2]["b"])
+    for loss in ("square", "hinge"):
+        direct, bound = parity_gradient_variance(d, params, loss)
+        via, via_bound = parity_gradient_variance(d, w, loss)
+        assert np.array_equal(direct, via) and np.array_equal(bound, via_bound)
+    var, _ = T.sparse_parity_gradient_variance(d, [1, 2], params, "square")
+    assert np.array_equal(var, T.sparse_parity_gradient_variance(d, [1, 2], w, "square")[0])
+    with pytest.raises(ValueError, match="keys W and b"):
+        T.network_weights([{"W": params[0]["W"]}, {}, params[2]])
+    with pytest.raises(TypeError, match="Dense ReLU Dense"):
+        T.network_weights(params[:2])

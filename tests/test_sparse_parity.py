@@ -9,14 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from failgeom.experiments import get
-from failgeom.experiments.sparse_parity import (
-    FirstHit,
-    SparseParityConfig,
-    check_chunks,
-    init_params,
-    sparse_network,
-    support_ratio,
-)
+from failgeom.experiments.parity_models import FirstHit, check_chunks, init_params, sparse_network, support_ratio
+from failgeom.experiments.sparse_parity import SparseParityConfig
 from failgeom.problems.sparse_parity import class_size, dense_k, k_subsets, subset_indices
 from failgeom.theory.orthogonal import parity_network
 from failgeom.training import record_streams

@@ -14,7 +14,6 @@ of ``G^2``). The same quantity is also followed along a training run of the pari
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +21,9 @@ import numpy as np
 from ..results import Result
 from ..theory.orthogonal import LOSSES, parity_gradient_variance
 from ..theory.scaling import fit_exponential_rate
-from ..training import null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
-from .parity import parity_network, train_parity, training_memory_bytes
+from .base import Cell, Experiment, ExperimentConfig, param
+from .parity_models import parity_network, train_parity, training_memory_bytes
 
 NAME = "parity-variance"
 #: peak bytes of the chunked Walsh-Hadamard evaluation beyond its inputs (a few chunks)
@@ -80,29 +78,6 @@ TINY = ParityVarianceConfig(dims=(2, 3, 4), replicas=2, train_dims=(3,), train_s
                             eval_size=64, batch=32)
 
 
-def theory_weights(params) -> dict:
-    """The parity network's ``nn`` parameters as :mod:`failgeom.theory.orthogonal` weights
-    ``{"W1": (R, d, m), "b1": (R, m), "W2": (R, m, 1), "b2": (R, 1)}`` in float64."""
-    first, _, last = params
-    return {"W1": first["W"].astype(np.float64), "b1": first["b"].astype(np.float64),
-            "W2": last["W"].astype(np.float64), "b2": last["b"].astype(np.float64)}
-
-
-def variance_at_init(config: ParityVarianceConfig, d: int, seed: int) -> dict:
-    """Exact variance over all parities (per loss) and the bound, per replica ``(R,)`` lists, at a
-    random initialisation of the paper's network (stream ``parity-variance / init / d``)."""
-    model = parity_network(d, config.width_factor)
-    rngs = seed_streams(seed, NAME, "init", d).generators(config.replicas)
-    params, _ = model.init(rngs, config.replicas, (d,), config.dtype)
-    w = theory_weights(params)
-    out = {}
-    for loss in config.losses:
-        var, bound = parity_gradient_variance(d, w, loss, chunk_bytes=_WHT_CHUNK_BYTES)
-        out[loss] = np.asarray(var).tolist()
-        out["bound"] = np.asarray(bound).tolist()
-    return out
-
-
 def fit_decay(dims, values):
     """Exponential fit of ``values`` ``(len(dims), R)`` in d over all replicas (pooled points).
 
@@ -121,41 +96,42 @@ def fit_decay(dims, values):
             "local_rates": local.tolist()}
 
 
-def training_run(config: ParityVarianceConfig, d: int, seed: int, progress=null_progress):
-    """Train the parity network (hinge loss, SGD, fresh samples; stream ``parity-variance / train
-    / d``) and record, every ``train_eval_every`` steps, the exact variance over all parities at
-    the current weights. Returns the Curves."""
-
-    def variances(p):
-        metrics, w = {}, theory_weights(p)
-        for loss in config.losses:
-            metrics[f"variance_{loss}"], metrics["bound"] = parity_gradient_variance(
-                d, w, loss, chunk_bytes=_WHT_CHUNK_BYTES)
-        return metrics
-
-    curves, _ = train_parity(d, seed_streams(seed, NAME, "train", d), replicas=config.replicas,
-                             steps=config.train_steps, batch=config.batch, lr=config.lr,
-                             eval_every=config.train_eval_every, eval_size=config.eval_size,
-                             width_factor=config.width_factor, dtype=config.dtype,
-                             extra_metrics=variances, progress=progress,
-                             desc=f"parity-variance training d={d}")
-    return curves
-
-
 def cells(config: ParityVarianceConfig) -> list[tuple]:
     """``("init", d)`` for every d of ``dims``, then ``("train", d)`` for every training run."""
     return [("init", int(d)) for d in config.dims] + [("train", int(d)) for d in config.train_dims]
 
 
-def run_cell(config: ParityVarianceConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """One dimension at init (variances and bound) or one training run (curves and summary)."""
-    kind, d = key[0], int(key[1])
-    start = time.perf_counter()
-    if kind == "init":
-        return {"at_init": variance_at_init(config, d, seed), "seconds": time.perf_counter() - start}
-    if kind != "train":
-        raise ValueError(f"unknown parity-variance cell {key!r}")
-    c = training_run(config, d, seed, progress)
+def init_cell(config: ParityVarianceConfig, cell: Cell) -> dict:
+    """("init", d): the exact variance over all parities (per loss) and the bound, per replica
+    ``(R,)`` lists, at a random initialisation of the paper's network."""
+    d = int(cell.key[1])
+    model = parity_network(d, config.width_factor)
+    params, _ = model.init(cell.streams.generators(config.replicas), config.replicas, (d,), config.dtype)
+    out = {}
+    for loss in config.losses:
+        var, bound = parity_gradient_variance(d, params, loss, chunk_bytes=_WHT_CHUNK_BYTES)
+        out[loss] = np.asarray(var).tolist()
+        out["bound"] = np.asarray(bound).tolist()
+    return {"at_init": out}
+
+
+def train_cell(config: ParityVarianceConfig, cell: Cell) -> dict:
+    """("train", d): train the parity network (hinge loss, SGD, fresh samples) and record, every
+    ``train_eval_every`` steps, the exact variance over all parities at the current weights; the
+    curves and their summary."""
+    d = int(cell.key[1])
+
+    def variances(p):
+        metrics = {}
+        for loss in config.losses:
+            metrics[f"variance_{loss}"], metrics["bound"] = parity_gradient_variance(
+                d, p, loss, chunk_bytes=_WHT_CHUNK_BYTES)
+        return metrics
+
+    c, _ = train_parity(d, cell.streams, replicas=config.replicas, steps=config.train_steps, batch=config.batch,
+                        lr=config.lr, eval_every=config.train_eval_every, eval_size=config.eval_size,
+                        width_factor=config.width_factor, dtype=config.dtype, extra_metrics=variances,
+                        progress=cell.progress, desc=f"parity-variance training d={d}")
     entry = {"final_accuracy_mean": float(c.array("accuracy")[-1].mean())}
     for loss in config.losses:
         var = c.array(f"variance_{loss}")
@@ -166,17 +142,16 @@ def run_cell(config: ParityVarianceConfig, seed: int, key: tuple, progress=null_
         entry[f"variance_{loss}_final_mean"] = float(var[-1].mean())
     entry["bound_init_mean"] = float(c.array("bound")[0].mean())
     entry["bound_final_mean"] = float(c.array("bound")[-1].mean())
-    return {"curves": c.to_dict(), "metrics": entry, "seconds": time.perf_counter() - start}
+    return {"curves": c.to_dict(), "metrics": entry}
 
 
-def merge(config: ParityVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def merge(config: ParityVarianceConfig, outputs: dict) -> dict:
     """Variances and bound vs d with the fitted decay rates, and the training runs."""
     dims = np.asarray(config.dims)
-    timing, metrics, curves = {}, {}, {}
+    metrics, curves = {}, {}
     init_curves = {"dims": dims.tolist()}
     for key in (*config.losses, "bound"):
         init_curves[key] = [outputs[("init", int(d))]["at_init"][key] for d in dims]
-    timing["at_init_s"] = sum(outputs[("init", int(d))]["seconds"] for d in dims)
     curves["at_init"] = init_curves
     bound = np.asarray(init_curves["bound"])
     G2 = bound * 2.0 ** dims[:, None]  # 2^d bound = G^2: dividing by it isolates Theorem 1's 2^-d
@@ -197,11 +172,7 @@ def merge(config: ParityVarianceConfig, seed: int, outputs: dict, preset: str = 
     for d in config.train_dims:
         out = outputs[("train", int(d))]
         curves[f"train_d={d}"], metrics[f"train_d={d}"] = out["curves"], out["metrics"]
-        timing[f"train_d={d}_s"] = out["seconds"]
-    timing["total_s"] = sum(timing.values())
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                  timing=timing)
+    return {"metrics": metrics, "curves": curves}
 
 
 _LOSS_COLORS = {"square": "blue", "hinge": "red"}
@@ -288,6 +259,7 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="exact gradient variance over all 2^d parities vs Theorem 1's bound G^2/2^d (Sec. 2.1)",
-    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    presets=PRESETS, cells=cells, run_cell={"init": init_cell, "train": train_cell}, merge=merge, tiny=TINY,
+    figure=figure,
     summary=summary, family=1, paper_ref="Sec. 2.1, Theorem 1",
 ))

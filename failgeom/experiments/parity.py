@@ -3,23 +3,22 @@
 ``x`` uniform on {±1}^d, label the parity of a random subset ``v*`` of the coordinates; a network
 Dense(d -> 10d) ReLU Dense(10d -> 1) trained with the hinge loss and SGD on fresh samples. By
 Theorem 1 the gradient carries almost no information about ``v*`` once d is large, so the
-network learns for small d and stays at chance for d = 30. One cell per d.
+network learns for small d and stays at chance for d = 30. One cell per d; the network and its
+trainer are :mod:`.parity_models`'s.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import nn
-from ..problems.parity import random_subsets, sample_parity
 from ..results import Result
 from ..stats import describe
-from ..training import Streams, first_crossing, fit, null_progress, seed_streams, train_step
+from ..training import first_crossing
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
+from .parity_models import train_parity, training_memory_bytes
 
 NAME = "parity"
 
@@ -52,16 +51,6 @@ class ParityConfig(ExperimentConfig):
                                          self.dtype) for d in self.dims)
 
 
-def training_memory_bytes(d: int, width_factor: int, replicas: int, batch: int, dtype: str) -> int:
-    """Estimated peak bytes of training R parity networks: parameters and gradients, and a few
-    ``(R, batch, width)`` activation arrays of one step."""
-    item = np.dtype(dtype).itemsize
-    m = width_factor * d
-    params = replicas * (d * m + 2 * m + 1) * item
-    activations = replicas * batch * (6 * m + 3 * d) * item
-    return 3 * params + activations
-
-
 PRESETS = {
     "paper": ParityConfig(),
     # the contrast already shows within 20,000 steps: d = 5 and 10 learn, d = 30 does not
@@ -72,79 +61,18 @@ PRESETS = {
 TINY = ParityConfig(dims=(3, 6), steps=60, eval_every=30, eval_size=64, batch=32, replicas=2)
 
 
-def parity_network(d: int, width_factor: int = 10) -> nn.Sequential:
-    """The paper's network for parities: Dense(d -> width_factor * d) ReLU Dense(-> 1)."""
-    return nn.Sequential([nn.Dense(width_factor * d), nn.ReLU(), nn.Dense(1)])
-
-
-def accuracy(score: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-replica fraction of ``y * score > 0`` (the paper's accuracy), shape ``(R,)``."""
-    return np.mean(y * score > 0, axis=(1, 2))
-
-
-def train_parity(d: int, streams: Streams, *, replicas: int, steps: int, batch: int, lr: float,
-                 eval_every: int, eval_size: int, width_factor: int = 10, subset_size: int | None = None,
-                 dtype="float32", extra_metrics=None, progress=null_progress, desc: str = ""):
-    """Train ``replicas`` parity networks in dimension d with hinge loss and SGD (Sec. 2.1).
-
-    Parameters
-    ----------
-    d : int
-    streams : training.Streams
-        The run's stream node; its children ``"target"`` and ``"init"`` give one stream per
-        replica, ``"data"`` and ``"eval"`` one stream each for the training and evaluation
-        samples ``(R, B, d)``.
-    replicas, steps, batch, lr, eval_every, eval_size, width_factor, subset_size, dtype
-        As :class:`ParityConfig`.
-    extra_metrics : callable, optional
-        ``extra_metrics(params) -> dict`` of per-replica ``(R,)`` metrics added at each evaluation.
-
-    Returns
-    -------
-    curves : training.Curves
-        ``train_loss``, ``accuracy``, ``eval_loss`` (and the extra metrics) per replica.
-    subsets : ndarray (R, d) of bool
-        The target subsets ``v*``.
-    """
-    R = replicas
-    subsets = random_subsets(streams.child("target").generators(R), d, subset_size)
-    model = parity_network(d, width_factor)
-    params, _ = model.init(streams.child("init").generators(R), R, (d,), dtype)
-    data_rng = np.random.default_rng(streams.child("data"))
-    eval_rng = np.random.default_rng(streams.child("eval"))
-    optimizer = nn.SGD(lr)
-
-    def step(i):
-        x, y = sample_parity(data_rng, subsets, batch, dtype)
-        return train_step(model, params, nn.losses.hinge, optimizer, x, y)
-
-    def evaluate(i):
-        x, y = sample_parity(eval_rng, subsets, eval_size, dtype)
-        score, _ = model.forward(params, x)
-        loss, _ = nn.losses.hinge(score, y)
-        metrics = {"accuracy": accuracy(score, y), "eval_loss": loss}
-        if extra_metrics is not None:
-            metrics.update(extra_metrics(params))
-        return metrics
-
-    curves = fit(step, steps, eval_every=eval_every, evaluate=evaluate, progress=progress,
-                 desc=desc or f"parity d={d}", lr=lr)
-    return curves, subsets
-
-
 def cells(config: ParityConfig) -> list[tuple]:
     """One cell per dimension: ``("d", d)``."""
     return [("d", int(d)) for d in config.dims]
 
 
-def run_cell(config: ParityConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """Train ``config.replicas`` networks on parities in dimension ``key[1]``."""
-    d = int(key[1])
-    start = time.perf_counter()
-    c, subsets = train_parity(d, seed_streams(seed, NAME, "d", d), replicas=config.replicas, steps=config.steps,
+def run_cell(config: ParityConfig, cell: Cell) -> dict:
+    """Train ``config.replicas`` networks on parities in dimension d of the cell ``("d", d)``."""
+    d = int(cell.key[1])
+    c, subsets = train_parity(d, cell.streams, replicas=config.replicas, steps=config.steps,
                               batch=config.batch, lr=config.lr, eval_every=config.eval_every,
                               eval_size=config.eval_size, width_factor=config.width_factor,
-                              subset_size=config.subset_size, dtype=config.dtype, progress=progress)
+                              subset_size=config.subset_size, dtype=config.dtype, progress=cell.progress)
     acc = c.array("accuracy")
     final = acc[-1]
     metrics = {
@@ -157,18 +85,7 @@ def run_cell(config: ParityConfig, seed: int, key: tuple, progress=null_progress
         "steps_to_accuracy_0.95": first_crossing(c.steps[1:], acc[1:], 0.95, ">="),
         "subset_sizes": subsets.sum(axis=1).tolist(),
     }
-    return {"curves": c.to_dict(), "metrics": metrics, "seconds": time.perf_counter() - start}
-
-
-def merge(config: ParityConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """The per-d outputs as one Result: metrics and curves keyed ``d=<d>``."""
-    curves, metrics, timing = {}, {}, {}
-    for _, d in cells(config):
-        out = outputs[("d", d)]
-        curves[f"d={d}"], metrics[f"d={d}"], timing[f"d={d}"] = out["curves"], out["metrics"], out["seconds"]
-    timing["total_s"] = sum(timing.values())
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves, timing=timing)
+    return {"curves": c.to_dict(), "metrics": metrics}
 
 
 def figure(result: Result):
@@ -198,6 +115,6 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="random parities: small d is learned, d = 30 stays at chance (Sec. 2.1, Fig. 1)",
-    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    presets=PRESETS, cells=cells, run_cell=run_cell, tiny=TINY, figure=figure,
     summary=summary, family=1, paper_ref="Sec. 2.1, Figure 1",
 ))

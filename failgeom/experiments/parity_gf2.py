@@ -13,21 +13,18 @@ separate cell measures what elimination then returns.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from .. import gf2
-from ..problems.parity import random_subsets
-from ..problems.sparse_parity import k_subsets, sample_parity_bits
 from ..results import Result
 from ..theory.scaling import fit_exponent
-from ..training import null_progress, seed_streams
+from ..training import seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
+from .parity_models import recover_parities
 
 NAME = "parity-gf2"
 KINDS = ("dense", "sparse")
@@ -73,95 +70,35 @@ PRESETS = {
 TINY = ParityGF2Config(ns=(4, 8, 16), replicas=2, noise_n=8, noise_rates=(0.1,), noise_trials=3)
 
 
-def recover_parities(n: int, streams, trials: int, *, k: int | None = None, extra: int = 10,
-                     max_extra: int = 64, noise: float = 0.0) -> dict:
-    """Draw ``trials`` random parities of n bits and learn each by elimination.
-
-    Parameters
-    ----------
-    n : int
-        Number of bits.
-    streams : Streams
-        Seed-stream node of this set of trials (children "target", "data", "noise").
-    trials : int
-        Number of random parities.
-    k : int, optional
-        Subset size; None draws every coordinate with probability 1/2 (the paper's dense case).
-    extra, max_extra : int
-        The fixed budget is n + ``extra`` samples; ``n + max_extra`` are drawn to count the
-        samples needed to reach rank n.
-    noise : float
-        Probability that a label is flipped (independently).
-
-    Returns
-    -------
-    dict
-        Per trial: ``samples_needed`` (None if n + max_extra did not span), ``weights`` (subset
-        sizes), ``outcome`` of the fixed-budget solve ("correct"; "inconsistent": no subset fits
-        every label; "rank_deficient": several fit; "wrong": one fits and it is not the target),
-        ``correct_at_needed`` (the solve with exactly ``samples_needed`` samples), and the wall
-        seconds of the two solves (``seconds_budget``, ``seconds_needed``).
-    """
-    target = streams.child("target").generators(trials)
-    subsets = random_subsets(target, n) if k is None else k_subsets(target, n, k)
-    data = np.random.default_rng(streams.child("data"))
-    flips = np.random.default_rng(streams.child("noise"))
-    out = {"samples_needed": [], "weights": subsets.sum(axis=1).tolist(), "outcome": [],
-           "correct_at_needed": [], "seconds_budget": [], "seconds_needed": []}
-    for subset in subsets:  # one whole solve per trial
-        A, b = sample_parity_bits(data, subset, n + max_extra)
-        if noise > 0:
-            b = b ^ (flips.random(b.size) < noise).astype(np.uint8)
-        truth = subset.astype(np.uint8)
-        start = time.perf_counter()
-        needed = gf2.spanning_prefix(A)
-        if needed is not None:
-            at_needed = gf2.solve(A[:needed], b[:needed])
-            out["correct_at_needed"].append(bool(at_needed.unique and np.array_equal(at_needed.solution, truth)))
-        else:
-            out["correct_at_needed"].append(False)
-        out["seconds_needed"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        sol = gf2.solve(A[: n + extra], b[: n + extra])
-        out["seconds_budget"].append(time.perf_counter() - start)
-        out["samples_needed"].append(needed)
-        if not sol.consistent:
-            out["outcome"].append("inconsistent")
-        elif not sol.unique:
-            out["outcome"].append("rank_deficient")
-        else:
-            out["outcome"].append("correct" if np.array_equal(sol.solution, truth) else "wrong")
-    return out
-
-
 def cells(config: ParityGF2Config) -> list[tuple]:
     return [("n", n) for n in config.ns] + [("noise", float(rate)) for rate in config.noise_rates]
 
 
-def run_cell(config: ParityGF2Config, seed: int, key: tuple, progress=null_progress) -> dict:
-    """("n", n): both kinds of parity at n; ("noise", rate): dense parities at ``noise_n``."""
-    kind = key[0]
-    if kind == "n":
-        n = int(key[1])
-        return {kind_name: recover_parities(n, seed_streams(seed, NAME, "n", n, kind_name), config.replicas,
-                                            k=None if kind_name == "dense" else config.sparse_k,
-                                            extra=config.extra, max_extra=config.max_extra)
-                for kind_name in KINDS}
-    if kind == "noise":
-        rate = float(key[1])
-        # the rate in parts per million names the stream (key parts are integers or names)
-        streams = seed_streams(seed, NAME, "noise", int(round(rate * 1e6)))
-        return recover_parities(config.noise_n, streams, config.noise_trials, extra=config.extra,
-                                max_extra=config.max_extra, noise=rate)
-    raise ValueError(f"unknown {NAME} cell {key!r}")
+def n_cell(config: ParityGF2Config, cell: Cell) -> dict:
+    """("n", n): both kinds of parity at n (streams ``parity-gf2 / n / n / kind``)."""
+    n = int(cell.key[1])
+    return {kind_name: recover_parities(n, cell.streams.child(kind_name), config.replicas,
+                                        k=None if kind_name == "dense" else config.sparse_k,
+                                        extra=config.extra, max_extra=config.max_extra)
+            for kind_name in KINDS}
+
+
+def noise_cell(config: ParityGF2Config, cell: Cell) -> dict:
+    """("noise", rate): dense parities at ``noise_n`` with labels flipped at that rate."""
+    rate = float(cell.key[1])
+    # the rate in parts per million names the stream (key parts are integers or names)
+    streams = seed_streams(cell.seed, NAME, "noise", int(round(rate * 1e6)))
+    return recover_parities(config.noise_n, streams, config.noise_trials, extra=config.extra,
+                            max_extra=config.max_extra, noise=rate)
 
 
 def _timing_of(out: dict) -> dict:
     return {"seconds_budget": out.pop("seconds_budget"), "seconds_needed": out.pop("seconds_needed")}
 
 
-def merge(config: ParityGF2Config, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """Samples needed, success counts and the time fit per kind; outcome counts per noise rate."""
+def merge(config: ParityGF2Config, outputs: dict) -> dict:
+    """Samples needed, success counts and the time fit per kind; outcome counts per noise rate;
+    the solve times measured inside the cells under ``timing``."""
     metrics: dict[str, Any]
     curves: dict[str, Any]
     timing: dict[str, Any]
@@ -219,9 +156,7 @@ def merge(config: ParityGF2Config, seed: int, outputs: dict, preset: str = "cust
             "expected_correct_fraction": float((1 - rate) ** m),
         }
     metrics["noise"] = noise
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                  timing=timing)
+    return {"metrics": metrics, "curves": curves, "timing": timing}
 
 
 def figure(result: Result):
@@ -287,6 +222,6 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="Gaussian elimination over GF(2) learns any parity from n + O(1) samples (beyond the paper)",
-    presets=PRESETS, figure=figure, summary=summary, family=1, cells=cells, run_cell=run_cell,
-    merge=merge, tiny=TINY, paper_ref="Sec. 2.1 (beyond the paper)",
+    presets=PRESETS, figure=figure, summary=summary, family=1, cells=cells,
+    run_cell={"n": n_cell, "noise": noise_cell}, merge=merge, tiny=TINY, paper_ref="Sec. 2.1 (beyond the paper)",
 ))

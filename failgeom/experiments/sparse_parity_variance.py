@@ -1,6 +1,6 @@
 """Theorem 1 over the k-sparse parities: exact gradient variance against ``G^2 / C(n, k)``.
 
-For the sparse-parity network (:mod:`.sparse_parity`) on {±1}^n, the variance of the gradient
+For the sparse-parity network (:mod:`.parity_models`, as :mod:`.sparse_parity`'s) on {±1}^n, the variance of the gradient
 over the choice of target among all ``C(n, k)`` weight-k parities, for every k = 1..n, computed
 exactly from the weight-k Walsh-Hadamard coefficients
 (:func:`failgeom.theory.sparse_parity.sparse_parity_gradient_variance`), at initialisation (square
@@ -22,11 +22,9 @@ from ..results import Result
 from ..theory.orthogonal import LOSSES
 from ..theory.scaling import fit_exponent
 from ..theory.sparse_parity import MAX_N, sparse_parity_gradient_variance
-from ..training import null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
-from .orthogonal_parity import theory_weights
-from .sparse_parity import SparseParityConfig, init_params, sparse_network, train_sparse_parity
+from .base import Cell, Experiment, ExperimentConfig, param
+from .parity_models import SparseTraining, init_params, sparse_network, train_sparse_parity
 
 NAME = "sparse-parity-variance"
 
@@ -58,10 +56,10 @@ class SparseVarianceConfig(ExperimentConfig):
         # chunk of transformed columns and its copies (2^25 bytes each)
         return 8 * 2**self.n * 3 * self.n + 6 * 2**25
 
-    def training(self) -> SparseParityConfig:
-        """The sparse-parity settings of the SGD run."""
-        return SparseParityConfig(replicas=self.replicas, width=self.width, init=self.init, batch=self.batch,
-                                  lr=self.lr, loss=self.loss, eval_every=self.variance_every, dtype=self.dtype)
+    def training(self) -> SparseTraining:
+        """The settings of the SGD run (the check and the curve: sparse-parity's defaults)."""
+        return SparseTraining(replicas=self.replicas, width=self.width, init=self.init, batch=self.batch,
+                              lr=self.lr, loss=self.loss, eval_every=self.variance_every, dtype=self.dtype)
 
 
 PRESETS = {
@@ -80,47 +78,49 @@ def cells(config: SparseVarianceConfig) -> list[tuple]:
     return [("init",), ("train",), ("check",)]
 
 
-def run_cell(config: SparseVarianceConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """("init",): variance per k and loss at initialisation; ("train",): along SGD; ("check",):
-    transform against enumeration."""
+def init_cell(config: SparseVarianceConfig, cell: Cell) -> dict:
+    """("init",): the variance per k and loss, and the bound, at initialisation."""
     n, ks = config.n, _ks(config.n)
-    if key == ("init",):
-        streams = seed_streams(seed, NAME, "init")
-        params = init_params(sparse_network(config.width), streams.generators(config.replicas), n,
-                             config.width, config.init, config.dtype)
-        w = theory_weights(params)
-        out = {}
-        for loss in config.losses:
-            var, bound = sparse_parity_gradient_variance(n, ks, w, loss)
-            out[loss] = {"variance": var.tolist(), "bound": bound.tolist()}
-        return out
-    if key == ("train",):
-        def variances(p):
-            var, bound = sparse_parity_gradient_variance(n, ks, theory_weights(p), config.loss)
-            return {**{f"variance_k{k}": var[:, j] for j, k in enumerate(ks)},
-                    **{f"bound_k{k}": bound[:, j] for j, k in enumerate(ks)}}
-
-        _, curves, _ = train_sparse_parity(config.training(), n, config.train_k, seed_streams(seed, NAME, "train"),
-                                           config.train_steps, extra_metrics=variances, stop_when_learned=False,
-                                           progress=progress)
-        return curves.to_dict()
-    if key == ("check",):
-        rng = np.random.default_rng(seed_streams(seed, NAME, "check"))
-        m, worst = config.check_n, 0.0
-        for _ in range(config.check_networks):  # random networks with non-zero biases
-            width = int(rng.integers(1, 9))
-            w = {"W1": rng.normal(size=(m, width)), "b1": rng.normal(size=width), "W2": rng.normal(size=(width, 1)),
-                 "b2": rng.normal(size=1)}
-            for loss in LOSSES:
-                fast, bound = sparse_parity_gradient_variance(m, _ks(m), w, loss)
-                slow, _ = sparse_parity_gradient_variance(m, _ks(m), w, loss, method="direct")
-                G2 = bound[0] * m  # bound = G^2 / C(m, k), and C(m, 1) = m
-                worst = max(worst, float(np.max(np.abs(fast - slow)) / G2))
-        return {"n": m, "networks": config.check_networks, "max_abs_difference_over_G2": worst}
-    raise ValueError(f"unknown {NAME} cell {key!r}")
+    params = init_params(sparse_network(config.width), cell.streams.generators(config.replicas), n,
+                         config.width, config.init, config.dtype)
+    out = {}
+    for loss in config.losses:
+        var, bound = sparse_parity_gradient_variance(n, ks, params, loss)
+        out[loss] = {"variance": var.tolist(), "bound": bound.tolist()}
+    return out
 
 
-def merge(config: SparseVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def train_cell(config: SparseVarianceConfig, cell: Cell) -> dict:
+    """("train",): the variance per k, and the bound, along SGD on a ``train_k``-parity (curves)."""
+    n, ks = config.n, _ks(config.n)
+
+    def variances(p):
+        var, bound = sparse_parity_gradient_variance(n, ks, p, config.loss)
+        return {**{f"variance_k{k}": var[:, j] for j, k in enumerate(ks)},
+                **{f"bound_k{k}": bound[:, j] for j, k in enumerate(ks)}}
+
+    _, curves, _ = train_sparse_parity(config.training(), n, config.train_k, cell.streams, config.train_steps,
+                                       extra_metrics=variances, stop_when_learned=False, progress=cell.progress)
+    return curves.to_dict()
+
+
+def check_cell(config: SparseVarianceConfig, cell: Cell) -> dict:
+    """("check",): the transform against enumeration on random networks at ``check_n``."""
+    rng = np.random.default_rng(cell.streams)
+    m, worst = config.check_n, 0.0
+    for _ in range(config.check_networks):  # random networks with non-zero biases
+        width = int(rng.integers(1, 9))
+        w = {"W1": rng.normal(size=(m, width)), "b1": rng.normal(size=width), "W2": rng.normal(size=(width, 1)),
+             "b2": rng.normal(size=1)}
+        for loss in LOSSES:
+            fast, bound = sparse_parity_gradient_variance(m, _ks(m), w, loss)
+            slow, _ = sparse_parity_gradient_variance(m, _ks(m), w, loss, method="direct")
+            G2 = bound[0] * m  # bound = G^2 / C(m, k), and C(m, 1) = m
+            worst = max(worst, float(np.max(np.abs(fast - slow)) / G2))
+    return {"n": m, "networks": config.check_networks, "max_abs_difference_over_G2": worst}
+
+
+def merge(config: SparseVarianceConfig, outputs: dict) -> dict:
     """Ratios to the bound at init and along training; the fitted slope of variance vs C(n, k)."""
     n, ks = config.n, _ks(config.n)
     sizes = np.array([math.comb(n, k) for k in ks], dtype=float)
@@ -149,9 +149,7 @@ def merge(config: SparseVarianceConfig, seed: int, outputs: dict, preset: str = 
         "ratio_dense_k_per_step": (var / bound)[:, :, n // 2 - 1].mean(axis=1).tolist() if n >= 2 else [],
     }
     metrics["check"] = outputs[("check",)]
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
-                  curves={"init": init, "train": train}, timing={})
+    return {"metrics": metrics, "curves": {"init": init, "train": train}}
 
 
 def figure(result: Result):
@@ -226,6 +224,6 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="exact gradient variance over the C(n,k) weight-k parities vs Theorem 1's G^2/C(n,k)",
-    presets=PRESETS, figure=figure, summary=summary, family=1, cells=cells, run_cell=run_cell,
-    merge=merge, tiny=TINY, paper_ref="Sec. 2.1, Theorem 1 (sparse classes)",
+    presets=PRESETS, figure=figure, summary=summary, family=1, cells=cells,
+    run_cell={"init": init_cell, "train": train_cell, "check": check_cell}, merge=merge, tiny=TINY, paper_ref="Sec. 2.1, Theorem 1 (sparse classes)",
 ))

@@ -16,7 +16,6 @@ local slopes with bootstrap intervals).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +25,10 @@ from .. import nn
 from ..problems.sparse_parity import k_subsets, sample_parity
 from ..results import Result
 from ..stats import bootstrap_quantiles, kaplan_meier_quantile, log_slopes, percentile_interval, windowed_slopes
-from ..training import StopTraining, null_progress, seed_streams, train
+from ..training import StopTraining, seed_streams, train
 from . import register
-from .base import Experiment, ExperimentConfig, param
-from .sparse_parity import LOSSES, init_params, sparse_network
+from .base import Cell, Experiment, ExperimentConfig, param
+from .parity_models import LOSSES, init_params, sparse_network
 from .sparse_parity_analysis import interval_text
 
 NAME = "staircase-parity"
@@ -140,13 +139,12 @@ def cells(config: StaircaseConfig) -> list[tuple]:
     return [(target, n) for target in TARGETS for n in config.ns]
 
 
-def run_cell(config: StaircaseConfig, seed: int, key: tuple, progress=null_progress) -> dict:
+def run_cell(config: StaircaseConfig, cell: Cell) -> dict:
     """(target, n): the first learned step of each replica (None where censored)."""
-    start = time.perf_counter()
-    target, n = str(key[0]), int(key[1])
+    target, n = str(cell.key[0]), int(cell.key[1])
     if target not in TARGETS:
-        raise ValueError(f"unknown {NAME} cell {key!r}")
-    streams = seed_streams(seed, NAME, target, n)
+        raise ValueError(f"unknown {NAME} cell {cell.key!r}")
+    streams = cell.streams
     R, k, dtype = config.replicas, config.k, config.dtype
     order = ordered_supports(streams.child("target").generators(R), n, k)
     mask = np.zeros((R, n), dtype=bool)
@@ -173,25 +171,23 @@ def run_cell(config: StaircaseConfig, seed: int, key: tuple, progress=null_progr
 
     curves = train(model, params, LOSSES["square"], nn.SGD(config.rate(n)),
                    sampler(np.random.default_rng(streams.child("data")), config.batch), config.max_steps,
-                   eval_every=config.eval_every, evaluate=evaluate, hooks=[hit], progress=progress,
+                   eval_every=config.eval_every, evaluate=evaluate, hooks=[hit], progress=cell.progress,
                    desc=f"{NAME} {target} n={n}")
     return {"target": target, "n": n, "k": k, "batch": config.batch, "lr": config.rate(n),
             "steps": [int(s) if s >= 0 else None for s in hit.first], "censored": int(np.sum(hit.first < 0)),
-            "steps_run": int(curves.steps[-1]), "supports": order.tolist(), "curve": curves.to_dict(),
-            "seconds": time.perf_counter() - start}
+            "steps_run": int(curves.steps[-1]), "supports": order.tolist(), "curve": curves.to_dict()}
 
 
 def _opt(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def merge(config: StaircaseConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def combine(config: StaircaseConfig, seed: int, outputs: dict) -> dict:
     """Per target: Kaplan-Meier median samples per n, local slopes, the tail; the difference of
-    the tail slopes (parity minus staircase) over the same window, with a bootstrap interval."""
+    the tail slopes (parity minus staircase) over the same window, with a bootstrap interval
+    (stream ``staircase-parity / bootstrap / target`` of ``seed``)."""
     metrics: dict[str, Any]
-    metrics, curves, timing, boots = {}, {}, {}, {}
-    for key, out in outputs.items():
-        timing[" ".join(map(str, key))] = out["seconds"]
+    metrics, curves, boots = {}, {}, {}
     for target in TARGETS:
         outs = [outputs[(target, n)] for n in config.ns]
         rng = np.random.default_rng(seed_streams(seed, NAME, "bootstrap", target))
@@ -225,9 +221,16 @@ def merge(config: StaircaseConfig, seed: int, outputs: dict, preset: str = "cust
         metrics["difference"] = {"ns": list(ns), "staircase": s[0], "parity": s[1], "difference": s[1] - s[0],
                                  "ci": percentile_interval(b)}
         break
-    timing["total_s"] = float(sum(timing.values()))
+    return {"metrics": metrics, "curves": curves}
+
+
+def merge(config: StaircaseConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+    """TRANSITION: :func:`combine` in the old merge shape, the one through which a merge receives
+    the seed its bootstrap draws from (register ``combine`` once a merge is passed the seed)."""
+    merged = combine(config, seed, outputs)
     return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves, timing=timing)
+                  seeds={"seed": seed, "replicas": config.replicas}, metrics=merged["metrics"],
+                  curves=merged["curves"], timing={})
 
 
 def figure(result: Result):

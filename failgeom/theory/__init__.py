@@ -29,6 +29,7 @@ from .orthogonal import (
     gradient_variance,
     hinge_derivative,
     init_parity_weights,
+    network_weights,
     parity_full_gradients,
     parity_gradient_variance,
     parity_network,

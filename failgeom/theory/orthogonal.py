@@ -165,8 +165,36 @@ def init_parity_weights(rng, d: int, width: int | None = None) -> dict:
     }
 
 
+def network_weights(params) -> dict:
+    """The parameters of an :mod:`failgeom.nn` network Dense ReLU Dense, ``[{"W", "b"}, {},
+    {"W", "b"}]`` (for example the parity experiments' networks), as the weights every function
+    here takes: ``{"W1", "b1", "W2", "b2"}`` in float64, with the replica axis if they have one.
+
+    Parameters
+    ----------
+    params : sequence of 3 dicts
+        The layers' parameters: ``W`` (R, d, m) and ``b`` (R, m) of the first Dense layer,
+        nothing for the ReLU, ``W`` (R, m, 1) and ``b`` (R, 1) of the last (R optional).
+
+    Returns
+    -------
+    dict
+    """
+    if not (isinstance(params, Sequence) and len(params) == 3 and all(isinstance(p, Mapping) for p in params)):
+        raise TypeError("params must be the 3 layers' parameters of Dense ReLU Dense, [{'W', 'b'}, {}, {'W', 'b'}]")
+    first, _, last = params
+    try:
+        return {"W1": np.asarray(first["W"]).astype(np.float64), "b1": np.asarray(first["b"]).astype(np.float64),
+                "W2": np.asarray(last["W"]).astype(np.float64), "b2": np.asarray(last["b"]).astype(np.float64)}
+    except KeyError as exc:
+        raise ValueError(f"params of a Dense layer must have keys W and b; missing {exc}") from None
+
+
 def _unpack(weights, d: int | None = None):
-    """``(W1, b1, W2, b2)`` with a leading replica axis, from a dict or a 4-sequence."""
+    """``(W1, b1, W2, b2)`` with a leading replica axis, from a dict, a 4-sequence or the
+    parameters of an nn Dense ReLU Dense network (:func:`network_weights`)."""
+    if isinstance(weights, Sequence) and len(weights) == 3 and all(isinstance(p, Mapping) for p in weights):
+        weights = network_weights(weights)
     if isinstance(weights, Mapping):
         try:
             arrays = [weights[k] for k in ("W1", "b1", "W2", "b2")]
@@ -175,7 +203,8 @@ def _unpack(weights, d: int | None = None):
     elif isinstance(weights, Sequence) and len(weights) == 4:
         arrays = list(weights)
     else:
-        raise TypeError("weights must be a dict with W1, b1, W2, b2 or a sequence of those 4 arrays")
+        raise TypeError("weights must be a dict with W1, b1, W2, b2, a sequence of those 4 arrays or the "
+                        "parameters of an nn Dense ReLU Dense network")
     W1, b1, W2, b2 = (real_array(a, f"weights {key}") for a, key in zip(arrays, ("W1", "b1", "W2", "b2")))
     batched = W1.ndim == 3
     if not batched:
