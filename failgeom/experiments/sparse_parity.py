@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from ..problems.sparse_parity import class_size, dense_k, subset_indices
-from ..results import Result
 from ..stats import kaplan_meier_quantile, percentile_interval
 from ..training import seed_streams
 from . import register
@@ -212,7 +211,7 @@ def gf2_cell(config: SparseParityConfig, cell: Cell) -> dict:
     return {"n": n, "samples_needed": out["samples_needed"], "outcome": out["outcome"]}
 
 
-def combine(config: SparseParityConfig, seed: int, outputs: dict) -> dict:
+def merge(config: SparseParityConfig, outputs: dict, *, seed: int) -> dict:
     """Per (protocol, k): Kaplan-Meier medians of the samples, local slopes, the tail; per k: the
     table row the claim reads; the k differences, the batch check, the dense column, GF(2).
     The bootstrap draws from the stream ``sparse-parity / bootstrap / protocol / k`` of ``seed``."""
@@ -283,15 +282,6 @@ def combine(config: SparseParityConfig, seed: int, outputs: dict) -> dict:
         "total_trials": config.gf2_trials * len(gf2_keys),
     }
     return {"metrics": metrics, "curves": curves}
-
-
-def merge(config: SparseParityConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """TRANSITION: :func:`combine` in the old merge shape, the one through which a merge receives
-    the seed its bootstrap draws from (register ``combine`` once a merge is passed the seed)."""
-    merged = combine(config, seed, outputs)
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=merged["metrics"],
-                  curves=merged["curves"], timing={})
 
 
 EXPERIMENT = register(Experiment(

@@ -182,7 +182,7 @@ def _opt(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def combine(config: StaircaseConfig, seed: int, outputs: dict) -> dict:
+def merge(config: StaircaseConfig, outputs: dict, *, seed: int) -> dict:
     """Per target: Kaplan-Meier median samples per n, local slopes, the tail; the difference of
     the tail slopes (parity minus staircase) over the same window, with a bootstrap interval
     (stream ``staircase-parity / bootstrap / target`` of ``seed``)."""
@@ -222,15 +222,6 @@ def combine(config: StaircaseConfig, seed: int, outputs: dict) -> dict:
                                  "ci": percentile_interval(b)}
         break
     return {"metrics": metrics, "curves": curves}
-
-
-def merge(config: StaircaseConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """TRANSITION: :func:`combine` in the old merge shape, the one through which a merge receives
-    the seed its bootstrap draws from (register ``combine`` once a merge is passed the seed)."""
-    merged = combine(config, seed, outputs)
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=merged["metrics"],
-                  curves=merged["curves"], timing={})
 
 
 def figure(result: Result):
