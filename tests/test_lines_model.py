@@ -125,24 +125,24 @@ def test_score_layer_grads_agree_with_sequential_per_example():
 
 def test_both_approaches_start_from_the_same_networks_and_data():
     cfg = tl.TupleLinesConfig(ks=(2,), batch=2, train_size=5, eval_size=4, eval_chunk=4, replicas=2)
-    a = tl.Cell(cfg, 2, "end_to_end", 7, 0)
-    b = tl.Cell(cfg, 2, "decomposition", 7, 0)
+    a = tl.Training(cfg, 2, "end_to_end", 7, 0)
+    b = tl.Training(cfg, 2, "decomposition", 7, 0)
     for p, q in zip(tree_leaves(a.params), tree_leaves(b.params)):
         np.testing.assert_array_equal(p, q)
     # the fixed training set and the held-out set are shared; the seeds' sets differ
     np.testing.assert_array_equal(a.train_set.params, b.train_set.params)
     np.testing.assert_array_equal(a.eval_images, b.eval_images)
-    other = tl.Cell(cfg, 2, "end_to_end", 7, 1)
+    other = tl.Training(cfg, 2, "end_to_end", 7, 1)
     assert not np.array_equal(a.train_set.params, other.train_set.params)
     # fresh data: each approach and seed has its own stream
     fresh = tl.TupleLinesConfig(**{**cfg.to_dict(), "data": "fresh"})
-    c, d = tl.Cell(fresh, 2, "end_to_end", 7, 0), tl.Cell(fresh, 2, "decomposition", 7, 0)
+    c, d = tl.Training(fresh, 2, "end_to_end", 7, 0), tl.Training(fresh, 2, "decomposition", 7, 0)
     assert not np.array_equal(c.batch(1)[0], d.batch(1)[0])
 
 
 def test_fixed_training_set_is_read_in_order_and_wraps():
     cfg = tl.TupleLinesConfig(ks=(1,), batch=3, train_size=7, eval_size=2, eval_chunk=2, replicas=1)
-    cell = tl.Cell(cfg, 1, "decomposition", 0)
+    cell = tl.Training(cfg, 1, "decomposition", 0)
     everything = cell.train_set.take(np.arange(7))[0]
     rows = [0, 1, 2, 3, 4, 5, 6, 0, 1]
     got = np.concatenate([cell.batch(i)[0] for i in (1, 2, 3)], axis=1)

@@ -64,7 +64,7 @@ def test_resume_gives_the_numbers_of_an_uninterrupted_run(tmp_path, after, whole
     with pytest.raises(Interrupt):
         run(TINY, 3, progress=interrupting_progress(after), checkpoint_dir=tmp_path)
     assert after < TINY.checkpoint_every or list(tmp_path.glob(f"*/{tl.CHECKPOINT_NAME}"))
-    resumed = run(TINY, 3, checkpoint_dir=tmp_path, resume=True)
+    resumed = run(TINY, 3, checkpoint_dir=tmp_path)
     assert json.dumps(resumed.curves) == json.dumps(whole.curves)
     assert resumed.metrics == whole.metrics
 
@@ -74,24 +74,24 @@ def test_resume_refuses_another_config(tmp_path):
         run(TINY, 0, progress=interrupting_progress(3), checkpoint_dir=tmp_path)
     other = tl.TupleLinesConfig(**{**TINY.to_dict(), "ks": (1, 2), "batch": 4})
     with pytest.raises(CheckpointError, match="another config"):
-        run(other, 0, checkpoint_dir=tmp_path, resume=True)
+        run(other, 0, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="another config"):
-        run(TINY, 1, checkpoint_dir=tmp_path, resume=True)
+        run(TINY, 1, checkpoint_dir=tmp_path)
 
 
 def test_a_seed_runs_alone_with_its_numbers_among_others(tmp_path, whole):
     key = ("k", 2, "end_to_end", "replica", 2)
-    out = tl.run_cell(TINY, 3, key, checkpoint_dir=tmp_path)
+    out = EXPERIMENT.compute_cell(TINY, 3, key, checkpoint_dir=tmp_path)
     column = {n: [row[2] for row in v] if n != "steps" else v
               for n, v in whole.curves["k=2/end_to_end"].items()}
     assert json.dumps({n: [x[0] for x in v] if n != "steps" else v for n, v in out["curves"].items()}) \
         == json.dumps(column)
-    again = tl.run_cell(TINY, 3, key, checkpoint_dir=tmp_path, resume=True)  # from its last checkpoint
+    again = EXPERIMENT.compute_cell(TINY, 3, key, checkpoint_dir=tmp_path)  # from its last checkpoint
     assert json.dumps(again["curves"]) == json.dumps(out["curves"])
     with pytest.raises(ValueError, match="not a cell"):
-        tl.run_cell(TINY, 3, ("k", 2, "end_to_end", "replica", 3))
+        EXPERIMENT.compute_cell(TINY, 3, ("k", 2, "end_to_end", "replica", 3))
     with pytest.raises(ValueError, match="not a cell"):
-        tl.run_cell(TINY, 3, ("k", 4, "end_to_end", "replica", 0))
+        EXPERIMENT.compute_cell(TINY, 3, ("k", 4, "end_to_end", "replica", 0))
 
 
 def test_focus_ks_run_more_seeds():
@@ -136,7 +136,7 @@ def test_merge_pads_a_seed_that_stopped_early_and_counts_learned_seeds():
     outputs = {("k", 1, "end_to_end", "replica", 0): _output([0.5, 0.8, 0.9], 4, True),
                ("k", 1, "end_to_end", "replica", 1): _output([0.5, 0.5, 0.52, 0.49], 6, False),
                ("k", 1, "end_to_end", "replica", 2): _output([0.5, 0.6, 0.9, 0.95], 6, False)}
-    r = tl.merge(config, 0, outputs)
+    r = EXPERIMENT.merge_cells(config, 0, outputs)
     acc = np.asarray(r.curves["k=1/end_to_end"]["accuracy"])
     assert acc.shape == (4, 3) and np.isnan(acc[3, 0]) and not np.isnan(acc[:, 1:]).any()
     m = r.metrics["k=1/end_to_end"]
@@ -149,7 +149,7 @@ def test_merge_pads_a_seed_that_stopped_early_and_counts_learned_seeds():
     bad[("k", 1, "end_to_end", "replica", 1)] = _output([0.5, 0.5], 2, False)
     bad[("k", 1, "end_to_end", "replica", 1)]["curves"]["steps"] = [0, 3]
     with pytest.raises(ValueError, match="other steps"):
-        tl.merge(config, 0, bad)
+        EXPERIMENT.merge_cells(config, 0, bad)
 
 
 def test_chance_band_over_run_widens_with_evaluations():
@@ -196,7 +196,6 @@ def test_cli_run_and_resume(tmp_path, capsys):
     assert json.dumps(first["curves"]) == json.dumps(second["curves"])
     assert cli.main(["run", "tuple-lines", "--set", "batch=0", "--out", str(tmp_path)]) == 2
     assert "batch" in capsys.readouterr().err
-    assert get("tuple-lines").resumable and not get("tuple-lines-snr").resumable
 
 
 # ---- paper-scale claims (slow)

@@ -31,7 +31,7 @@ def test_block_statistics_equal_explicit_per_tuple_gradients(k):
     take each tuple's exact score-layer gradient through the whole network, and average per
     block: the means and second moments the pool computation gives."""
     seed = 5
-    pool, _ = snr.shared_pool(CFG, seed)
+    pool = snr.shared_pool(CFG, seed)
     means, second = snr.block_statistics(CFG, pool, k, seed)
     model, params = pool_model(CFG, seed, k)
     lp = sample_line_params(np.random.default_rng(seed_streams(seed, "tuple-lines-snr", "pool")), (CFG.pool,))

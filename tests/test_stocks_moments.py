@@ -110,7 +110,7 @@ def _tiny(**changes):
 
 def test_run_is_deterministic_and_records_both_estimators_and_optimizers():
     config = _tiny(steps=40, ks=(5,))
-    r1, r2 = S.run(config, seed=3), S.run(config, seed=3)
+    r1, r2 = S.EXPERIMENT.run(config, seed=3), S.EXPERIMENT.run(config, seed=3)
     assert_equal(r1.curves, r2.curves)  # NaN (no training loss at step 0) equals NaN
     assert_equal(r1.metrics, r2.metrics)
     c = r1.curves["k=5"]
@@ -127,14 +127,14 @@ def test_run_is_deterministic_and_records_both_estimators_and_optimizers():
     runs = [c[f"{p}eval_loss/{e}"] for p in ("", "sgd/") for e in S.ESTIMATORS]
     assert all(not np.array_equal(x, y) for i, x in enumerate(runs) for y in runs[i + 1:])
     assert S.summary(r1).startswith("k=5:")
-    other = S.run(config, seed=4).curves["k=5"]["eval_loss/end_to_end"]
+    other = S.EXPERIMENT.run(config, seed=4).curves["k=5"]["eval_loss/end_to_end"]
     assert not np.array_equal(other, c["eval_loss/end_to_end"])
 
 
 def test_merge_of_cells_equals_the_serial_run():
     config = _tiny(steps=20, ks=(5,), eval_every=10, moment_every=10)
-    outputs = {key: S.run_cell(config, 1, key) for key in reversed(S.cells(config))}
-    merged, serial = S.merge(config, 1, outputs), S.run(config, seed=1)
+    outputs = {key: S.EXPERIMENT.compute_cell(config, 1, key) for key in reversed(S.cells(config))}
+    merged, serial = S.EXPERIMENT.merge_cells(config, 1, outputs), S.EXPERIMENT.run(config, seed=1)
     assert_equal(merged.metrics, serial.metrics)
     assert_equal(merged.curves, serial.curves)
 
@@ -149,7 +149,7 @@ def test_decomposition_beats_end_to_end_for_large_k():
     bias is the slow test below.
     """
     config = _tiny(ks=(5, 200), d=200, batch=20, steps=200, eval_every=50, moment_every=200, bias=False)
-    r = S.run(dataclasses.replace(config, optimizers=("adam",)), seed=0)
+    r = S.EXPERIMENT.run(dataclasses.replace(config, optimizers=("adam",)), seed=0)
     small, large = r.metrics["k=5"], r.metrics["k=200"]
     # k = 5: both close to the optimum loss -1
     assert small["end_to_end"]["final_expected_loss_mean"] < -0.9
@@ -180,7 +180,7 @@ def test_bad_config_is_named():
 @pytest.mark.slow
 def test_paper_preset_end_to_end_does_not_close_the_gap():
     """The paper's Figure 4 claim at full scale (several minutes)."""
-    r = S.run(S.PRESETS["paper"], seed=0)
+    r = S.EXPERIMENT.run(S.PRESETS["paper"], seed=0)
     for k in (1000, 2000):
         m = r.metrics[f"k={k}"]
         assert np.all(np.array(m["decomposition"]["final_expected_loss"])

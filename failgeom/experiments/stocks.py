@@ -17,10 +17,7 @@ Every cell draws its initial weights, label maps and data from its own named see
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
@@ -32,7 +29,7 @@ from ..theory.decomposition import stocks_second_moments
 from ..training import first_crossing, fit, null_progress, seed_streams, train_step
 from ..validation import positive_int
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 
 ESTIMATORS = ("end_to_end", "decomposition")
 OPTIMIZERS = ("adam", "sgd")
@@ -282,32 +279,35 @@ def ratio_at_init(config: StocksConfig, seed: int) -> dict:
     return {"ks": list(config.ratio_ks), "ratio": ratios}
 
 
-def run_cell(config: StocksConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """The output of one cell (JSON-able), with its wall time under ``"seconds"``."""
-    start = time.perf_counter()
+def run_cell(config: StocksConfig, cell: Cell) -> dict:
+    """The output of one cell (JSON-able). The kinds of cell differ by the key's shape, not its
+    first part (``k`` leads both ``(k, "init")`` and ``(k, estimator, optimizer)``), so one
+    function picks among them."""
+    key = cell.key
     if key == ("ratio_at_init",):
-        out = ratio_at_init(config, seed)
-    elif len(key) == 2 and key[1] == "init":
-        out = init_cell(config, seed, key[0])
-    elif len(key) == 3 and key[1] in ESTIMATORS and key[2] in OPTIMIZERS:
-        out = train_cell(config, seed, key[0], key[1], key[2], progress)
-    else:
-        raise ValueError(f"unknown stocks cell {key!r} (known: {cells(config)})")
-    out["seconds"] = time.perf_counter() - start
-    return out
+        return ratio_at_init(config, cell.seed)
+    if len(key) == 2 and key[1] == "init":
+        return init_cell(config, cell.seed, key[0])
+    if len(key) == 3 and key[1] in ESTIMATORS and key[2] in OPTIMIZERS:
+        return train_cell(config, cell.seed, key[0], key[1], key[2], cell.progress)
+    raise ValueError(f"unknown stocks cell {key!r} (known: {cells(config)})")
 
 
-def merge(config: StocksConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """Curves and metrics per k: Adam runs under ``<estimator>``, SGD runs under ``sgd/<estimator>``."""
-    curves, metrics, timing = {}, {}, {}
+#: what a stored output may carry besides its numbers (the wall time older versions recorded)
+_NOT_NUMBERS = ("seconds",)
+
+
+def merge(config: StocksConfig, outputs: dict) -> dict:
+    """Curves and metrics per k: Adam runs under ``<estimator>``, SGD runs under
+    ``sgd/<estimator>``, with the gap between the estimators' final expected losses."""
+    curves: dict = {}
+    metrics: dict = {}
     for k in config.ks:
-        c, m = {}, {"init": outputs[(k, "init")]}
-        m["init"] = {name: v for name, v in m["init"].items() if name != "seconds"}
-        timing[f"k={k}/init"] = outputs[(k, "init")]["seconds"]
+        c: dict = {}
+        m: dict = {"init": {name: v for name, v in outputs[(k, "init")].items() if name not in _NOT_NUMBERS}}
         for opt in config.optimizers:
             for e in ESTIMATORS:
                 out = outputs[(k, e, opt)]
-                timing[f"k={k}/{e}/{opt}"] = out["seconds"]
                 prefix = "" if opt == "adam" else "sgd/"
                 c[f"{prefix}steps"], c[f"{prefix}moment_steps"] = out["steps"], out["moment_steps"]
                 for name in ("train_loss", "eval_loss", "expected_loss", "m2_end_to_end", "m2_decomposition",
@@ -321,15 +321,8 @@ def merge(config: StocksConfig, seed: int, outputs: dict, preset: str = "custom"
             own["final_gap"] = (own["end_to_end"]["final_expected_loss_mean"]
                                 - own["decomposition"]["final_expected_loss_mean"])
         curves[f"k={k}"], metrics[f"k={k}"] = c, m
-    ratio = dict(outputs[("ratio_at_init",)])
-    timing["ratio_at_init"] = ratio.pop("seconds")
-    curves["ratio_at_init"] = ratio
-    timing["total_s"] = sum(timing.values())
-    return Result(
-        experiment="stocks", preset=preset, config=config.to_dict(),
-        seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-        timing=timing,
-    )
+    curves["ratio_at_init"] = {name: v for name, v in outputs[("ratio_at_init",)].items() if name not in _NOT_NUMBERS}
+    return {"metrics": metrics, "curves": curves}
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +437,3 @@ EXPERIMENT = register(Experiment(
     summary=summary, family=2, paper_ref="Sec. 3.2-3.3, Figure 4",
 ))
 
-
-def run(config: StocksConfig, seed: int = 0, progress=null_progress, preset: str = "custom") -> Result:
-    """Every cell in this process, then the merge (the serial run of the registered experiment)."""
-    return cast(Callable, EXPERIMENT.run)(config, seed, progress, preset=preset)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
@@ -33,9 +33,9 @@ from .. import nn
 from ..nn.utils import tree_leaves
 from ..problems.lines import TupleSet, sample_tuple_set, sample_tuples
 from ..results import Result
-from ..training import Checkpointer, copy_checked, fit, null_progress, seed_streams
+from ..training import Checkpointer, copy_checked, fit, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 from .tuple_lines_model import (APPROACHES, CONV_INITS, IMAGE_LOSSES, TupleModel, loss_and_grads,
                                 tuple_accuracy, tuple_losses)
 
@@ -148,8 +148,9 @@ def eval_set(config: TupleLinesConfig, k: int, seed: int, replica: int):
     return sample_tuple_set([rng], config.eval_size, k).batch(0, config.eval_size, config.dtype)
 
 
-class Cell:
-    """Training state of one (k, approach, seed): params, Adam, data and the step function."""
+class Training:
+    """Training state of one (k, approach, seed): params, Adam, data and the step function,
+    and the wall and CPU seconds of training over every resumed part (kept in the checkpoint)."""
 
     train_set: TupleSet | None
 
@@ -234,12 +235,6 @@ class Cell:
         self.clock = (time.perf_counter(), time.process_time())
 
 
-def cell_key_text(key) -> str:
-    """``k=3/end_to_end``: the name of a (k, approach) pair in results and figures."""
-    k, approach = key
-    return f"k={k}/{approach}"
-
-
 def learned_since(steps, accuracy) -> int | None:
     """The first step of the trailing run of evaluations at or above :data:`LEARNED`, or None
     when the last evaluation is below it (NaN entries, after an early stop, are ignored)."""
@@ -286,41 +281,37 @@ def cells(config: TupleLinesConfig) -> list[tuple]:
             for r in range(config.replicas_of(k, a))]
 
 
-def run_cell(config: TupleLinesConfig, seed: int, key, progress=null_progress,
-             checkpoint_dir: Path | str | None = None, resume: bool = False) -> dict:
-    """Train one seed of one (k, approach); with ``checkpoint_dir`` (a folder of this cell),
-    save every ``checkpoint_every`` steps and, with ``resume=True``, continue from the checkpoint
-    found there (of the same config, seed and cell; another one is a CheckpointError). Without
-    ``resume`` an older checkpoint there is replaced.
+def run_cell(config: TupleLinesConfig, cell: Cell) -> dict:
+    """Train one seed of one (k, approach). With ``cell.checkpoint_dir`` (a folder of this cell)
+    it saves every ``checkpoint_every`` steps there and continues from the checkpoint found
+    there (of the same config, seed and cell; another one is a CheckpointError).
 
     Returns ``{"curves": {...}, "stopped_early": bool, "time": {"wall_s", "cpu_s"}}``
-    (JSON-able; curves end where the seed stopped).
+    (JSON-able; curves end where the seed stopped; ``time`` is the training time summed over
+    every resumed part).
     """
     config.validate()
-    key = tuple(key)
+    key = cell.key
     if key not in cells(config):
         raise ValueError(f"cell {key!r} is not a cell of this config (cells: {cells(config)})")
     _, k, approach, _, replica = key
-    header = _cell_header(config, seed, key)
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if folder is not None and not resume:
-        (folder / CHECKPOINT_NAME).unlink(missing_ok=True)
-    cell = Cell(config, k, approach, seed, replica)
+    run = Training(config, k, approach, cell.seed, replica)
     checkpoint = None
-    if folder is not None:
+    if cell.checkpoint_dir is not None:
+        folder = Path(cell.checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
         checkpoint = Checkpointer(
-            folder / CHECKPOINT_NAME, header=header,
-            state=cell.state, restore=cell.restore, every=config.checkpoint_every,
+            folder / CHECKPOINT_NAME, header=_cell_header(config, cell.seed, key),
+            state=run.state, restore=run.restore, every=config.checkpoint_every,
             restart_hint="delete the checkpoint folder to start this cell over")
     steps = config.steps(approach)
-    curves = fit(cell.step, steps, eval_every=config.eval_every,
-                 evaluate=cell.evaluate, checkpoint=checkpoint, resume=resume,
-                 progress=progress, lr=config.lr, until=stop_rule(config, approach),
-                 desc=f"tuple-lines k={k} {approach.replace('_', '-')} seed {replica}")
+    curves = fit(run.step, steps, eval_every=config.eval_every,
+                 evaluate=run.evaluate, checkpoint=checkpoint, resume=True,
+                 progress=cell.progress, lr=config.lr, until=stop_rule(config, approach),
+                 desc=f"tuple-lines {cell.label}")
     saved = curves.to_dict()  # in one key order, whether resumed or not
     return {"curves": {n: saved[n] for n in CURVES}, "stopped_early": curves.steps[-1] < steps,
-            "time": cell.time_spent()}
+            "time": run.time_spent()}
 
 
 def _stack(config: TupleLinesConfig, parts: list[dict], where: str) -> dict:
@@ -359,13 +350,16 @@ def learned_fraction(learned: int, total: int, level: float = 0.95) -> dict:
             "interval": [float(ci.low), float(ci.high)], "level": level}
 
 
-def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """The Result of a run from its cells' outputs ``{key: run_cell(...)}``."""
-    timing: dict[str, Any]
-    curves, metrics, timing = {}, {}, {}
+def merge(config: TupleLinesConfig, outputs: dict) -> dict:
+    """Each (k, approach)'s seeds joined under ``k=<k>/<approach>``: stacked curves, final and
+    learned numbers per seed, the learned fraction and the chance bands; ``timing``: each seed's
+    training seconds over every resumed part."""
+    curves: dict = {}
+    metrics: dict = {}
+    timing: dict = {}
     for k in config.ks:
         for approach in config.approaches:
-            name = cell_key_text((k, approach))
+            name = f"k={k}/{approach}"
             parts = [outputs[("k", k, approach, "replica", r)] for r in range(config.replicas_of(k, approach))]
             c = curves[name] = _stack(config, parts, name)
             timing[name] = {t: [p["time"][t] for p in parts] for t in ("wall_s", "cpu_s")}
@@ -396,11 +390,8 @@ def merge(config: TupleLinesConfig, seed: int, outputs: dict, preset: str = "cus
                 "at_chance_throughout": np.all((after0 <= band_run) | np.isnan(after0), axis=0).tolist(),
                 "steps": config.steps(approach),
             }
-    timing["total_s"] = float(sum(sum(t["wall_s"]) for n, t in timing.items()))
-    return Result(experiment="tuple-lines", preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas, "focus_ks": list(config.focus_ks),
-                         "focus_replicas": config.focus_replicas},
-                  metrics=metrics, curves=curves, timing=timing)
+    return {"metrics": metrics, "curves": curves, "timing": timing,
+            "seeds": {"focus_ks": list(config.focus_ks), "focus_replicas": config.focus_replicas}}
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,7 +410,7 @@ def figure(result: Result):
     for ax, k in zip(axes[0], ks):
         for approach, color, label in (("end_to_end", "red", "end-to-end"),
                                        ("decomposition", "blue", "decomposition")):
-            name = cell_key_text((k, approach))
+            name = f"k={k}/{approach}"
             c = result.curves.get(name)
             if c is None:
                 continue
@@ -477,7 +468,7 @@ def summary(result: Result) -> str:
     for k in result.config["ks"]:
         texts = []
         for a, name in (("end_to_end", "e2e"), ("decomposition", "dec")):
-            m = result.metrics.get(cell_key_text((k, a)))
+            m = result.metrics.get(f"k={k}/{a}")
             if m is not None:
                 texts.append(f"{name} {m['final_accuracy_mean']:.3f}±{m['final_accuracy_std']:.3f}")
         parts.append(f"k={k}: " + ", ".join(texts))
@@ -489,5 +480,5 @@ EXPERIMENT = register(Experiment(
     description="k-tuples of line images: decomposition learns every k, end-to-end fails for k >= 3 "
                 "(Sec. 3.1, Fig. 3)",
     presets=PRESETS, figure=figure, summary=summary, family=2, cells=cells, run_cell=run_cell,
-    merge=merge, tiny=TINY, paper_ref="Sec. 3.1, Figures 2 and 3", resumable=True,
+    merge=merge, tiny=TINY, paper_ref="Sec. 3.1, Figures 2 and 3",
 ))

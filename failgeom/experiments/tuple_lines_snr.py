@@ -22,7 +22,6 @@ tuples' gradients are never formed except for the second moment, which the first
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,7 @@ from ..results import Result
 from ..training import null_progress, seed_streams
 from ..stats import SNREstimate, block_snr
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 from .tuple_lines_model import APPROACHES, CONV_INITS, TupleModel, end_to_end_score_grads, tuple_losses
 
 #: float32 machine epsilon, the paper's "float32 precision" (dashed line of Figure 5)
@@ -276,48 +275,38 @@ def cells(config: TupleLinesSNRConfig) -> list[tuple]:
 _POOL_CACHE: dict = {}
 
 
-def shared_pool(config: TupleLinesSNRConfig, seed: int, progress=null_progress) -> tuple[Pool, float]:
-    """The pool of this config and seed, computed once per process; ``(pool, seconds spent)``."""
+def shared_pool(config: TupleLinesSNRConfig, seed: int, progress=null_progress) -> Pool:
+    """The pool of this config and seed, computed once per process."""
     key = json.dumps([seed] + [getattr(config, n) for n in ("pool", "chunk", "conv_init", "replicas", "dtype")])
     if key not in _POOL_CACHE:
-        start = time.perf_counter()
         pool = pool_features(config, seed, progress)
         _POOL_CACHE.clear()
         _POOL_CACHE[key] = pool
-        return pool, time.perf_counter() - start
-    return _POOL_CACHE[key], 0.0
+    return _POOL_CACHE[key]
 
 
-def run_cell(config: TupleLinesSNRConfig, seed: int, key, progress=null_progress) -> dict:
-    """SNR estimates for one k: ``{approach: [estimate dict per initialisation], ...}``, the
-    number of tuples, and the seconds spent (on the pool, when this cell computed it, and on the
-    tuples)."""
+def run_cell(config: TupleLinesSNRConfig, cell: Cell) -> dict:
+    """SNR estimates for one k: ``{approach: [estimate dict per initialisation], ...}`` and the
+    number of tuples formed."""
     config.validate()
-    (k,) = key
-    pool, pool_s = shared_pool(config, seed, progress)
-    start = time.perf_counter()
-    means, second = block_statistics(config, pool, k, seed, progress)
+    (k,) = cell.key
+    pool = shared_pool(config, cell.seed, cell.progress)
+    means, second = block_statistics(config, pool, k, cell.seed, cell.progress)
     out: dict[str, Any] = {a: [block_snr(means[a][r], second[a][r], config.level).to_dict()
                for r in range(config.replicas)] for a in APPROACHES}
     out["tuples"] = config.tuples_formed(k)
-    out["pool_s"] = pool_s
-    out["elapsed_s"] = time.perf_counter() - start
     return out
 
 
-def merge(config: TupleLinesSNRConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    metrics, timing = {}, {}
+def merge(config: TupleLinesSNRConfig, outputs: dict) -> dict:
+    """Each k's estimates under ``k=<k>/<approach>`` and its tuple count under ``k=<k>/tuples``."""
+    metrics = {}
     for (k,) in cells(config):
         o = outputs[(k,)]
         for a in APPROACHES:
             metrics[f"k={k}/{a}"] = o[a]
         metrics[f"k={k}/tuples"] = o["tuples"]
-        timing[f"k={k}"] = o["elapsed_s"]
-    timing["pool_s"] = float(sum(outputs[key]["pool_s"] for key in cells(config)))
-    timing["total_s"] = float(sum(timing.values()))
-    return Result(experiment="tuple-lines-snr", preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves={},
-                  timing=timing)
+    return {"metrics": metrics, "curves": {}}
 
 
 # --------------------------------------------------------------------------------------------
