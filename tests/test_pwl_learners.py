@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from failgeom.experiments import get, pwl
+from failgeom.experiments import get, pwl, pwl_models
 from failgeom.problems.pwl import sample_pwl_curves, sample_pwl_data
 from failgeom.theory.pwl import condition_number, paper_step_threshold, pwl_inverse
 from failgeom.theory.windows import kink_second_moment, window_covariance
@@ -88,13 +88,13 @@ def test_fc_can_reach_only_U_on_the_span_of_the_codes_curves():
     # (rank n - 6): U_hat's rows stay in their span, so max |U_hat - U| cannot fall below 2,
     # while U Pi maps every such curve to its kink vector exactly.
     n = 30
-    target = pwl.learners.reachable_inverse(n, 3, "code")
+    target = pwl_models.reachable_inverse(n, 3, "code")
     f, p = sample_pwl_curves(np.random.default_rng(4), 200, n, 3, "code")
     np.testing.assert_allclose(f @ target.T, p, atol=1e-9)
     assert np.abs(target - pwl_inverse(n, np.float64)).max() == pytest.approx(2.0)
     summary = pwl.condition_summary(pwl.make_learner("fc", n, 3), n, 3, "code")
     assert summary["hessian_rank"] == n - 6 and summary["u_max_error_floor"] == pytest.approx(2.0)
-    np.testing.assert_array_equal(pwl.learners.reachable_inverse(n, 3, "paper"), pwl_inverse(n, np.float64))
+    np.testing.assert_array_equal(pwl_models.reachable_inverse(n, 3, "paper"), pwl_inverse(n, np.float64))
 
 
 @pytest.mark.parametrize("distribution", ["paper", "code"])

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from failgeom.experiments import get, pwl, pwl_scaling
+from failgeom.experiments import get, pwl_models, pwl_scaling
 from failgeom.problems.pwl import sample_pwl_data
 from failgeom.theory.pwl import iteration_lower_bound, paper_step_threshold, sgd_mean_iterate
 from failgeom.theory.regression import gd_regression_errors
 from failgeom.theory.windows import empirical_window_covariance, inverse_sqrt, window_covariance
 
-W_STAR = pwl.TARGET_FILTER
+W_STAR = pwl_models.TARGET_FILTER
 
 
 def _hessian(n):

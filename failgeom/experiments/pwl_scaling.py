@@ -7,9 +7,10 @@ of Sec. 4.1.3, each at a fixed fraction of the largest stable step of its expect
 Which numbers are what:
 
 * **measured SGD**: R replicas (seeds) of the learners of :mod:`failgeom.experiments.pwl`
-  trained with minibatches from fixed training sets (the paper text's curves); the count is the
-  first checked step at which a replica's filter error is below ``tol``. Unconditioned runs only
-  up to ``sgd_max_n`` (the count grows like the condition number, about 1.5e6 at n = 100).
+  (their models in :mod:`failgeom.experiments.pwl_models`) trained with minibatches from fixed
+  training sets (the paper text's curves); the count is the first checked step at which a
+  replica's filter error is below ``tol``. Unconditioned runs only up to ``sgd_max_n`` (the
+  count grows like the condition number, about 1.5e6 at n = 100).
 * **exact GD**: full gradient descent on the population quadratic of the same loss (3 x 3,
   Hessian ``2 loss_coef C`` with C the exact window covariance). Plain: Appendix A.5's closed
   form (:func:`failgeom.theory.regression.gd_regression_error_formula`) at every n. Conditioned:
@@ -48,7 +49,7 @@ from ..theory.windows import (jacobi_condition_number, kink_second_moment, spd_c
 from ..training import StopTraining, fit, null_progress, seed_streams, train_step
 from . import register
 from .base import Experiment, ExperimentConfig, param
-from .pwl.learners import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
+from .pwl_models import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
 
 NAME = "pwl-scaling"
 #: ``||(1, -2, 1)|| = sqrt(6)``: the filter error of GD's starting point 0. A tol at or above it is

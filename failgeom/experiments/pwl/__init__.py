@@ -26,8 +26,9 @@ beta2 0.999, eps 1e-8) at its rates, batch sizes and iterations. The talk slide 
 the best diagonal (Jacobi) rescaling, which bounds what a diagonal method such as Adam/AdaGrad
 can do to the geometry (the talk's point).
 
-Modules: :mod:`.learners` (the models and their Hessians), :mod:`.config` (the config),
-:mod:`.specs` (the table), :mod:`.run` (training, metrics, the cell), :mod:`.figures`.
+Modules: :mod:`failgeom.experiments.pwl_models` (the models and their Hessians, shared with
+``pwl-scaling``), :mod:`.config` (the config), :mod:`.specs` (the table), :mod:`.run` (training,
+metrics, the cell), :mod:`.figures`.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from .. import register
 from ..base import Experiment
 from .config import TF_ADAM, PWLConfig
 from .figures import combined_figure, figure, summary
-from .learners import (AutoencoderLearner, ConvLearner, FCLearner, Learner, PreconditionedConvLearner,
-                       TARGET_FILTER, condition_summary, curve_second_moment, filter_error, make_learner,
-                       sgd_step_size)
+from ..pwl_models import (AutoencoderLearner, ConvLearner, FCLearner, Learner, PreconditionedConvLearner,
+                          TARGET_FILTER, condition_summary, curve_second_moment, filter_error, make_learner,
+                          reachable_inverse, sgd_step_size)
 from .run import (Trained, data_distribution, default_lr, evaluate, kink_amplitude_ratio, make_optimizer, merge,
                   reconstruction_errors, rounding_reference, run_cell, train_learner)
 from .specs import LEARNERS, SPECS, LearnerSpec
@@ -63,6 +64,7 @@ __all__ = [
     "AutoencoderLearner", "ConvLearner", "EXPERIMENTS", "FCLearner", "LEARNERS", "Learner", "LearnerSpec",
     "PWLConfig", "PreconditionedConvLearner", "SPECS", "TARGET_FILTER", "TF_ADAM", "Trained", "combined_figure",
     "condition_summary", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "figure",
-    "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reconstruction_errors",
+    "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reachable_inverse",
+    "reconstruction_errors",
     "rounding_reference", "run_cell", "sgd_step_size", "summary", "train_learner",
 ]

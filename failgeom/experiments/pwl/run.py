@@ -16,9 +16,9 @@ from ...results import Result
 from ...stats import describe
 from ...theory.pwl import pwl_inverse, pwl_inverse_apply
 from ...training import Curves, first_crossing, fit, null_progress, seed_streams, train_step
+from ..pwl_models import (FCLearner, Learner, condition_summary, filter_error, make_learner, reachable_inverse,
+                          sgd_step_size)
 from .config import PWLConfig
-from .learners import (FCLearner, Learner, condition_summary, filter_error, make_learner, reachable_inverse,
-                       sgd_step_size)
 from .specs import SPECS
 
 #: the filter-error thresholds whose first crossing is reported
