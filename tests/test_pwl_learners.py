@@ -255,3 +255,21 @@ def test_autoencoder_rounding_reference_is_exact_away_from_kinks():
     assert ref["recon_rmse_near_kinks"]["min"] > 0  # and rounds the kinks off
     result = exp.run(exp.tiny, seed=0)
     assert result.metrics["rounding_reference"] == ref
+
+
+def test_cell_records_of_the_old_shape_merge_to_the_same_result():
+    # records/paper holds cells written before the cells took their one shape: a whole Result
+    # (seed under "seeds", the cell's own timing), whose merge added the autoencoder's rounding
+    # reference. Merged now, such a record gives the metrics and curves of a fresh cell.
+    for name in ("autoencoder", "conv"):
+        exp = get(f"pwl-{name}")
+        cfg, key = exp.tiny, (name,)
+        new = exp.compute_cell(cfg, 5, key)
+        assert set(new) == {"metrics", "curves"}
+        old = {"experiment": exp.name, "preset": "custom", "config": cfg.to_dict(),
+               "seeds": {"seed": 5, "replicas": cfg.replicas},
+               "metrics": {k: v for k, v in new["metrics"].items() if k != "rounding_reference"},
+               "curves": new["curves"], "timing": {"train_s": 1.0, "per_step_ms": 2.0}}
+        fresh, stored = exp.merge_cells(cfg, 5, {key: new}), exp.merge_cells(cfg, 5, {key: old})
+        assert stored.metrics == fresh.metrics and stored.curves == fresh.curves
+        assert ("rounding_reference" in fresh.metrics) == (name == "autoencoder")
