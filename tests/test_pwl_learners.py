@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from failgeom.experiments import get, pwl
+from failgeom.experiments import get, pwl, pwl_models
 from failgeom.problems.pwl import sample_pwl_curves, sample_pwl_data
 from failgeom.theory.pwl import condition_number, paper_step_threshold, pwl_inverse
 from failgeom.theory.windows import kink_second_moment, window_covariance
@@ -88,13 +88,13 @@ def test_fc_can_reach_only_U_on_the_span_of_the_codes_curves():
     # (rank n - 6): U_hat's rows stay in their span, so max |U_hat - U| cannot fall below 2,
     # while U Pi maps every such curve to its kink vector exactly.
     n = 30
-    target = pwl.learners.reachable_inverse(n, 3, "code")
+    target = pwl_models.reachable_inverse(n, 3, "code")
     f, p = sample_pwl_curves(np.random.default_rng(4), 200, n, 3, "code")
     np.testing.assert_allclose(f @ target.T, p, atol=1e-9)
     assert np.abs(target - pwl_inverse(n, np.float64)).max() == pytest.approx(2.0)
     summary = pwl.condition_summary(pwl.make_learner("fc", n, 3), n, 3, "code")
     assert summary["hessian_rank"] == n - 6 and summary["u_max_error_floor"] == pytest.approx(2.0)
-    np.testing.assert_array_equal(pwl.learners.reachable_inverse(n, 3, "paper"), pwl_inverse(n, np.float64))
+    np.testing.assert_array_equal(pwl_models.reachable_inverse(n, 3, "paper"), pwl_inverse(n, np.float64))
 
 
 @pytest.mark.parametrize("distribution", ["paper", "code"])
@@ -255,3 +255,21 @@ def test_autoencoder_rounding_reference_is_exact_away_from_kinks():
     assert ref["recon_rmse_near_kinks"]["min"] > 0  # and rounds the kinks off
     result = exp.run(exp.tiny, seed=0)
     assert result.metrics["rounding_reference"] == ref
+
+
+def test_cell_records_of_the_old_shape_merge_to_the_same_result():
+    # records/paper holds cells written before the cells took their one shape: a whole Result
+    # (seed under "seeds", the cell's own timing), whose merge added the autoencoder's rounding
+    # reference. Merged now, such a record gives the metrics and curves of a fresh cell.
+    for name in ("autoencoder", "conv"):
+        exp = get(f"pwl-{name}")
+        cfg, key = exp.tiny, (name,)
+        new = exp.compute_cell(cfg, 5, key)
+        assert set(new) == {"metrics", "curves"}
+        old = {"experiment": exp.name, "preset": "custom", "config": cfg.to_dict(),
+               "seeds": {"seed": 5, "replicas": cfg.replicas},
+               "metrics": {k: v for k, v in new["metrics"].items() if k != "rounding_reference"},
+               "curves": new["curves"], "timing": {"train_s": 1.0, "per_step_ms": 2.0}}
+        fresh, stored = exp.merge_cells(cfg, 5, {key: new}), exp.merge_cells(cfg, 5, {key: old})
+        assert stored.metrics == fresh.metrics and stored.curves == fresh.curves
+        assert ("rounding_reference" in fresh.metrics) == (name == "autoencoder")

@@ -7,9 +7,10 @@ of Sec. 4.1.3, each at a fixed fraction of the largest stable step of its expect
 Which numbers are what:
 
 * **measured SGD**: R replicas (seeds) of the learners of :mod:`failgeom.experiments.pwl`
-  trained with minibatches from fixed training sets (the paper text's curves); the count is the
-  first checked step at which a replica's filter error is below ``tol``. Unconditioned runs only
-  up to ``sgd_max_n`` (the count grows like the condition number, about 1.5e6 at n = 100).
+  (their models in :mod:`failgeom.experiments.pwl_models`) trained with minibatches from fixed
+  training sets (the paper text's curves); the count is the first checked step at which a
+  replica's filter error is below ``tol``. Unconditioned runs only up to ``sgd_max_n`` (the
+  count grows like the condition number, about 1.5e6 at n = 100).
 * **exact GD**: full gradient descent on the population quadratic of the same loss (3 x 3,
   Hessian ``2 loss_coef C`` with C the exact window covariance). Plain: Appendix A.5's closed
   form (:func:`failgeom.theory.regression.gd_regression_error_formula`) at every n. Conditioned:
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,8 @@ from ..theory.windows import (jacobi_condition_number, kink_second_moment, spd_c
                               window_covariance)
 from ..training import StopTraining, fit, null_progress, seed_streams, train_step
 from . import register
-from .base import Experiment, ExperimentConfig, param
-from .pwl.learners import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
+from .base import Cell, Experiment, ExperimentConfig, param
+from .pwl_models import TARGET_FILTER, ConvLearner, FCLearner, PreconditionedConvLearner, filter_error, sgd_step_size
 
 NAME = "pwl-scaling"
 #: ``||(1, -2, 1)|| = sqrt(6)``: the filter error of GD's starting point 0. A tol at or above it is
@@ -202,10 +202,11 @@ def sgd_iterations_to_tol(learner, data, n: int, config: ScalingConfig, stream, 
     return [int(c) if c >= 0 else None for c in counts], lr
 
 
-def size_cell(config: ScalingConfig, seed: int, n: int, progress=null_progress) -> dict:
-    """One n: condition numbers, exact GD and measured SGD counts, plain and conditioned."""
-    t0 = time.perf_counter()
-    node = seed_streams(seed, NAME, "n", n)
+def size_cell(config: ScalingConfig, cell: Cell) -> dict:
+    """The cell ``("n", n)``: condition numbers, exact GD and measured SGD counts, plain and
+    conditioned, as ``{"row": ...}``. Streams: the cell's (``seed_streams(seed, NAME, "n", n)``)."""
+    _, n = cell.key
+    node, progress = cell.streams, cell.progress
     data = sample_pwl_data(node.child("data").generators(config.replicas), n, config.k, "paper",
                            config.train_size, 2)
     C = window_covariance(n, config.k, "paper", "valid")
@@ -226,7 +227,7 @@ def size_cell(config: ScalingConfig, seed: int, n: int, progress=null_progress) 
     if n <= config.sgd_max_n:
         row["sgd_plain_iterations"], row["sgd_plain_lr"] = sgd_iterations_to_tol(
             plain, data, n, config, node.child("conv"), progress)
-    return {"row": row, "seconds": time.perf_counter() - t0}
+    return {"row": row}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,15 +298,11 @@ def cells(config: ScalingConfig) -> list[tuple]:
     return [("n", n) for n in config.ns] + [("fc", n) for n in config.fc_ns]
 
 
-def run_cell(config: ScalingConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    kind, n = key
-    if kind == "n":
-        return size_cell(config, seed, n, progress)
-    if kind == "fc":
-        t0 = time.perf_counter()
-        rows, metrics = fc_lemma2(n, config, seed, progress)
-        return {"rows": rows, "metrics": metrics, "seconds": time.perf_counter() - t0}
-    raise ValueError(f"{NAME} has cells ('n', n) and ('fc', n), got {key!r}")
+def fc_cell(config: ScalingConfig, cell: Cell) -> dict:
+    """The cell ``("fc", n)``: :func:`fc_lemma2`'s rows and metrics."""
+    _, n = cell.key
+    rows, metrics = fc_lemma2(n, config, cell.seed, cell.progress)
+    return {"rows": rows, "metrics": metrics}
 
 
 def _median(counts):
@@ -317,10 +314,10 @@ def _fit_dict(ns, values):
     return fit_exponent(ns, values).to_dict()
 
 
-def merge(config: ScalingConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """Per-n rows, their fitted exponents, and the fc check."""
+def merge(config: ScalingConfig, outputs: dict) -> dict:
+    """Per-n rows, their fitted exponents, and the fc check (a stored cell's ``"seconds"``, from
+    before the framework timed the cells, is not read)."""
     per_n = {str(n): outputs[("n", n)]["row"] for n in config.ns}
-    timing = {f"n={n}": outputs[("n", n)]["seconds"] for n in config.ns}
     ns = np.asarray(config.ns, dtype=float)
     rows = [per_n[str(n)] for n in config.ns]
     metrics: dict[str, Any] = {"per_n": per_n}
@@ -346,13 +343,7 @@ def merge(config: ScalingConfig, seed: int, outputs: dict, preset: str = "custom
     metrics["censored_sgd_plain"] = {str(n): sum(c is None for c in per_n[str(n)]["sgd_plain_iterations"])
                                      for n in sgd_ns}
     metrics["fc_lemma2"] = {str(n): outputs[("fc", n)]["metrics"] for n in config.fc_ns}
-    timing["fc_lemma2"] = sum(outputs[("fc", n)]["seconds"] for n in config.fc_ns)
-    timing["total_s"] = sum(v for v in timing.values())
-    return Result(
-        experiment=NAME, preset=preset, config=config.to_dict(),
-        seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
-        curves={"fc_lemma2": {str(n): outputs[("fc", n)]["rows"] for n in config.fc_ns}}, timing=timing,
-    )
+    return {"metrics": metrics, "curves": {"fc_lemma2": {str(n): outputs[("fc", n)]["rows"] for n in config.fc_ns}}}
 
 
 def summary(result: Result) -> str:
@@ -435,6 +426,6 @@ def figure(result: Result):
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="PWL curves: SGD iterations vs n track cond(C) ~ n^3; conditioned: flat (Sec. 4.1, Thm 3)",
-    presets=PRESETS, figure=figure, summary=summary, family=3, tiny=TINY, cells=cells, run_cell=run_cell,
-    merge=merge, paper_ref="Sec. 4.1.2-4.1.3, Theorem 3, Lemma 2, Appendix A.5-A.6",
+    presets=PRESETS, figure=figure, summary=summary, family=3, tiny=TINY, cells=cells,
+    run_cell={"n": size_cell, "fc": fc_cell}, merge=merge, paper_ref="Sec. 4.1.2-4.1.3, Theorem 3, Lemma 2, Appendix A.5-A.6",
 ))

@@ -2,7 +2,7 @@
 
 A curve ``f = W p`` (``W[i, j] = [i - j + 1]_+``) is to be mapped back to its sparse kink vector
 ``p = U f`` with ``U = W^{-1}`` the second-difference filter ``(1, -2, 1)`` (Lemma 1). Four
-learners, registered as four experiments from the table :data:`SPECS`:
+learners, registered as four experiments (their descriptions and presets in the table :data:`SPECS`):
 
 ``pwl-fc`` (4.1.1)
     one linear layer ``p_hat = U_hat f`` (n x n, init 0). The Hessian is ``E[f f^T]`` (``lam W
@@ -26,43 +26,93 @@ beta2 0.999, eps 1e-8) at its rates, batch sizes and iterations. The talk slide 
 the best diagonal (Jacobi) rescaling, which bounds what a diagonal method such as Adam/AdaGrad
 can do to the geometry (the talk's point).
 
-Modules: :mod:`.learners` (the models and their Hessians), :mod:`.config` (the config),
-:mod:`.specs` (the table), :mod:`.run` (training, metrics, the cell), :mod:`.figures`.
+Modules: :mod:`failgeom.experiments.pwl_models` (the models and their Hessians, shared with
+``pwl-scaling``), :mod:`.config` (the config), :mod:`.specs` (the table), :mod:`.run` (training,
+metrics, the cell and its merge), :mod:`.figures`.
 """
 
 from __future__ import annotations
 
-import functools
-
 from .. import register
-from ..base import Experiment
+from ..base import Cell, Experiment
+from ..pwl_models import (AutoencoderLearner, ConvLearner, FCLearner, Learner, PreconditionedConvLearner,
+                          TARGET_FILTER, condition_summary, curve_second_moment, filter_error, make_learner,
+                          reachable_inverse, sgd_step_size)
 from .config import TF_ADAM, PWLConfig
 from .figures import combined_figure, figure, summary
-from .learners import (AutoencoderLearner, ConvLearner, FCLearner, Learner, PreconditionedConvLearner,
-                       TARGET_FILTER, condition_summary, curve_second_moment, filter_error, make_learner,
-                       sgd_step_size)
 from .run import (Trained, data_distribution, default_lr, evaluate, kink_amplitude_ratio, make_optimizer, merge,
-                  reconstruction_errors, rounding_reference, run_cell, train_learner)
+                  reconstruction_errors, rounding_errors, rounding_reference, train_cell, train_learner)
 from .specs import LEARNERS, SPECS, LearnerSpec
 
+# one cell per experiment, named by its learner; each learner's cell trains it (run.train_cell)
 
-def _experiment(spec: LearnerSpec) -> Experiment:
-    return Experiment(
-        name=spec.experiment, description=spec.description, presets=spec.presets, figure=figure,
-        summary=summary, family=3, paper_ref=spec.paper_ref, tiny=spec.tiny,
-        cells=lambda config, name=spec.name: [(name,)],
-        run_cell=functools.partial(run_cell, spec.name),
-        merge=functools.partial(merge, spec.name),
-    )
 
+def fc_cells(config: PWLConfig) -> list[tuple]:
+    return [("fc",)]
+
+
+def run_fc(config: PWLConfig, cell: Cell) -> dict:
+    return train_cell("fc", config, cell)
+
+
+def conv_cells(config: PWLConfig) -> list[tuple]:
+    return [("conv",)]
+
+
+def run_conv(config: PWLConfig, cell: Cell) -> dict:
+    return train_cell("conv", config, cell)
+
+
+def conv_precond_cells(config: PWLConfig) -> list[tuple]:
+    return [("conv-precond",)]
+
+
+def run_conv_precond(config: PWLConfig, cell: Cell) -> dict:
+    return train_cell("conv-precond", config, cell)
+
+
+def autoencoder_cells(config: PWLConfig) -> list[tuple]:
+    return [("autoencoder",)]
+
+
+def run_autoencoder(config: PWLConfig, cell: Cell) -> dict:
+    return train_cell("autoencoder", config, cell)
+
+
+FC = register(Experiment(
+    name="pwl-fc", description=SPECS["fc"].description, presets=SPECS["fc"].presets, tiny=SPECS["fc"].tiny,
+    cells=fc_cells, run_cell=run_fc, merge=merge, figure=figure, summary=summary, family=3,
+    paper_ref=SPECS["fc"].paper_ref,
+))
+
+CONV = register(Experiment(
+    name="pwl-conv", description=SPECS["conv"].description, presets=SPECS["conv"].presets,
+    tiny=SPECS["conv"].tiny, cells=conv_cells, run_cell=run_conv, merge=merge, figure=figure, summary=summary,
+    family=3, paper_ref=SPECS["conv"].paper_ref,
+))
+
+CONV_PRECOND = register(Experiment(
+    name="pwl-conv-precond", description=SPECS["conv-precond"].description,
+    presets=SPECS["conv-precond"].presets, tiny=SPECS["conv-precond"].tiny, cells=conv_precond_cells,
+    run_cell=run_conv_precond, merge=merge, figure=figure, summary=summary, family=3,
+    paper_ref=SPECS["conv-precond"].paper_ref,
+))
+
+AUTOENCODER = register(Experiment(
+    name="pwl-autoencoder", description=SPECS["autoencoder"].description, presets=SPECS["autoencoder"].presets,
+    tiny=SPECS["autoencoder"].tiny, cells=autoencoder_cells, run_cell=run_autoencoder, merge=merge,
+    figure=figure, summary=summary, family=3, paper_ref=SPECS["autoencoder"].paper_ref,
+))
 
 #: the four registered experiments, by learner name
-EXPERIMENTS = {name: register(_experiment(spec)) for name, spec in SPECS.items()}
+EXPERIMENTS = {"fc": FC, "conv": CONV, "conv-precond": CONV_PRECOND, "autoencoder": AUTOENCODER}
 
 __all__ = [
-    "AutoencoderLearner", "ConvLearner", "EXPERIMENTS", "FCLearner", "LEARNERS", "Learner", "LearnerSpec",
-    "PWLConfig", "PreconditionedConvLearner", "SPECS", "TARGET_FILTER", "TF_ADAM", "Trained", "combined_figure",
-    "condition_summary", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "figure",
-    "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge", "reconstruction_errors",
-    "rounding_reference", "run_cell", "sgd_step_size", "summary", "train_learner",
+    "AUTOENCODER", "AutoencoderLearner", "CONV", "CONV_PRECOND", "ConvLearner", "EXPERIMENTS", "FC", "FCLearner",
+    "LEARNERS", "Learner", "LearnerSpec", "PWLConfig", "PreconditionedConvLearner", "SPECS", "TARGET_FILTER",
+    "TF_ADAM", "Trained", "autoencoder_cells", "combined_figure", "condition_summary", "conv_cells",
+    "conv_precond_cells", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "fc_cells",
+    "figure", "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge",
+    "reachable_inverse", "reconstruction_errors", "rounding_errors", "rounding_reference", "run_autoencoder",
+    "run_conv", "run_conv_precond", "run_fc", "sgd_step_size", "summary", "train_cell", "train_learner",
 ]

@@ -27,7 +27,7 @@ class PWLConfig(ExperimentConfig):
 
     ``lr=None`` picks a default: with Adam the original code's rate for the learner, with SGD
     ``sgd_step_fraction`` of the largest stable step of the expected loss
-    (:func:`failgeom.experiments.pwl.learners.sgd_step_size`); the autoencoder has no such
+    (:func:`failgeom.experiments.pwl_models.sgd_step_size`); the autoencoder has no such
     threshold and needs an explicit SGD rate.
     """
 

@@ -1,10 +1,9 @@
 """Training one PWL learner over its replicas with :func:`failgeom.training.fit`, its validation
-metrics, and the experiment's one cell (one learner per registered experiment)."""
+metrics, and the experiment's one cell (one learner per registered experiment) and its merge."""
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from typing import cast
 
@@ -12,13 +11,14 @@ import numpy as np
 
 from ... import nn
 from ...problems.pwl import PWLData, minibatch, sample_pwl_data
-from ...results import Result
+from ...results import jsonable
 from ...stats import describe
 from ...theory.pwl import pwl_inverse, pwl_inverse_apply
 from ...training import Curves, first_crossing, fit, null_progress, seed_streams, train_step
+from ..base import Cell
+from ..pwl_models import (FCLearner, Learner, condition_summary, filter_error, make_learner, reachable_inverse,
+                          sgd_step_size)
 from .config import PWLConfig
-from .learners import (FCLearner, Learner, condition_summary, filter_error, make_learner, reachable_inverse,
-                       sgd_step_size)
 from .specs import SPECS
 
 #: the filter-error thresholds whose first crossing is reported
@@ -179,14 +179,16 @@ def _stats(values) -> dict:
     return {**describe(v), "per_replica": v.tolist()}
 
 
-def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """The experiment's one cell ``(learner,)``: final validation metrics, condition numbers,
-    the curves and snapshots, as a Result in JSON types (:meth:`Result.to_dict`)."""
-    if tuple(key) != (name,):
-        raise ValueError(f"pwl-{name} has the one cell ({name!r},), got {key!r}")
-    start = time.perf_counter()
-    run = train_learner(name, config, seed, progress)
-    train_s = time.perf_counter() - start
+def train_cell(name: str, config: PWLConfig, cell: Cell) -> dict:
+    """The experiment's one cell ``(learner,)``: final validation metrics, condition numbers and,
+    for the autoencoder, the rounding reference (:func:`rounding_errors`); the validation
+    curves and the Figure 6 snapshots. In JSON types (non-finite floats as None).
+
+    The streams are :func:`train_learner`'s, ``seed_streams(cell.seed, "pwl-<name>", ...)``.
+    """
+    if tuple(cell.key) != (name,):
+        raise ValueError(f"pwl-{name} has the one cell ({name!r},), got {cell.key!r}")
+    run = train_learner(name, config, cell.seed, cell.progress)
     curves = run.curves
     final = {k: np.asarray(v[-1]) for k, v in curves.values.items()}
     distribution = data_distribution(name, config)
@@ -203,22 +205,18 @@ def run_cell(name: str, config: PWLConfig, seed: int, key: tuple, progress=null_
     metrics["conditioning"] = condition_summary(run.learner, config.n, config.k, distribution)
     away = np.maximum(final["recon_rmse_away"], 1e-300)
     metrics["kink_error_ratio"] = _stats(final["recon_rmse_near_kinks"] / away)
-    timing = {"train_s": train_s, "per_step_ms": 1e3 * train_s / config.steps}
-    return Result(experiment=f"pwl-{name}", preset="custom", config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics,
-                  curves={"validation": curves.to_dict(), "snapshots": run.snapshots}, timing=timing).to_dict()
+    if name == "autoencoder":
+        metrics["rounding_reference"] = rounding_errors(run.data)
+    return jsonable({"metrics": metrics, "curves": {"validation": curves.to_dict(), "snapshots": run.snapshots}})
 
 
-def rounding_reference(name: str, config: PWLConfig, seed: int) -> dict:
+def rounding_errors(data: PWLData) -> dict:
     """The decoding errors of a reference that rounds every kink off over one step, on the
-    learner's own validation curves: the 3-point moving average of f (f at the two ends).
+    validation curves of ``data``: the 3-point moving average of f (f at the two ends).
 
     A moving average reproduces a linear piece exactly, so its error is zero away from the
-    kinks and, within one step of a kink, what rounding the kink costs. The validation sets are
-    drawn again from the cell's ``"data"`` stream, so they are the ones the cell evaluated on.
+    kinks and, within one step of a kink, what rounding the kink costs.
     """
-    data = sample_pwl_data(seed_streams(seed, f"pwl-{name}", "data").generators(config.replicas), config.n,
-                           config.k, data_distribution(name, config), config.train_size, config.val_size)
     f = data.val_f
     rounded = f.copy()
     rounded[..., 1:-1] = (f[..., :-2] + f[..., 1:-1] + f[..., 2:]) / 3.0
@@ -226,17 +224,31 @@ def rounding_reference(name: str, config: PWLConfig, seed: int) -> dict:
     return {key: _stats(errors[key]) for key in ("recon_rmse_near_kinks", "recon_rmse_away")}
 
 
-def merge(name: str, config: PWLConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
-    """The Result of the one cell (whose output is that Result as JSON types), with the
-    autoencoder's rounding reference (:func:`rounding_reference`) among its metrics."""
-    result = Result.from_dict(outputs[(name,)])
-    result.preset = preset
-    if name == "autoencoder":
-        result.metrics["rounding_reference"] = rounding_reference(name, config, seed)
-    return result
+def rounding_reference(name: str, config: PWLConfig, seed: int) -> dict:
+    """:func:`rounding_errors` on the learner's own validation curves, drawn again from the
+    cell's ``"data"`` stream (so they are the ones the cell evaluated on); the cell itself
+    computes it on the curves it drew."""
+    data = sample_pwl_data(seed_streams(seed, f"pwl-{name}", "data").generators(config.replicas), config.n,
+                           config.k, data_distribution(name, config), config.train_size, config.val_size)
+    return rounding_errors(data)
+
+
+def merge(config: PWLConfig, outputs: dict) -> dict:
+    """The one cell's metrics and curves as the experiment's (the learner is the cell key).
+
+    A cell record written before the cells took this shape holds a whole Result (its seed under
+    ``"seeds"``, timing the framework now measures) whose merge added the autoencoder's
+    rounding reference; that reference is computed here from the record's seed.
+    """
+    ((name,), output), = outputs.items()
+    metrics = output["metrics"]
+    if name == "autoencoder" and "rounding_reference" not in metrics:
+        metrics = {**metrics, "rounding_reference": rounding_reference(name, config, output["seeds"]["seed"])}
+    return {"metrics": metrics, "curves": output["curves"]}
 
 
 __all__ = [
     "FILTER_THRESHOLDS", "Trained", "data_distribution", "default_lr", "evaluate", "kink_amplitude_ratio",
-    "make_optimizer", "merge", "reconstruction_errors", "rounding_reference", "run_cell", "train_learner",
+    "make_optimizer", "merge", "reconstruction_errors", "rounding_errors", "rounding_reference", "train_cell",
+    "train_learner",
 ]

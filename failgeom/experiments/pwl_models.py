@@ -1,6 +1,9 @@
 """The four PWL learners of Sec. 4.1: a model from :mod:`failgeom.nn`, how it sees a curve, its
 loss, and the Hessian of its expected loss (for the SGD step size and the condition numbers).
 
+Shared by the Figure 6 experiments (:mod:`failgeom.experiments.pwl`) and ``pwl-scaling``
+(:mod:`failgeom.experiments.pwl_scaling`); it registers nothing.
+
 A learner maps ``inputs(f)`` through ``model`` to outputs trained against ``target(f, p)`` with
 the squared loss of the original code: ``mean_batch sum_coords`` for the fully connected layer,
 ``mean_batch mean_coords`` for the others (``loss_coef`` is 1 or ``1/n``). ``kinks(out)`` is the
@@ -19,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import nn
-from ...problems.pwl import kink_second_moment_matrix
-from ...theory.pwl import pwl_apply, pwl_inverse, pwl_matrix, second_difference_filter
-from ...theory.windows import (empirical_window_covariance, inverse_sqrt, jacobi_condition_number,
+from .. import nn
+from ..problems.pwl import kink_second_moment_matrix
+from ..theory.pwl import pwl_apply, pwl_inverse, pwl_matrix, second_difference_filter
+from ..theory.windows import (empirical_window_covariance, inverse_sqrt, jacobi_condition_number,
                                spd_condition_number, window_covariance_of, window_matrix)
 
 #: The second-difference filter (1, -2, 1) of Lemma 1, float (symmetric, so its orientation over
