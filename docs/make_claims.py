@@ -172,6 +172,18 @@ def _stocks(r) -> list:
                  for a in ("end_to_end", "decomposition")]
         lines.append(f"| {k} | {losses[0]} | {losses[1]} | {steps[0]} / {steps[1]} | "
                      f"{m['init']['ratio_exact_mean']:.5g} ({m['init']['ratio_measured_mean']:.5g}) |")
+    lines.append("")
+    for k in r.config["ks"]:
+        c = r.curves[f"k={k}"]
+        mean = lambda row: sum(row) / len(row)  # noqa: E731
+        at = {s: i for i, s in enumerate(c["steps"])}
+        e2e = c["expected_loss/end_to_end"]
+        ratio = {a: [e / d for e, d in zip(c[f"m2_end_to_end/{a}"][-1], c[f"m2_decomposition/{a}"][-1])]
+                 for a in ("end_to_end", "decomposition")}
+        lines.append(f"- k = {k}, Adam: mean end-to-end loss {mean(e2e[at[1500]]):.3f} at step 1,500 and "
+                     f"{mean(e2e[-1]):.3f} at step {c['steps'][-1]:,}; second-moment ratio at the last step, at the "
+                     f"end-to-end run's weights {_span(ratio['end_to_end'], 2)}, at the decomposition run's "
+                     f"{_span(ratio['decomposition'], 2)}")
     return lines
 
 
