@@ -211,7 +211,8 @@ def _convergence(r) -> list:
                      f"{m['ratio_average_to_bound_mean'][i]:.4f} \\[{m['ratio_average_to_bound_ci95'][0][i]:.4f}, "
                      f"{m['ratio_average_to_bound_ci95'][1][i]:.4f}\\] | {m['ratio_average_to_bound_max_replica'][i]:.3f} | "
                      f"{m['final_error_mean'][i]:.3g} |")
-    return lines
+    return lines + ["", f"Largest \\|\\|w\\_T\\|\\| over replicas and horizons {m['max_final_weight_norm']:.4f} "
+                        f"(B = {r.config['B']:g}, no projection)."]
 
 
 def _pwl(r) -> list:
