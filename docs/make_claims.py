@@ -230,9 +230,39 @@ def _pwl(r) -> list:
     parts.append(f"near-kink / elsewhere error {ms('kink_error_ratio')}")
     parts.append(f"val loss {ms('val_loss')}")
     if "filter_error" in m:
+        parts.append("per seed, filter error / decoding RMSE: " + ", ".join(
+            f"{_g(e, 2)} / {_g(x, 2)}" for e, x in zip(m["filter_error"]["per_replica"], m["recon_rmse"]["per_replica"])))
+    cond = {k: v for k, v in m.get("conditioning", {}).items() if k.endswith("condition_number")}
+    if cond:
+        parts.append("conditioning: " + ", ".join(f"{k.replace('_', ' ')} {_span(v) if isinstance(v, list) else _g(v)}"
+                                                  for k, v in cond.items()))
+    if "filter_error" in m:
         parts.append("first evaluation with filter error below 0.1 / 0.01 / 0.001: " + " / ".join(
             _span(m[f"first_step_filter_error_below_{t}"]) for t in ("0.1", "0.01", "0.001")))
     return ["- " + parts[0] + ": " + "; ".join(parts[1:])]
+
+
+def _pwl_scaling(r) -> list:
+    m = r.metrics
+    lines = ["", "| n | measured SGD, plain | exact GD, plain | cond(C) | SGD, conditioned | cond after conditioning |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for n, v in m["per_n"].items():
+        sgd = _span(v["sgd_plain_iterations"]) if v.get("sgd_plain_iterations") else "–"
+        lines.append(f"| {n} | {sgd} | {v['gd_plain_iterations']:,} | {v['window_condition_number']:,.0f} | "
+                     f"{_span(v['sgd_precond_iterations'])} | {_span(v['preconditioned_condition_number'])} |")
+    f = m["fits"]
+    fit = lambda k: f"{f[k]['exponent']:.2f} {_ci(f[k]['ci95'])}"  # noqa: E731
+    lines += ["", f"- fitted exponents: measured SGD plain {fit('sgd_plain_iterations')}, cond(C) over the same n "
+              f"{fit('window_condition_number_sgd_range')}, exact GD plain {fit('gd_plain_iterations')} (local slopes "
+              f"{f['gd_plain_iterations']['local_slopes'][0]:.2f} -> {f['gd_plain_iterations']['local_slopes'][-1]:.2f}), "
+              f"cond(C) {fit('window_condition_number')}, SGD conditioned {fit('sgd_precond_iterations')}; measured SGD / "
+              f"exact GD {_span(m['sgd_over_gd_plain'], 4)}",
+              "- fc learner, Lemma 2 and Theorem 3: " + "; ".join(
+                  f"n = {n}: {v['replicas']} replicas, bound {v['theorem3_bound']:,.0f} steps, largest \\|z\\| "
+                  f"{v['max_abs_z']:.2f}, spectral error at the last checkpoint inside the bound "
+                  f"{v['lemma2_min_error_within_bound']:.2f} (closed form) / {v['sgd_min_error_within_bound']:.2f} (SGD)"
+                  for n, v in m["fc_lemma2"].items())]
+    return lines
 
 
 def _staircase(r) -> list:
@@ -279,7 +309,7 @@ DETAILS = {
     "linear-periodic-variance": _periodic_variance, "tuple-lines-snr": _snr, "stocks": _stocks,
     "flat-smooth": _flat, "flat-e2e": _flat, "flat-multiclass": _flat, "flat-forward-only": _flat,
     "flat-forward-only-convergence": _convergence, "pwl-fc": _pwl, "pwl-conv": _pwl, "pwl-conv-precond": _pwl,
-    "pwl-autoencoder": _pwl, "staircase-parity": _staircase, "sparse-parity-variance": _sparse_variance,
+    "pwl-autoencoder": _pwl, "pwl-scaling": _pwl_scaling, "staircase-parity": _staircase, "sparse-parity-variance": _sparse_variance,
     "parity-gf2": _gf2,
 }
 
