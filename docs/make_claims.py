@@ -192,7 +192,7 @@ def _flat(r) -> list:
     for learner, m in r.metrics.items():
         if learner == "problem":
             continue
-        s = lambda k, d=3: f"{m[k]['mean']:.{d}f} ± {m[k]['std']:.{d}f}"  # noqa: E731
+        s = lambda k, d=3, m=m: f"{m[k]['mean']:.{d}f} ± {m[k]['std']:.{d}f}"  # noqa: E731
         extra = (f"; weight error {_span(m['weight_error']['values'], 2)}, bias error {_span(m['bias_error']['values'], 2)}"
                  if "weight_error" in m else "")
         lines.append(f"- {learner}, {r.config['steps']:,} iterations, mean ± std over {r.config['replicas']} seeds: "
