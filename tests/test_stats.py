@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from failgeom import stats
 from failgeom.stats import block_snr, sample_snr
 
 
@@ -174,9 +173,3 @@ def test_describe_summarises_replicas():
     with pytest.raises(TypeError, match="finite"):
         describe([1.0], finite=None)
 
-
-def test_a_quantile_level_is_checked_like_every_number():
-    with pytest.raises(ValueError, match="q must be"):
-        stats.kaplan_meier_quantile([1.0, 2.0], [True, True], q=1.0)
-    with pytest.raises(TypeError, match="q must be"):
-        stats.kaplan_meier_quantile([1.0, 2.0], [True, True], q="0.5")

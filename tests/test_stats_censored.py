@@ -114,7 +114,7 @@ def test_windowed_slopes_recover_a_crossover_and_never_fit_a_censored_point():
     assert point[-1] == np.inf and last["slope"] is None and last["ci"][1] is None
 
 
-@pytest.mark.parametrize("bad", [0.0, 1.0, True, "0.5"])
-def test_bad_quantile(bad):
-    with pytest.raises(ValueError, match="q must"):
+@pytest.mark.parametrize("bad, error", [(0.0, ValueError), (1.0, ValueError), (True, TypeError), ("0.5", TypeError)])
+def test_bad_quantile(bad, error):
+    with pytest.raises(error, match="q must"):
         kaplan_meier_quantile([1.0], [True], bad)
