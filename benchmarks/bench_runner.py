@@ -21,7 +21,6 @@ import numpy as np  # noqa: E402  (after common: one BLAS thread)
 from failgeom import runner  # noqa: E402
 from failgeom.executors import DaskExecutor, LocalExecutor, SerialExecutor, Task  # noqa: E402
 from failgeom.experiments.base import Experiment, ExperimentConfig, param  # noqa: E402
-from failgeom.results import Result  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -34,20 +33,18 @@ def _cells(config):
     return [("cell", i) for i in range(config.cells)]
 
 
-def _run_cell(config, seed, key, progress, checkpoint_dir=None):
+def _run_cell(config, cell):
     cpu = time.process_time()
     a = np.full((64, 64), 1.0 / 64)
     b = a.copy()
     for _ in range(config.work):  # a fixed amount of work, so a shared core shows as slower
         b = a @ b
-    return {"i": key[1], "trace": float(np.trace(b)), "cpu_s": time.process_time() - cpu}
+    return {"i": cell.key[1], "trace": float(np.trace(b)), "cpu_s": time.process_time() - cpu}
 
 
-def _merge(config, seed, outputs, preset):
-    return Result(experiment="bench-cells", preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": 1}, curves={},
-                  metrics={"traces": [out["trace"] for out in outputs.values()],
-                           "cpu_s": sum(out["cpu_s"] for out in outputs.values())})
+def _merge(config, outputs):
+    return {"metrics": {"traces": [out["trace"] for out in outputs.values()],
+                        "cpu_s": sum(out["cpu_s"] for out in outputs.values())}}
 
 
 def _summary(result):

@@ -3,8 +3,10 @@ the cell protocol and the :class:`Experiment` spec.
 
 An experiment module defines a config dataclass (a subclass of :class:`ExperimentConfig`) whose
 fields are declared with :func:`param` (type, interval, finiteness, choices, meaning), its
-presets, its cells (``cells``, ``run_cell``, ``merge``) and ``figure(result) -> Figure``, and
-registers an :class:`Experiment` in :mod:`failgeom.experiments`.
+presets, its cells (``cells``, ``run_cell``, and ``merge`` only where cells combine) and
+``figure(result) -> Figure``, and registers one :class:`Experiment` declaration in
+:mod:`failgeom.experiments`; the framework here supplies each :class:`Cell` (streams, progress,
+checkpoint folder), the timing and the Result envelope.
 """
 
 from __future__ import annotations
