@@ -178,7 +178,7 @@ CLAIMS = [
           metrics=("parity: d=<d>/final_accuracy_min", "parity: d=<d>/final_accuracy",
                    "parity: d=<d>/max_accuracy_over_run", "parity config: dims, steps, eval_every, eval_size, replicas"),
           rule=_fig1, docs="docs/parity.md", code="failgeom/experiments/parity.py", test="tests/test_parity.py",
-          figure="docs/figures/parity-paper.png"),
+          figure="records/paper/parity/figure.png"),
     Claim("thm1.bound", "Var(H, F, w) <= G(w)^2/|H|",
           "For a class H of functions with E h^2 <= 1 and E h h' = 0, and the square loss or r(yhat y) with r "
           "1-Lipschitz and h in {+-1}: Var(H, F, w) = E_h ||grad F_h(w) - E_h' grad F_h'(w)||^2 <= G(w)^2/|H|.",

@@ -268,7 +268,7 @@ CLAIMS = [
           experiments=("stocks",),
           metrics=("stocks: k=<k>/<approach>/steps_to_target, final_expected_loss", "stocks config: ks, steps"),
           rule=_stocks_gap, docs="docs/e2e-vs-decomposition.md", code="failgeom/experiments/stocks.py",
-          test="tests/test_stocks_moments.py", figure="docs/figures/stocks-paper.png"),
+          test="tests/test_stocks_moments.py", figure="records/paper/stocks/figure.png"),
     Claim("sec3.3.second-moment", "stocks: E||g_e2e||^2 ~ k E||g_dec||^2",
           "E||-z^T grad N||^2 = E sum_i ||G_i||^2 (the cross terms cancel) while E||-e_y^T grad N||^2 = "
           "E||G_y||^2: near initialisation the end-to-end estimator's second moment is about k times larger.",

@@ -212,7 +212,7 @@ CLAIMS = [
                    "pwl-scaling: fits/window_condition_number_sgd_range/exponent", "pwl-scaling: censored_sgd_plain",
                    "pwl-scaling config: max_steps"),
           rule=_scaling, docs="docs/pwl.md", code="failgeom/experiments/pwl_scaling.py",
-          test="tests/test_pwl_scaling.py", figure="docs/figures/pwl-scaling-paper.png"),
+          test="tests/test_pwl_scaling.py", figure="records/paper/pwl-scaling/figure.png"),
     Claim("fig6.fc", "PWL, fully connected: slow, misses kinks",
           "One fully connected layer U_hat trained on (f, p) pairs (convex, realizable) learns slowly and is "
           "inaccurate at the kinks; Adam and AdaGrad do not fix it, as they condition only diagonally.",
