@@ -7,7 +7,8 @@ uses each class's ``SMOKE`` sizes, read at setup time.
 
 import numpy as np
 
-from failgeom.experiments.orthogonal_landscape import distance_to_optimum, gradient_descent, reach_radius, start_grid
+from failgeom.experiments.landscape_descent import distance_to_optimum, gradient_descent, reach_radius
+from failgeom.experiments.orthogonal_landscape import start_grid
 from failgeom.experiments.orthogonal_parity import fit_decay
 from failgeom.experiments.parity_models import parity_network
 from failgeom.theory.orthogonal import network_weights, parity_gradient_variance

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from failgeom.experiments import flat, flat_convergence, flat_figures, get, names
+from failgeom.experiments import flat, flat_convergence, flat_figures, flat_work, get, names
 from failgeom.problems.steps import paper_grids, step_metrics
 from failgeom.results import Result
 from failgeom.theory import flat as theory
@@ -165,14 +165,14 @@ def test_convergence_cell_is_the_theory_run():
     # the experiment's numbers are those of failgeom.theory.flat.forward_only_sgd on the cell's
     # stream: there is one implementation of the A.7 run
     config = flat_convergence.TINY
-    out = flat_convergence.run_cell(config, 7, ("T", 40))
+    out = flat_convergence.EXPERIMENT.compute_cell(config, 7, ("T", 40))
     run = theory.forward_only_sgd(config.dim, config.c, config.B, config.L, 40, config.replicas,
                                   seed_streams(7, flat_convergence.NAME, "T", 40), activation=config.activation,
                                   test_size=config.test_size, evaluations=1)
     assert out["average_iterate_error"] == run.average_error.tolist()
     assert out["final_error"] == run.test_error[:, -1].tolist() and out["eta"] == run.eta
     with pytest.raises(ValueError, match="cells"):
-        flat_convergence.run_cell(config, 7, ("T", 41))
+        flat_convergence.EXPERIMENT.compute_cell(config, 7, ("T", 41))
 
 
 def test_average_iterate_error_within_the_a7_bound_at_c_equal_one():
@@ -277,20 +277,20 @@ def test_merge_moves_timings_out_of_metrics_and_counts_work():
     # sampling (n draws, r = v*^T x, u(r) by K comparisons), forward, backward, Adam per parameter
     per_sample = (2 * n + K) + (macs + h1 + h2) + (2 * macs - n * h1 + h1 + h2)
     params = macs + h1 + h2 + 1
-    assert work["per_training_step"] == cfg.batch * per_sample + flat.ADAM_OPS_PER_PARAMETER * params
-    fo = flat.counted_work("forward-only", flat.PRESETS["forward-only"]["paper"], 52)
-    e2e = flat.counted_work("e2e", flat.PRESETS["e2e"]["paper"], 52)
-    smooth = flat.counted_work("smooth", flat.PRESETS["smooth"]["paper"], 52)
+    assert work["per_training_step"] == cfg.batch * per_sample + flat_work.ADAM_OPS_PER_PARAMETER * params
+    fo = flat_work.counted_work("forward-only", flat.PRESETS["forward-only"]["paper"], 52)
+    e2e = flat_work.counted_work("e2e", flat.PRESETS["e2e"]["paper"], 52)
+    smooth = flat_work.counted_work("smooth", flat.PRESETS["smooth"]["paper"], 52)
     assert fo["per_prediction"] == smooth["per_prediction"] < e2e["per_prediction"]
     assert fo["per_training_step"] < smooth["per_training_step"] < e2e["per_training_step"]
     with pytest.raises(ValueError, match="learner"):
-        flat.counted_work("mlp", cfg, 52)
+        flat_work.counted_work("mlp", cfg, 52)
 
 
 def test_steps_to_an_exact_step_fraction_come_from_the_curves():
     curves = {"steps": [0, 10, 20], "exact_step_fraction": [[0.1, 0.2], [0.95, 0.5], [0.99, 0.8]]}
-    assert flat.steps_to_fraction(curves, 0.9) == [10, None]
-    assert flat.steps_to_fraction(curves, 0.5) == [10, 10]
+    assert flat_work.steps_to_fraction(curves, 0.9) == [10, None]
+    assert flat_work.steps_to_fraction(curves, 0.5) == [10, 10]
     result = get("flat-forward-only").run(flat.TINY["forward-only"], seed=3)
     got = result.metrics["forward-only"]["steps_to_exact_step_fraction"]
     assert set(got) == {"0.5", "0.9", "0.99"} and all(len(v) == 2 for v in got.values())

@@ -11,10 +11,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from failgeom import plotting
 from failgeom.experiments import get
-from failgeom.experiments.orthogonal_landscape import (
-    PRESETS, critical_points, distance_to_optimum, gradient_descent, grid_local_minima, reach_radius,
-    stochastic_gradient, stochastic_loss_and_gradient,
+from failgeom.experiments.landscape_descent import (
+    distance_to_optimum, gradient_descent, reach_radius, stochastic_gradient, stochastic_loss_and_gradient,
 )
+from failgeom.experiments.orthogonal_landscape import PRESETS, critical_points, grid_local_minima
 from failgeom.theory.periodic import (
     periodic_landscape, periodic_landscape_gradient, periodic_landscape_monte_carlo,
     periodic_landscape_value_and_gradient,

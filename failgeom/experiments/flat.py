@@ -30,12 +30,12 @@ import numpy as np
 
 from .. import nn
 from ..problems.steps import StepFunction, draw_targets, paper_grids, sample_steps, step_metrics
-from ..results import Result
 from ..stats import describe
 from ..training import fit, null_progress, seed_streams, train_step
 from . import register
-from .flat_work import ADAM_OPS_PER_PARAMETER, STEP_FRACTION_LEVELS, counted_work, steps_to_fraction  # noqa: F401
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
+from .flat_figures import figure, summary
+from .flat_work import STEP_FRACTION_LEVELS, counted_work, steps_to_fraction
 
 #: stream family shared by the four learners: targets, minibatches and test sets are common
 FAMILY = "flat"
@@ -393,76 +393,103 @@ def problem_metrics(problem: Problem) -> dict:
 #: merge (information only: no verdict reads a time)
 TIMED = ("update_ms_per_replica_step", "train_ms_per_step", "sample_ms_per_replica_step",
          "test_s_per_10k_predictions")
+
+
 def _key(kind: str, init: str) -> str:
     return f"{kind} (bias {init})" if kind == "smooth" else kind
 
 
-def _make_cells(kind: str):
-    def cells(config):
-        return [(kind,)]
-
-    def run_cell(config, seed, key, progress=null_progress):
-        config.validate()
-        if tuple(key) != (kind,):
-            raise ValueError(f"flat-{kind} has the one cell ({kind!r},), got {key!r}")
-        problem = make_problem(config, seed)
-        inits = config.bias_inits if kind == "smooth" else ("zero",)
-        run = run_learner(kind, config, problem, seed, progress, inits, desc=f"flat {kind}")
-        return {"problem": problem_metrics(problem), "timing": run["timing"],
-                **{part: {_key(kind, i): run[part][i] for i in inits} for part in ("metrics", "curves", "plot")}}
-
-    def merge(config, seed, outputs, preset="custom"):
-        out = outputs[(kind,)]
-        curves = dict(out["curves"])
-        curves["figure"] = out["plot"]
-        timing = {"train_wall_s": out["timing"]["train_wall_s"]}
-        metrics = {"problem": out["problem"]}
-        n_steps = max(out["problem"]["n_steps"])
-        for key, m in out["metrics"].items():
-            timing[key] = {name: m[name] for name in TIMED if name in m}
-            m = {name: v for name, v in m.items() if name not in TIMED}
-            m["counted_work"] = counted_work(kind, config, n_steps)
-            m["steps_to_exact_step_fraction"] = {f"{q:g}": steps_to_fraction(curves[key], q)
-                                                 for q in STEP_FRACTION_LEVELS}
-            metrics[key] = m
-        return Result(experiment=f"flat-{kind}", preset=preset, config=config.to_dict(),
-                      seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                      timing=timing)
-
-    return cells, run_cell, merge
+def _run(kind: str, config: FlatConfig, cell: Cell) -> dict:
+    """The one cell ``(kind,)`` of ``flat-<kind>``: learner ``kind`` on the seed's shared problem
+    (every bias initialisation for ``smooth``)."""
+    config.validate()
+    if cell.key != (kind,):
+        raise ValueError(f"flat-{kind} has the one cell ({kind!r},), got {cell.key!r}")
+    problem = make_problem(config, cell.seed)
+    inits = cast(SmoothConfig, config).bias_inits if kind == "smooth" else ("zero",)
+    run = run_learner(kind, config, problem, cell.seed, cell.progress, inits, desc=f"flat {kind}")
+    return {"problem": problem_metrics(problem), "timing": run["timing"],
+            **{part: {_key(kind, i): run[part][i] for i in inits} for part in ("metrics", "curves", "plot")}}
 
 
-def run_family_member(kind: str, config: FlatConfig, seed: int = 0, progress=null_progress,
-                      preset: str = "custom") -> Result:
-    """Run learner ``kind`` (every bias initialisation for ``smooth``): the experiment's serial run."""
-    return REGISTERED[kind].run(config, seed, progress, preset=preset)
+def cells_smooth(config: FlatConfig) -> list[tuple]:
+    return [("smooth",)]
 
 
-_DESCRIPTIONS = {
-    "smooth": ("step target, linear predictor through a sum-of-sigmoids approximation "
-               "(paper: slow, sometimes fails, sensitive to the bias init) (Sec. 5.2, Fig. 7)",
-               "Sec. 5.2, Figure 7"),
-    "e2e": ("step target, MLP 100-100-100-1 regression (paper: imprecise at the jumps) (Sec. 5.3, Fig. 7)",
-            "Sec. 5.3, Figure 7"),
-    "multiclass": ("step target, MLP with a softmax over the steps (paper: blurry boundaries) "
-                   "(Sec. 5.4, Fig. 7)", "Sec. 5.4, Figure 7"),
-    "forward-only": ("step target, linear predictor with the forward-only (Isotron/GLMtron) update "
-                     "(paper: most accurate and cheapest) (Sec. 5.5, Fig. 7)", "Sec. 5.5, Figure 7"),
-}
+def cells_e2e(config: FlatConfig) -> list[tuple]:
+    return [("e2e",)]
 
 
-def _register_all() -> dict:
-    from .flat_figures import figure, summary
-
-    registered = {}
-    for kind in LEARNERS:
-        cells, run_cell, merge = _make_cells(kind)
-        registered[kind] = register(Experiment(
-            name=f"flat-{kind}", description=_DESCRIPTIONS[kind][0], presets=PRESETS[kind],
-            cells=cells, run_cell=run_cell, merge=merge, tiny=TINY[kind], figure=figure, summary=summary,
-            family=4, paper_ref=_DESCRIPTIONS[kind][1],
-        ))
-    return registered
+def cells_multiclass(config: FlatConfig) -> list[tuple]:
+    return [("multiclass",)]
 
 
-REGISTERED = _register_all()
+def cells_forward_only(config: FlatConfig) -> list[tuple]:
+    return [("forward-only",)]
+
+
+def run_smooth(config: FlatConfig, cell: Cell) -> dict:
+    return _run("smooth", config, cell)
+
+
+def run_e2e(config: FlatConfig, cell: Cell) -> dict:
+    return _run("e2e", config, cell)
+
+
+def run_multiclass(config: FlatConfig, cell: Cell) -> dict:
+    return _run("multiclass", config, cell)
+
+
+def run_forward_only(config: FlatConfig, cell: Cell) -> dict:
+    return _run("forward-only", config, cell)
+
+
+def merge(config: FlatConfig, outputs: dict) -> dict:
+    """The learner's metrics with its counted work and sample complexity; the measured times
+    (:data:`TIMED`) go to ``timing``, information only."""
+    ((kind,),) = outputs  # the one cell of flat-<kind>
+    out = outputs[(kind,)]
+    curves = dict(out["curves"])
+    curves["figure"] = out["plot"]
+    timing = {"train_wall_s": out["timing"]["train_wall_s"]}
+    metrics = {"problem": out["problem"]}
+    n_steps = max(out["problem"]["n_steps"])
+    for key, m in out["metrics"].items():
+        timing[key] = {name: m[name] for name in TIMED if name in m}
+        m = {name: v for name, v in m.items() if name not in TIMED}
+        m["counted_work"] = counted_work(kind, config, n_steps)
+        m["steps_to_exact_step_fraction"] = {f"{q:g}": steps_to_fraction(curves[key], q)
+                                             for q in STEP_FRACTION_LEVELS}
+        metrics[key] = m
+    return {"metrics": metrics, "curves": curves, "timing": timing}
+
+
+SMOOTH = register(Experiment(
+    name="flat-smooth",
+    description="step target, linear predictor through a sum-of-sigmoids approximation "
+                "(paper: slow, sometimes fails, sensitive to the bias init) (Sec. 5.2, Fig. 7)",
+    presets=PRESETS["smooth"], cells=cells_smooth, run_cell=run_smooth, merge=merge, tiny=TINY["smooth"],
+    figure=figure, summary=summary, family=4, paper_ref="Sec. 5.2, Figure 7",
+))
+
+E2E = register(Experiment(
+    name="flat-e2e",
+    description="step target, MLP 100-100-100-1 regression (paper: imprecise at the jumps) (Sec. 5.3, Fig. 7)",
+    presets=PRESETS["e2e"], cells=cells_e2e, run_cell=run_e2e, merge=merge, tiny=TINY["e2e"],
+    figure=figure, summary=summary, family=4, paper_ref="Sec. 5.3, Figure 7",
+))
+
+MULTICLASS = register(Experiment(
+    name="flat-multiclass",
+    description="step target, MLP with a softmax over the steps (paper: blurry boundaries) (Sec. 5.4, Fig. 7)",
+    presets=PRESETS["multiclass"], cells=cells_multiclass, run_cell=run_multiclass, merge=merge,
+    tiny=TINY["multiclass"], figure=figure, summary=summary, family=4, paper_ref="Sec. 5.4, Figure 7",
+))
+
+FORWARD_ONLY = register(Experiment(
+    name="flat-forward-only",
+    description="step target, linear predictor with the forward-only (Isotron/GLMtron) update "
+                "(paper: most accurate and cheapest) (Sec. 5.5, Fig. 7)",
+    presets=PRESETS["forward-only"], cells=cells_forward_only, run_cell=run_forward_only, merge=merge,
+    tiny=TINY["forward-only"], figure=figure, summary=summary, family=4, paper_ref="Sec. 5.5, Figure 7",
+))

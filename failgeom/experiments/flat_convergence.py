@@ -16,9 +16,8 @@ import numpy as np
 from ..results import Result
 from ..stats import mean_interval
 from ..theory.flat import ACTIVATIONS, forward_only_iterations, forward_only_sgd
-from ..training import null_progress, seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 
 NAME = "flat-forward-only-convergence"
 
@@ -66,15 +65,15 @@ def cells(config: ConvergenceConfig) -> list[tuple]:
     return [("T", int(T)) for T in config.horizons]
 
 
-def run_cell(config: ConvergenceConfig, seed: int, key, progress=null_progress) -> dict:
+def run_cell(config: ConvergenceConfig, cell: Cell) -> dict:
     """One horizon: per-replica average-iterate error, last-iterate error, ``||w_T||``."""
     config.validate()
-    name, T = key
+    name, T = cell.key
     if name != "T" or T not in config.horizons:
-        raise ValueError(f"{NAME} cells are ('T', horizon) for a horizon of the config, got {key!r}")
-    bar = progress(1, f"forward-only A.7 T={T}")
+        raise ValueError(f"{NAME} cells are ('T', horizon) for a horizon of the config, got {cell.key!r}")
+    bar = cell.progress(1, f"forward-only A.7 T={T}")
     run = forward_only_sgd(config.dim, config.c, config.B, config.L, int(T), config.replicas,
-                           seed_streams(seed, NAME, "T", int(T)), activation=config.activation,
+                           cell.streams, activation=config.activation,
                            test_size=config.test_size, evaluations=1)
     bar.update(1)
     bar.close()
@@ -87,7 +86,7 @@ def _slope(T: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(np.log(T), np.log(values), 1)[0]) if len(T) > 1 else float("nan")
 
 
-def merge(config: ConvergenceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def merge(config: ConvergenceConfig, outputs: dict) -> dict:
     """Errors against A.7's bound: means with 95% intervals over replicas, log-log slopes."""
     rows = [outputs[key] for key in cells(config)]
     T = np.array([row["T"] for row in rows], dtype=np.float64)
@@ -112,8 +111,7 @@ def merge(config: ConvergenceConfig, seed: int, outputs: dict, preset: str = "cu
     }
     curves = {"T": T.tolist(), "average_iterate_error": avg.tolist(), "final_error": final.tolist(),
               "bound": bound.tolist(), "eta": [row["eta"] for row in rows]}
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves, timing={})
+    return {"metrics": metrics, "curves": curves}
 
 
 def figure(result: Result):

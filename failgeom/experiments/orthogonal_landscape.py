@@ -19,7 +19,6 @@ itself lives in :mod:`failgeom.experiments.landscape_descent`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +26,11 @@ import numpy as np
 
 from ..results import Result
 from ..theory.periodic import periodic_landscape, periodic_landscape_gradient
-from ..training import null_progress, seed_streams
+from ..training import seed_streams
 from . import register
 from .landscape_descent import (distance_to_optimum, flatness_profile, fraction_by_distance, gradient_descent,
                                 initialiser_starts, plateau_edge_starts, reach_radius, success)
-from .landscape_descent import stochastic_gradient, stochastic_loss_and_gradient  # noqa: F401  (re-exported)
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 
 NAME = "linear-periodic-landscape"
 
@@ -200,8 +198,14 @@ def cells(config: LandscapeConfig) -> list[tuple]:
     return [("landscape",), ("gd", "exact"), ("gd", "sgd"), *rates] + [("sweep", lr) for lr in config.sweep_lrs]
 
 
-def landscape_cell(config: LandscapeConfig) -> dict:
+def _check(config: LandscapeConfig, key: tuple) -> None:
+    if key not in cells(config):
+        raise ValueError(f"unknown linear-periodic-landscape cell {key!r}")
+
+
+def landscape_cell(config: LandscapeConfig, cell: Cell) -> dict:
     """Critical points, strict grid minima, the far plateau and the flat fraction of the box."""
+    _check(config, cell.key)
     b = np.asarray(config.target, dtype=np.float64)
     crit = critical_points(b, config.extent, config.critical_points_grid)
     grid_min = grid_local_minima(b, min(config.extent, 4.5), 2 * config.critical_points_grid + 1)
@@ -219,18 +223,21 @@ def landscape_cell(config: LandscapeConfig) -> dict:
     }
 
 
-def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_progress) -> dict:
-    """Exact GD (``name="exact"``) or SGD (``"sgd"``, stream ``linear-periodic-landscape / sgd``)
-    from the grid of starts: success by starting distance and summary metrics."""
+def descent_cell(config: LandscapeConfig, cell: Cell) -> dict:
+    """Exact GD (``("gd", "exact")``) or SGD (``("gd", "sgd")``, stream
+    ``linear-periodic-landscape / sgd``) from the grid of starts: success by starting distance and
+    summary metrics."""
+    _check(config, cell.key)
+    _, name = cell.key
     b = np.asarray(config.target, dtype=np.float64)
     if name == "exact":
         per_axis, rng, batch, reps = config.starts_per_axis, None, None, 1
     else:
         per_axis, batch, reps = config.sgd_starts_per_axis, config.sgd_batch, config.replicas
-        rng = np.random.default_rng(seed_streams(seed, NAME, "sgd"))
+        rng = np.random.default_rng(seed_streams(cell.seed, NAME, "sgd"))
     starts = np.tile(start_grid(config.extent, per_axis), (reps, 1))
     final, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=rng,
-                                  batch=batch, progress=progress, desc=f"landscape {name} GD")
+                                  batch=batch, progress=cell.progress, desc=f"landscape {name} GD")
     dist0 = distance_to_optimum(starts, b)
     reached = hit >= 0
     centres, frac, counts = fraction_by_distance(dist0, reached, config.distance_bin)
@@ -251,10 +258,13 @@ def descent_cell(config: LandscapeConfig, seed: int, name: str, progress=null_pr
     return {"curve": curve, "metrics": metrics}
 
 
-def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progress=null_progress) -> dict:
-    """Exact GD or SGD (the config's lr and batch) from ``init_starts`` random starts of the
-    initialiser (``where="init"``) or of the plateau's edge (``"plateau"``), each cell its own
-    starts: the success rate with its interval."""
+def rate_cell(config: LandscapeConfig, cell: Cell) -> dict:
+    """Exact GD or SGD (``(where, "exact" | "sgd")``, the config's lr and batch) from
+    ``init_starts`` random starts of the initialiser (``where="init"``) or of the plateau's edge
+    (``"plateau"``), each cell its own starts: the success rate with its interval."""
+    _check(config, cell.key)
+    where, name = cell.key
+    seed = cell.seed
     b = np.asarray(config.target, dtype=np.float64)
     rng = np.random.default_rng(seed_streams(seed, NAME, f"{where}-starts", name))
     starts = (initialiser_starts(rng, config.init_starts) if where == "init"
@@ -263,7 +273,7 @@ def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progres
     if name == "sgd":
         sgd_rng, batch = np.random.default_rng(seed_streams(seed, NAME, f"{where}-sgd")), config.sgd_batch
     _, hit = gradient_descent(starts, b, config.lr, config.steps, config.tolerance, rng=sgd_rng, batch=batch,
-                              progress=progress, desc=f"landscape {name} GD from the {where}",
+                              progress=cell.progress, desc=f"landscape {name} GD from the {where}",
                               stop_when_all_reached=True)
     out = success(hit >= 0)
     out["lr"], out["batch"] = config.lr, batch
@@ -271,9 +281,12 @@ def rate_cell(config: LandscapeConfig, seed: int, where: str, name: str, progres
     return out
 
 
-def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_progress) -> dict:
-    """At one step size: exact GD and SGD at every batch of ``sweep_batches`` from the same
-    ``sweep_starts`` starts at the plateau's edge (one run per start and setting)."""
+def sweep_cell(config: LandscapeConfig, cell: Cell) -> dict:
+    """At one step size (``("sweep", lr)``): exact GD and SGD at every batch of ``sweep_batches``
+    from the same ``sweep_starts`` starts at the plateau's edge (one run per start and setting)."""
+    _check(config, cell.key)
+    _, lr = cell.key
+    seed, progress = cell.seed, cell.progress
     b = np.asarray(config.target, dtype=np.float64)
     rng = np.random.default_rng(seed_streams(seed, NAME, "sweep-starts", f"lr={lr!r}"))
     starts = plateau_edge_starts(rng, b, config.sweep_starts)
@@ -289,44 +302,20 @@ def sweep_cell(config: LandscapeConfig, seed: int, lr: float, progress=null_prog
     return out
 
 
-def run_cell(config: LandscapeConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    start = time.perf_counter()
-    if key == ("landscape",):
-        out = landscape_cell(config)
-    elif key in (("gd", "exact"), ("gd", "sgd")):
-        out = descent_cell(config, seed, key[1], progress)
-    elif len(key) == 2 and key[0] in ("init", "plateau") and key[1] in ("exact", "sgd"):
-        out = rate_cell(config, seed, key[0], key[1], progress)
-    elif len(key) == 2 and key[0] == "sweep" and key[1] in config.sweep_lrs:
-        out = sweep_cell(config, seed, key[1], progress)
-    else:
-        raise ValueError(f"unknown linear-periodic-landscape cell {key!r}")
-    out["seconds"] = time.perf_counter() - start
-    return out
-
-
-def merge(config: LandscapeConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def merge(config: LandscapeConfig, outputs: dict) -> dict:
     """Critical points, flatness, and exact/stochastic GD success vs starting distance."""
-    land = dict(outputs[("landscape",)])
-    timing = {"landscape_s": land.pop("seconds")}
-    metrics, curves = land, {}
+    def cell(key):  # "seconds": written by cells of an earlier version
+        return {k: v for k, v in outputs[key].items() if k != "seconds"}
+
+    metrics, curves = cell(("landscape",)), {}
     metrics["predicted_reach_radius"] = reach_radius(config.lr, config.steps)
     for name in ("exact", "sgd"):
         out = outputs[("gd", name)]
-        curves[name], metrics[name], timing[f"{name}_s"] = out["curve"], out["metrics"], out["seconds"]
+        curves[name], metrics[name] = out["curve"], out["metrics"]
         for where in ("init", "plateau"):
-            rate = dict(outputs[(where, name)])
-            timing[f"{where}_{name}_s"] = rate.pop("seconds")
-            metrics.setdefault(f"from_{where}", {})[name] = rate
-    metrics["sweep"] = []
-    for lr in config.sweep_lrs:
-        out = dict(outputs[("sweep", lr)])
-        timing[f"sweep_lr={lr:g}_s"] = out.pop("seconds")
-        metrics["sweep"].append(out)
-    timing["total_s"] = sum(timing.values())
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                  timing=timing)
+            metrics.setdefault(f"from_{where}", {})[name] = cell((where, name))
+    metrics["sweep"] = [cell(("sweep", lr)) for lr in config.sweep_lrs]
+    return {"metrics": metrics, "curves": curves}
 
 
 def figure(result: Result):
@@ -391,6 +380,8 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="talk's 2-D landscape cos(w^T x) vs cos([2,2]^T x): flat plateau, narrow wells; GD from far fails",
-    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    presets=PRESETS, cells=cells, merge=merge,
+    run_cell={"landscape": landscape_cell, "gd": descent_cell, "init": rate_cell, "plateau": rate_cell,
+              "sweep": sweep_cell}, tiny=TINY, figure=figure,
     summary=summary, family=1, paper_ref="Sec. 2.2, talk part 4",
 ))

@@ -17,7 +17,6 @@ each fixed r), per predictor.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +25,9 @@ import numpy as np
 from ..results import Result
 from ..theory.periodic import PROPOSALS, exact_linear_periodic_variance, linear_periodic_variance
 from ..theory.scaling import fit_exponent, fit_exponential_rate
-from ..training import null_progress, seed_streams
+from ..training import seed_streams
 from . import register
-from .base import Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, ExperimentConfig, param
 
 PREDICTORS = ("unit", "matched")
 NAME = "linear-periodic-variance"
@@ -120,43 +119,48 @@ def cells(config: PeriodicVarianceConfig) -> list[tuple]:
     return out
 
 
-def run_cell(config: PeriodicVarianceConfig, seed: int, key: tuple, progress=null_progress) -> dict:
-    """Exact and Monte Carlo variance along one curve; streams keyed by the point's (d, r)."""
-    start = time.perf_counter()
-    kind, pred = key[0], key[1]
-    if pred not in PREDICTORS or kind not in ("vs_r", "vs_d"):
-        raise ValueError(f"unknown linear-periodic-variance cell {key!r}")
-    if kind == "vs_r":
-        points = [(config.radius_dim, float(r)) for r in config.radii]
-    else:
-        (r,) = [r for r in config.dim_radii if _r_key(r) == key[2]]
-        points = [(int(d), float(r)) for d in config.dims]
+def _curve(config: PeriodicVarianceConfig, cell: Cell, points: list[tuple[int, float]]) -> dict:
+    """Exact and Monte Carlo variance at each ``(d, r)`` of one curve; streams keyed by the point."""
+    kind, pred = cell.key[0], cell.key[1]
+    if pred not in PREDICTORS:
+        raise ValueError(f"unknown linear-periodic-variance cell {cell.key!r}")
     exact, mc, err = [], [], []
-    bar = progress(len(points), f"{NAME} {' '.join(key)}")
+    bar = cell.progress(len(points), f"{NAME} {' '.join(cell.key)}")
     for d, r in points:
         wn = _w_norm(pred, r)
         exact.append(exact_linear_periodic_variance(wn, r, d, config.quadrature_nodes))
-        est = monte_carlo_estimates(wn, r, d, config, seed_streams(seed, NAME, kind, pred, f"d={d}", _r_key(r)))
+        est = monte_carlo_estimates(wn, r, d, config, seed_streams(cell.seed, NAME, kind, pred, f"d={d}", _r_key(r)))
         mc.append(est["mc"])
         err.append(est["mc_stderr"])
         bar.update(1)
     bar.close()
-    out: dict[str, Any] = {"exact": exact, "mc": mc, "mc_stderr": err}
-    if kind == "vs_r":
-        out.update(r=[r for _, r in points], d=config.radius_dim)
-    else:
-        out.update(d=[d for d, _ in points], r=points[0][1])
-    out["seconds"] = time.perf_counter() - start
+    return {"exact": exact, "mc": mc, "mc_stderr": err}
+
+
+def run_vs_r(config: PeriodicVarianceConfig, cell: Cell) -> dict:
+    """The curve vs r at ``d = radius_dim`` of one predictor."""
+    points = [(config.radius_dim, float(r)) for r in config.radii]
+    out: dict[str, Any] = _curve(config, cell, points)
+    out.update(r=[r for _, r in points], d=config.radius_dim)
     return out
 
 
-def merge(config: PeriodicVarianceConfig, seed: int, outputs: dict, preset: str = "custom") -> Result:
+def run_vs_d(config: PeriodicVarianceConfig, cell: Cell) -> dict:
+    """The curve vs d at one fixed r of one predictor."""
+    (r,) = [r for r in config.dim_radii if _r_key(r) == cell.key[2]]
+    points = [(int(d), float(r)) for d in config.dims]
+    out: dict[str, Any] = _curve(config, cell, points)
+    out.update(d=[d for d, _ in points], r=points[0][1])
+    return out
+
+
+def merge(config: PeriodicVarianceConfig, outputs: dict) -> dict:
     """The curves with fitted decay rates and the agreement of Monte Carlo with the exact values."""
     metrics: dict[str, Any]
-    curves, metrics, seconds = {}, {"fits": {}}, 0.0
+    curves, metrics = {}, {"fits": {}}
     for key in cells(config):
         c = dict(outputs[key])
-        seconds += c.pop("seconds")
+        c.pop("seconds", None)  # written by cells of an earlier version
         exact = np.asarray(c["exact"])
         if key[0] == "vs_r":
             name, radii = f"vs_r/{key[1]}", np.asarray(c["r"])
@@ -174,9 +178,7 @@ def merge(config: PeriodicVarianceConfig, seed: int, outputs: dict, preset: str 
     metrics["mc_agreement"] = {"proposal": config.mc_proposal, "points": int(z.size),
                                "max_abs_z": float(np.abs(z).max()),
                                "fraction_abs_z_below_3": float(np.mean(np.abs(z) < 3))}
-    return Result(experiment=NAME, preset=preset, config=config.to_dict(),
-                  seeds={"seed": seed, "replicas": config.replicas}, metrics=metrics, curves=curves,
-                  timing={"total_s": seconds})
+    return {"metrics": metrics, "curves": curves}
 
 
 _PRED_COLORS = {"unit": "blue", "matched": "red"}
@@ -251,6 +253,6 @@ def summary(result: Result) -> str:
 EXPERIMENT = register(Experiment(
     name=NAME,
     description="gradient variance over targets cos(r v^T x) as r and d grow (Theorem 2)",
-    presets=PRESETS, cells=cells, run_cell=run_cell, merge=merge, tiny=TINY, figure=figure,
+    presets=PRESETS, cells=cells, run_cell={"vs_r": run_vs_r, "vs_d": run_vs_d}, merge=merge, tiny=TINY, figure=figure,
     summary=summary, family=1, paper_ref="Sec. 2.2, Theorem 2",
 ))
