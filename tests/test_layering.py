@@ -90,3 +90,38 @@ def test_module_says_its_one_job(path):
         import warnings
 
         warnings.warn(f"{path.relative_to(ROOT)} has {lines} lines: does it still do one job?", stacklevel=1)
+
+
+def _registers(path: Path) -> bool:
+    """Does the module declare an experiment (a call of ``register(...)``)?"""
+    tree = ast.parse(path.read_text(), str(path))
+    return any(isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "register"
+               for node in ast.walk(tree))
+
+
+EXPERIMENTS = ROOT / "experiments"
+REGISTERING = {_name(p) for p in EXPERIMENTS.rglob("*.py") if _registers(p)}
+
+
+def _package_chain(module: str) -> list[str]:
+    """``failgeom.experiments.pwl.learners`` -> the packages importing it runs, and itself."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(3, len(parts) + 1)]
+
+
+@pytest.mark.parametrize("module", sorted(REGISTERING))
+def test_no_experiment_module_imports_another(module):
+    """An experiment module imports the layers and its own helper modules, never another module
+    that declares experiments (importing a package's submodule runs the package too)."""
+    path = next(p for p in EXPERIMENTS.rglob("*.py") if _name(p) == module)
+    for imported, names in _imports(path):
+        targets = [imported] + [f"{imported}.{n}" for n in names]
+        for target in targets:
+            crossed = [m for m in _package_chain(target) if m in REGISTERING and m != module
+                       and not module.startswith(m + ".")]
+            assert not crossed, f"{module} imports {target}, which runs the experiment module(s) {crossed}"
+
+
+def test_the_experiment_rule_sees_a_crossing():
+    # the rule reads real registering modules: it must know at least the paper's experiments
+    assert "failgeom.experiments.parity" in REGISTERING and len(REGISTERING) >= 10

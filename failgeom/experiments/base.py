@@ -393,7 +393,6 @@ class Experiment:
     merge: Callable | None = None
     tiny: ExperimentConfig | None = None
     paper_ref: str = ""
-    resumable: bool = False  # TRANSITION: old-style cells only; removed when every module is migrated
 
     def __post_init__(self):
         if not callable(self.cells):
@@ -426,11 +425,7 @@ class Experiment:
         """The output of one cell (a JSON-able dict)."""
         key = tuple(key)
         cell = Cell(self.name, key, seed, progress, None if checkpoint_dir is None else os.fspath(checkpoint_dir))
-        function = self._function(key)
-        if _legacy(function):  # TRANSITION
-            extra = {"checkpoint_dir": cell.checkpoint_dir, "resume": True} if self.resumable else {}
-            return function(config, seed, key, cell.progress, **extra)
-        return function(config, cell)
+        return self._function(key)(config, cell)
 
     def merge_cells(self, config, seed: int, outputs: dict, preset: str = "custom", times: dict | None = None):
         """The experiment's Result from the outputs ``{key: dict}`` of all its cells.
@@ -445,14 +440,8 @@ class Experiment:
         missing = [k for k in keys if k not in outputs]
         if missing:
             raise ValueError(f"experiment {self.name!r}: no output for cells {missing}")
-        if self.merge is not None and _legacy(self.merge):  # TRANSITION
-            old = self.merge(config, seed, outputs, preset)
-            merged = {"metrics": old.metrics, "curves": old.curves, "timing": {k: v for k, v in old.timing.items()
-                                                                          if k != "total_s"},
-                      "seeds": {k: v for k, v in old.seeds.items() if k not in ("seed", "replicas")}}
-        else:
-            merged = default_merge(keys, outputs) if self.merge is None else (
-                self.merge(config, outputs, seed=seed) if _takes_seed(self.merge) else self.merge(config, outputs))
+        merged = default_merge(keys, outputs) if self.merge is None else (
+            self.merge(config, outputs, seed=seed) if _takes_seed(self.merge) else self.merge(config, outputs))
         if not isinstance(merged, dict) or "metrics" not in merged or set(merged) - set(MERGED_KEYS):
             raise TypeError(f"experiment {self.name!r}: merge must return a dict with 'metrics' (and optionally "
                             f"{', '.join(repr(k) for k in MERGED_KEYS[1:])}), got {type(merged).__name__}"
@@ -488,14 +477,3 @@ def _takes_seed(merge) -> bool:
     param = inspect.signature(merge).parameters.get("seed")
     return param is not None and param.kind == param.KEYWORD_ONLY
 
-
-def _legacy(function) -> bool:
-    """TRANSITION: a cell function or merge of the old shape (more than two parameters)."""
-    import inspect
-
-    try:
-        params = [p for p in inspect.signature(function).parameters.values()
-                  if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return False
-    return len(params) > 2
