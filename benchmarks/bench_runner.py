@@ -180,6 +180,6 @@ def _calibrate(seconds: float) -> int:
     """Matrix products that take about ``seconds`` here in one thread."""
     config = WorkConfig(cells=1, work=50)
     start = time.perf_counter()
-    _run_cell(config, 0, ("cell", 0), None)
+    CELLS.compute_cell(config, 0, ("cell", 0))
     per = (time.perf_counter() - start) / 50
     return max(1, int(seconds / per))
