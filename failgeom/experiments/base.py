@@ -28,6 +28,11 @@ from ..validation import TINY, fits_in_memory
 
 DTYPE_NAMES = ("float32", "float64")
 
+#: The largest float32 (about 3.4e38): a learning rate above it becomes inf when cast to the
+#: float32 of the parameters, so a float32-trained rate is bounded here (a real bound; below it a
+#: diverging run ends in one NonFiniteLossError line).
+F32_MAX = float(np.finfo(np.float32).max)
+
 
 # ---------------------------------------------------------------------------------------------
 # declared constraints
@@ -151,7 +156,7 @@ class ExperimentConfig:
     available. Cross-field rules go in :meth:`check`.
     """
 
-    replicas: int = param(5, low=1, high=10_000, doc="independent replicas (seeds) trained at once")
+    replicas: int = param(5, low=1, doc="independent replicas (seeds) trained at once")
     dtype: str = param("float32", choices=DTYPE_NAMES, doc="float type of parameters and data")
 
     def __post_init__(self):
