@@ -55,6 +55,10 @@ class Constraint:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         text = {"int": "an integer", "float": "a finite number" if not self.allow_inf else "a number",
                 "bool": "true or false", "str": "a string"}.get(kind, kind)
+        if self.low is not None and self.high is None:  # open-ended: "an integer >= 1", "a finite number > 0"
+            return f"{text} {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.low is None and self.high is not None:
+            return f"{text} {'<' if self.high_open else '<='} {_num(self.high)}"
         if self.low is not None or self.high is not None:
             lo = "-inf" if self.low is None else _num(self.low)
             hi = "inf" if self.high is None else _num(self.high)
