@@ -204,7 +204,9 @@ def test_show_names_the_presets_and_how_to_change_a_field(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "the paper and quick presets side by side" in out
     assert "failgeom run parity --set steps=10000" in out  # half the quick steps
-    assert "replicas 5 5 independent replicas" in out and "[1, 10000]" in out  # a range, from param()
+    # the accepted values, from param(): open-ended sizes and a bounded rate
+    assert "replicas 5 5 independent replicas" in out and "(an integer >= 1)" in out
+    assert "(a finite number in (0, 3.40282e+38])" in out
 
 
 def test_help_is_for_users_and_every_option_says_its_default(capsys, monkeypatch):

@@ -136,3 +136,77 @@ def test_the_divergence_message_names_what_to_change():
 
     message = str(NonFiniteLossError(7, 0.5, [1]))
     assert "step 7" in message and "(lr)" in message and "eps" in message and math.isfinite(0.5)
+
+
+# Sizes are open above: the memory estimate (ExperimentConfig.memory_bytes, checked by validate())
+# refuses one that cannot fit, before anything is allocated. For each experiment, its largest
+# allocating size set absurdly large:
+HUGE = 10**12
+ABSURD = {
+    "linear-periodic-landscape": dict(critical_points_grid=HUGE),
+    "linear-periodic-variance": dict(mc_targets=HUGE),
+    "parity": dict(batch=HUGE),
+    "parity-gf2": dict(noise_n=HUGE),
+    "parity-variance": dict(batch=HUGE),
+    "sparse-parity": dict(width=HUGE),
+    "sparse-parity-variance": dict(width=HUGE),
+    "staircase-parity": dict(width=HUGE),
+    "stocks": dict(d=HUGE),
+    "tuple-lines": dict(eval_size=HUGE),
+    "tuple-lines-snr": dict(pool=HUGE),
+    "pwl-scaling": dict(train_size=HUGE),
+    "flat-forward-only-convergence": dict(test_size=HUGE),
+}
+
+
+def _absurd(name: str) -> dict:
+    if name in ABSURD:
+        return ABSURD[name]
+    if name.startswith("pwl-"):
+        return dict(train_size=HUGE)
+    if name.startswith("flat-"):
+        return dict(test_size=HUGE)
+    raise AssertionError(f"no absurd size for {name}: add its largest allocating size to ABSURD")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_absurd_size_is_refused_by_the_memory_estimate_in_one_line(name):
+    config = dataclasses.replace(get(name).tiny, **_absurd(name))  # the field itself accepts it
+    with pytest.raises(ValueError, match="GiB of memory") as info:
+        config.validate()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, changes", [
+    ("flat-e2e", dict(hidden=(10**6, 10**6))),  # the MLP's weights, not only its activations
+    ("pwl-fc", dict(batch=HUGE)),  # a minibatch
+    ("pwl-scaling", dict(ns=(4, 5, 6, 10**7))),  # exact GD's n x n matrices
+    ("sparse-parity-variance", dict(replicas=HUGE)),  # the networks
+    ("sparse-parity", dict(bootstrap=HUGE)),  # the bootstrap's indices
+    ("linear-periodic-variance", dict(replicas=HUGE)),  # a Generator per estimate
+    ("parity-gf2", dict(noise_trials=HUGE)),  # a Generator per trial
+    ("tuple-lines", dict(replicas=HUGE)),  # a cell per seed
+])
+def test_the_memory_estimate_covers_every_allocating_size(name, changes):
+    with pytest.raises(ValueError, match="GiB of memory"):
+        dataclasses.replace(get(name).tiny, **changes).validate()
+
+
+@pytest.mark.parametrize("name, changes", [
+    ("parity", dict(steps=10**15, eval_every=10**14, replicas=64)),
+    ("pwl-fc", dict(steps=10**12, eval_every=10**11, snapshots=(10**12,))),
+    ("sparse-parity", dict(max_steps=10**15, dense_max_steps=10**15, eval_every=10**12)),
+    ("tuple-lines", dict(steps_end_to_end=10**12, eval_every=10**6, checkpoint_every=10**9)),
+    ("stocks", dict(lr=1e38, sgd_lr=1e38)),
+])
+def test_a_long_run_or_a_large_rate_is_accepted(name, changes):
+    # a step count or interval only makes a run long; a learning rate that diverges stops the
+    # run with one NonFiniteLossError line (tests/test_cli.py)
+    dataclasses.replace(get(name).tiny, **changes).validate()
+
+
+@pytest.mark.parametrize("name", ["parity", "sparse-parity", "stocks", "pwl-fc", "tuple-lines", "flat-e2e"])
+def test_a_learning_rate_past_the_float32_max_is_refused(name):
+    # cast to the float32 parameters it would be inf
+    with pytest.raises(ValueError, match=r"lr must be .*3\.40282e\+38"):
+        dataclasses.replace(get(name).tiny, lr=1e39)

@@ -215,7 +215,7 @@ def test_figure_notes_the_horizon_where_the_bound_fails():
     (lambda: flat.ForwardOnlyConfig(boundary_width=0.0), "boundary_width"),
     (lambda: flat.ForwardOnlyConfig(boundary_width=float("nan")), "boundary_width"),
     (lambda: flat.ForwardOnlyConfig(lr=float("inf")), "lr"),
-    (lambda: flat.ForwardOnlyConfig(batch=10**12), "batch"),
+    (lambda: flat.ForwardOnlyConfig(batch=10**12), "GiB of memory"),  # sizes are open; memory refuses
     (lambda: flat.ForwardOnlyConfig(steps="10"), "steps"),
     (lambda: flat.ForwardOnlyConfig(wide_step_offset=1.0), "wide_step_offset"),
     (lambda: flat.MLPConfig(hidden=()), "hidden"),

@@ -28,6 +28,11 @@ from ..validation import TINY, fits_in_memory
 
 DTYPE_NAMES = ("float32", "float64")
 
+#: The largest float32 (about 3.4e38): a learning rate above it becomes inf when cast to the
+#: float32 of the parameters, so a float32-trained rate is bounded here (a real bound; below it a
+#: diverging run ends in one NonFiniteLossError line).
+F32_MAX = float(np.finfo(np.float32).max)
+
 
 # ---------------------------------------------------------------------------------------------
 # declared constraints
@@ -50,6 +55,10 @@ class Constraint:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         text = {"int": "an integer", "float": "a finite number" if not self.allow_inf else "a number",
                 "bool": "true or false", "str": "a string"}.get(kind, kind)
+        if self.low is not None and self.high is None:  # open-ended: "an integer >= 1", "a finite number > 0"
+            return f"{text} {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.low is None and self.high is not None:
+            return f"{text} {'<' if self.high_open else '<='} {_num(self.high)}"
         if self.low is not None or self.high is not None:
             lo = "-inf" if self.low is None else _num(self.low)
             hi = "inf" if self.high is None else _num(self.high)
@@ -151,7 +160,7 @@ class ExperimentConfig:
     available. Cross-field rules go in :meth:`check`.
     """
 
-    replicas: int = param(5, low=1, high=10_000, doc="independent replicas (seeds) trained at once")
+    replicas: int = param(5, low=1, doc="independent replicas (seeds) trained at once")
     dtype: str = param("float32", choices=DTYPE_NAMES, doc="float type of parameters and data")
 
     def __post_init__(self):

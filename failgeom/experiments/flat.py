@@ -33,7 +33,7 @@ from ..problems.steps import StepFunction, draw_targets, paper_grids, sample_ste
 from ..stats import describe
 from ..training import fit, null_progress, seed_streams, train_step
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .flat_figures import figure, summary
 from .flat_work import STEP_FRACTION_LEVELS, counted_work, steps_to_fraction
 
@@ -51,14 +51,16 @@ BIAS_INITS = ("zero", "wide-step", "target")
 class FlatConfig(ExperimentConfig):
     """Shared hyperparameters of the Sec. 5 learners (defaults: the original code's)."""
 
-    n_inputs: int = param(100, low=1, high=10_000, doc="input dimension N; x = randn(N) / N")
-    batch: int = param(256, low=1, high=100_000, doc="fresh samples per replica and step")
-    steps: int = param(10_000, low=1, high=10_000_000, doc="training iterations")
+    n_inputs: int = param(100, low=1, doc="input dimension N; x = randn(N) / N")
+    batch: int = param(256, low=1, doc="fresh samples per replica and step")
+    steps: int = param(10_000, low=1, doc="training iterations")
     lr: float = param(1e-3, low=0.0, low_open=True, high=10.0,
-                      doc="Adam learning rate (beta1 0.9, beta2 0.99, eps 1e-5)")
-    eval_every: int = param(250, low=1, high=10_000_000, doc="steps between held-out evaluations")
-    eval_size: int = param(1000, low=1, high=1_000_000, doc="held-out points per replica for the curves")
-    test_size: int = param(10_000, low=1, high=1_000_000, doc="test points per replica for the final metrics")
+                      doc="Adam learning rate (beta1 0.9, beta2 0.99, eps 1e-5); at most 10: the loss through a flat or "
+                          "sigmoid activation is bounded, so a huge rate never ends in NonFiniteLossError "
+                          "but overflows the weights")
+    eval_every: int = param(250, low=1, doc="steps between held-out evaluations")
+    eval_size: int = param(1000, low=1, doc="held-out points per replica for the curves")
+    test_size: int = param(10_000, low=1, doc="test points per replica for the final metrics")
     boundary_width: float = param(0.005, low=0.0, low_open=True, high=1.0,
                                   doc="a test point is 'at a boundary' when r = v*^T x + b* is this close to a jump")
     zoom: float = param(0.25, low=0.0, low_open=True, high=100.0,
@@ -77,8 +79,11 @@ class FlatConfig(ExperimentConfig):
         R = self.replicas * len(getattr(self, "bias_inits", ("zero",)))
         points = self.batch + self.eval_size + self.test_size
         hidden = sum(self.hidden_widths()) + 60
+        # the MLP's weights with their gradients and Adam's two moments (4 copies)
+        widths = (self.n_inputs, *self.hidden_widths(), 60)
+        weights = sum(a * b for a, b in zip(widths, widths[1:])) if self.hidden_widths() else 0
         return int(2 * R * (item * points * self.n_inputs + 8 * self.test_size * 60 * 3
-                            + item * self.batch * hidden * 3))
+                            + item * self.batch * hidden * 3) + 4 * item * R * weights)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ class SmoothConfig(FlatConfig):
     """5.2: linear predictor through the sum-of-sigmoids surrogate."""
 
     lr: float = param(0.01, low=0.0, low_open=True, high=10.0,
-                      doc="Adam learning rate (beta1 0.9, beta2 0.99, eps 1e-5)")
+                      doc="Adam learning rate (beta1 0.9, beta2 0.99, eps 1e-5); at most 10: the loss through a flat or "
+                          "sigmoid activation is bounded, so a huge rate never ends in NonFiniteLossError "
+                          "but overflows the weights")
     bias_inits: tuple[str, ...] = param(("zero", "wide-step"), choices=BIAS_INITS,
                                         doc="bias initialisations, trained at once: zero (the original "
                                             "code), wide-step (b* + wide_step_offset), target (b*)")
@@ -101,7 +108,10 @@ class SmoothConfig(FlatConfig):
 class MLPConfig(FlatConfig):
     """5.3 / 5.4: the hidden ReLU layers of an MLP."""
 
-    hidden: tuple[int, ...] = param((100, 100, 100), low=1, high=10_000, doc="hidden ReLU layer widths")
+    lr: float = param(1e-3, low=0.0, low_open=True, high=F32_MAX,
+                      doc="Adam learning rate (beta1 0.9, beta2 0.99, eps 1e-5); at most the float32 max, "
+                          "where it stays finite (a diverging rate stops the run with NonFiniteLossError)")
+    hidden: tuple[int, ...] = param((100, 100, 100), low=1, doc="hidden ReLU layer widths")
 
     def hidden_widths(self) -> tuple[int, ...]:
         return self.hidden
@@ -115,7 +125,7 @@ class MLPConfig(FlatConfig):
 class ForwardOnlyConfig(FlatConfig):
     """5.5: linear predictor through u, forward-only update."""
 
-    steps: int = param(5_000, low=1, high=10_000_000, doc="training iterations")
+    steps: int = param(5_000, low=1, doc="training iterations")
 
 
 # The quick presets keep the paper's learning rates, batch and (forward-only) iteration count,

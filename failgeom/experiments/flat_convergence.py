@@ -17,6 +17,7 @@ from ..results import Result
 from ..stats import mean_interval
 from ..theory.flat import ACTIVATIONS, forward_only_iterations, forward_only_sgd
 from . import register
+from ..validation import MAX_STEPS
 from .base import Cell, Experiment, ExperimentConfig, param
 
 NAME = "flat-forward-only-convergence"
@@ -26,16 +27,17 @@ NAME = "flat-forward-only-convergence"
 class ConvergenceConfig(ExperimentConfig):
     """Appendix A.7: forward-only SGD on ``y = u(v*^T x)`` for each horizon T (computed in float64)."""
 
-    horizons: tuple[int, ...] = param((100, 316, 1_000, 3_162, 10_000, 31_623, 100_000), low=1, high=10_000_000,
+    horizons: tuple[int, ...] = param((100, 316, 1_000, 3_162, 10_000, 31_623, 100_000), low=1, high=MAX_STEPS,
                                       allow_empty=False,
-                                      doc="the numbers of iterations T, one run each")
-    dim: int = param(20, low=1, high=10_000, doc="input dimension; x uniform on the unit sphere")
+                                      doc="the numbers of iterations T, one run each (at most 10^9: the steps run "
+                                          "one at a time, validation.MAX_STEPS)")
+    dim: int = param(20, low=1, doc="input dimension; x uniform on the unit sphere")
     B: float = param(3.0, low=0.0, low_open=True, high=1e3, doc="||v*||")
     c: float = param(1.0, low=0.0, low_open=True, high=1e3, doc="the bound |u| <= c")
     L: float = param(1.0, low=0.0, low_open=True, high=1e3, doc="the Lipschitz constant of u")
     activation: str = param("ramp", choices=tuple(ACTIVATIONS),
                             doc="u: ramp clip(L r, -c, c) or tanh c tanh(L r / c)")
-    test_size: int = param(4096, low=1, high=1_000_000, doc="test points per replica for the last iterate")
+    test_size: int = param(4096, low=1, doc="test points per replica for the last iterate")
 
     def check(self) -> None:
         if len(set(self.horizons)) != len(self.horizons):

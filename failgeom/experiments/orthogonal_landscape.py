@@ -41,26 +41,28 @@ class LandscapeConfig(ExperimentConfig):
 
     target: tuple[float, ...] = param((2.0, 2.0), low=-20.0, high=20.0, doc="b of the target cos(b^T x)")
     extent: float = param(7.0, low=0.0, low_open=True, high=50.0, doc="half-width of the box [-extent, extent]^2")
-    plot_points: int = param(281, low=3, high=2001, doc="grid points per axis of the plotted gradient norm")
-    critical_points_grid: int = param(401, low=3, high=2001, doc="grid points per axis of the critical-point search")
-    starts_per_axis: int = param(41, low=3, high=301, doc="exact GD starting points per axis")
-    steps: int = param(20_000, low=1, high=10**7, doc="gradient steps of every run")
-    lr: float = param(0.5, low=0.0, low_open=True, high=100.0, doc="step size of exact GD and SGD")
-    sgd_starts_per_axis: int = param(31, low=3, high=301, doc="SGD starting points per axis")
-    sgd_batch: int = param(16, low=1, high=10**5, doc="fresh Gaussian samples per SGD step and run")
+    plot_points: int = param(281, low=3, doc="grid points per axis of the plotted gradient norm")
+    critical_points_grid: int = param(401, low=3, doc="grid points per axis of the critical-point search")
+    starts_per_axis: int = param(41, low=3, doc="exact GD starting points per axis")
+    steps: int = param(20_000, low=1, doc="gradient steps of every run")
+    lr: float = param(0.5, low=0.0, low_open=True, high=100.0,
+                      doc="step size of exact GD and SGD (at most 100: the loss is bounded, so a huge step "
+                          "never ends in NonFiniteLossError; it overflows the iterate instead)")
+    sgd_starts_per_axis: int = param(31, low=3, doc="SGD starting points per axis")
+    sgd_batch: int = param(16, low=1, doc="fresh Gaussian samples per SGD step and run")
     tolerance: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="distance to +-b that counts as reached")
     distance_bin: float = param(0.5, low=1e-3, high=10.0,
                                 doc="width of the starting-distance bins (at most about 1e5 bins over the box)")
-    replicas: int = param(1, low=1, high=100, doc="independent SGD runs from each starting point")
-    init_starts: int = param(1_000, low=10, high=10**6,
+    replicas: int = param(1, low=1, doc="independent SGD runs from each starting point")
+    init_starts: int = param(1_000, low=10,
                              doc="random starts for the success rates of exact GD and SGD, from the package's "
                                  "initialiser (truncated normal, std 1/sqrt(2), cut at 2 std) and from the "
                                  "plateau's edge (where ||grad F|| first stays below 1e-8)")
     sweep_lrs: tuple[float, ...] = param((0.1, 0.5, 1.0), low=0.0, low_open=True, high=1.9,
                                          doc="step sizes of the lr x batch sweep (below GD's stability edge 2 at "
                                              "the optimum)")
-    sweep_batches: tuple[int, ...] = param((1, 16, 64), low=1, high=10**4, doc="SGD batches of the lr x batch sweep")
-    sweep_starts: int = param(100, low=10, high=10**5, doc="plateau-edge starts per point of the lr x batch sweep")
+    sweep_batches: tuple[int, ...] = param((1, 16, 64), low=1, doc="SGD batches of the lr x batch sweep")
+    sweep_starts: int = param(100, low=10, doc="plateau-edge starts per point of the lr x batch sweep")
     dtype: str = param("float64", choices=("float64",), doc="closed forms are evaluated in float64")
 
     def check(self) -> None:

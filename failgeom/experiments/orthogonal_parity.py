@@ -22,7 +22,7 @@ from ..results import Result
 from ..theory.orthogonal import LOSSES, parity_gradient_variance
 from ..theory.scaling import fit_exponential_rate
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .parity_models import parity_network, train_parity, training_memory_bytes
 
 NAME = "parity-variance"
@@ -36,17 +36,17 @@ class ParityVarianceConfig(ExperimentConfig):
 
     dims: tuple[int, ...] = param(tuple(range(2, 17)), low=1, high=20,
                                   doc="dimensions d of the exact variance at init (all 2^d inputs enumerated)")
-    width_factor: int = param(10, low=1, high=1000, doc="hidden width over d (the paper: 10)")
+    width_factor: int = param(10, low=1, doc="hidden width over d (the paper: 10)")
     losses: tuple[str, ...] = param(LOSSES, choices=LOSSES, doc="losses whose gradient variance is computed")
     train_dims: tuple[int, ...] = param((5, 10, 14), low=1, high=20,
                                         doc="dimensions of the training runs followed by the exact variance")
-    train_steps: int = param(50_000, low=1, high=10**7, doc="SGD steps of each training run")
-    train_eval_every: int = param(2_500, low=1, high=10**7, doc="steps between exact-variance evaluations")
-    batch: int = param(128, low=1, high=2**20, doc="fresh training samples per step and replica")
-    lr: float = param(0.01, low=0.0, low_open=True, high=1e30,
-                      doc="SGD learning rate (one that diverges stops the run with an error)")
-    eval_size: int = param(500, low=1, high=2**20, doc="fresh samples per accuracy evaluation and replica")
-    replicas: int = param(10, low=1, high=1000, doc="independent initialisations (seeds) per d")
+    train_steps: int = param(50_000, low=1, doc="SGD steps of each training run")
+    train_eval_every: int = param(2_500, low=1, doc="steps between exact-variance evaluations")
+    batch: int = param(128, low=1, doc="fresh training samples per step and replica")
+    lr: float = param(0.01, low=0.0, low_open=True, high=F32_MAX,
+                      doc="SGD learning rate (one that diverges stops the run with an error); at most the float32 max, where it stays finite")
+    eval_size: int = param(500, low=1, doc="fresh samples per accuracy evaluation and replica")
+    replicas: int = param(10, low=1, doc="independent initialisations (seeds) per d")
 
     def check(self) -> None:
         if len(self.dims) < 3:

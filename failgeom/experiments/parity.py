@@ -17,7 +17,7 @@ from ..results import Result
 from ..stats import describe
 from ..training import first_crossing
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .parity_models import train_parity, training_memory_bytes
 
 NAME = "parity"
@@ -27,15 +27,15 @@ NAME = "parity"
 class ParityConfig(ExperimentConfig):
     """Hyperparameters of the parity experiment (defaults: the paper's and the original code's)."""
 
-    dims: tuple[int, ...] = param((5, 10, 30), low=1, high=1024, doc="input dimensions d (one cell each)")
-    steps: int = param(50_000, low=1, high=10**7, doc="SGD steps per dimension")
-    batch: int = param(128, low=1, high=2**20, doc="fresh training samples per step and replica")
-    lr: float = param(0.01, low=0.0, low_open=True, high=1e30,
-                      doc="SGD learning rate (one that diverges stops the run with an error)")
-    eval_every: int = param(100, low=1, high=10**7, doc="steps between evaluations")
-    eval_size: int = param(500, low=1, high=2**20, doc="fresh samples per evaluation and replica")
-    width_factor: int = param(10, low=1, high=1000, doc="hidden width over d (the paper: 10)")
-    subset_size: int | None = param(None, low=0, high=1024,
+    dims: tuple[int, ...] = param((5, 10, 30), low=1, doc="input dimensions d (one cell each)")
+    steps: int = param(50_000, low=1, doc="SGD steps per dimension")
+    batch: int = param(128, low=1, doc="fresh training samples per step and replica")
+    lr: float = param(0.01, low=0.0, low_open=True, high=F32_MAX,
+                      doc="SGD learning rate (one that diverges stops the run with an error); at most the float32 max, where it stays finite")
+    eval_every: int = param(100, low=1, doc="steps between evaluations")
+    eval_size: int = param(500, low=1, doc="fresh samples per evaluation and replica")
+    width_factor: int = param(10, low=1, doc="hidden width over d (the paper: 10)")
+    subset_size: int | None = param(None, low=0,
                                     doc="size of v*; none: each coordinate in v* with probability 1/2")
 
     def check(self) -> None:

@@ -34,7 +34,7 @@ from ..problems.sparse_parity import class_size, dense_k, subset_indices
 from ..stats import kaplan_meier_quantile, percentile_interval
 from ..training import seed_streams
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .parity_models import LOSSES, SparseTraining, recover_parities, train_parity_cell, train_sparse_parity
 from .sparse_parity_analysis import censored_series, figure, k_difference, opt, summary
 
@@ -51,15 +51,15 @@ class SparseParityConfig(ExperimentConfig):
     """The n grid per k, the network, SGD (defaults: Barak et al.'s batch, rate and loss) and the
     step-size protocols compared."""
 
-    replicas: int = param(32, low=1, high=4096, doc="replicas per (protocol, k, n), trained as one batched computation")
-    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, high=4096, doc="n grid for k = 2")
-    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, high=4096, doc="n grid for k = 3")
-    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, high=4096, doc="n grid for k = 4")
+    replicas: int = param(32, low=1, doc="replicas per (protocol, k, n), trained as one batched computation")
+    ns_k2: tuple[int, ...] = param((10, 20, 40, 80, 160, 320, 640, 1280), low=3, doc="n grid for k = 2")
+    ns_k3: tuple[int, ...] = param((10, 15, 20, 30, 40, 60, 80, 120), low=4, doc="n grid for k = 3")
+    ns_k4: tuple[int, ...] = param((8, 12, 16, 24, 32, 48, 64), low=5, doc="n grid for k = 4")
     ns_dense: tuple[int, ...] = param((8, 10, 12, 16, 20, 30), low=2, high=DENSE_N_MAX,
                                       doc="n grid of the dense column, k = n // 2")
-    width: int = param(128, low=1, high=65_536, doc="hidden ReLU units (fixed across n)")
-    batch: int = param(32, low=1, high=65_536, doc="fresh samples per SGD step")
-    lr: float = param(0.1, low=0.0, low_open=True, high=100.0, doc="SGD learning rate (protocol fixed; the base of the others)")
+    width: int = param(128, low=1, doc="hidden ReLU units (fixed across n)")
+    batch: int = param(32, low=1, doc="fresh samples per SGD step")
+    lr: float = param(0.1, low=0.0, low_open=True, high=F32_MAX, doc="SGD learning rate (protocol fixed; the base of the others); at most the float32 max, where it stays finite")
     loss: str = param("hinge", choices=tuple(LOSSES), doc="training loss")
     init: str = param("uniform", choices=("uniform", "truncated_normal"),
                       doc="uniform: weights and biases U(+-1/sqrt(fan_in)) (PyTorch's default, as Barak "
@@ -67,31 +67,31 @@ class SparseParityConfig(ExperimentConfig):
     protocols: tuple[str, ...] = param(PROTOCOLS, choices=PROTOCOLS,
                                        doc="step-size protocols: fixed lr; scaled lr * lr_ref_n / n; best of "
                                            "lr * lr_grid per (k, n); batch: batch_alt at lr * batch_alt / batch")
-    lr_ref_n: int = param(20, low=1, high=4096, doc="protocol scaled: the n at which its lr equals lr")
+    lr_ref_n: int = param(20, low=1, doc="protocol scaled: the n at which its lr equals lr")
     lr_grid: tuple[float, ...] = param((0.25, 1.0, 4.0, 16.0), low=0.0, low_open=True, high=1000.0,
                                        doc="protocol best: multipliers of lr, one group of grid_replicas each")
-    grid_replicas: int = param(8, low=1, high=4096, doc="protocol best: replicas per learning rate of the grid")
-    batch_alt: int = param(8, low=1, high=65_536, doc="protocol batch: its batch (lr scaled by batch_alt / batch)")
-    max_steps: int = param(200_000, low=1, high=10**9,
+    grid_replicas: int = param(8, low=1, doc="protocol best: replicas per learning rate of the grid")
+    batch_alt: int = param(8, low=1, doc="protocol batch: its batch (lr scaled by batch_alt / batch)")
+    max_steps: int = param(200_000, low=1,
                            doc="step limit of the sparse cells at batch `batch` (censoring); protocol batch "
                                "gets the same number of samples")
     stop_fraction: float = param(1.0, low=0.0, low_open=True, high=1.0,
                                  doc="a cell stops once this fraction of its replicas has learned (protocol best: "
                                      "once one learning rate's have all learned); the others are censored there")
-    dense_max_steps: int = param(50_000, low=1, high=10**9, doc="step limit of the dense column")
-    eval_size: int = param(8192, low=1, high=2**20, doc="fresh inputs of each accuracy check")
+    dense_max_steps: int = param(50_000, low=1, doc="step limit of the dense column")
+    eval_size: int = param(8192, low=1, doc="fresh inputs of each accuracy check")
     target_accuracy: float = param(1.0, low=0.5, low_open=True, high=1.0,
                                    doc="accuracy on the check sample that counts as learned")
     check_growth: float = param(0.02, low=0.0, high=1.0,
                                 doc="a check at step i is followed by one at i + max(1, floor(growth i))")
-    eval_every: int = param(200, low=1, high=10**9, doc="interval of the recorded accuracy curve")
-    curve_size: int = param(512, low=1, high=2**20, doc="fresh inputs per point of the accuracy curve")
+    eval_every: int = param(200, low=1, doc="interval of the recorded accuracy curve")
+    curve_size: int = param(512, low=1, doc="fresh inputs per point of the accuracy curve")
     progress_ratio: float = param(1.5, low=1.0, low_open=True, high=1e6,
                                   doc="hidden progress: the first check at which the mean |first-layer weight| "
                                       "on the support exceeds this multiple of that off it")
-    bootstrap: int = param(2000, low=100, high=10**6, doc="bootstrap resamples of the replicas")
+    bootstrap: int = param(2000, low=100, doc="bootstrap resamples of the replicas")
     slope_window: int = param(3, low=2, high=100, doc="consecutive n per local slope")
-    gf2_trials: int = param(32, low=1, high=10_000, doc="GF(2) elimination trials per n (beside SGD)")
+    gf2_trials: int = param(32, low=1, doc="GF(2) elimination trials per n (beside SGD)")
 
     def grids(self) -> dict[int, tuple[int, ...]]:
         """``{k: ns}`` for the sparse k that have a grid."""
@@ -117,7 +117,8 @@ class SparseParityConfig(ExperimentConfig):
         R = max(self.replicas, len(self.lr_grid) * self.grid_replicas)
         rows = max(self.batch, self.batch_alt, min(self.eval_size, 4096), self.curve_size)
         # parameters, initial first layer, gradients and SGD temporaries; inputs and hidden activations
-        return 4 * R * (4 * n * self.width + 4 * rows * (n + 3 * self.width))
+        # and the bootstrap's (resamples, replicas) int64 indices with a copy
+        return 4 * R * (4 * n * self.width + 4 * rows * (n + 3 * self.width)) + 16 * self.bootstrap * R
 
     def training(self) -> SparseTraining:
         """The settings of the network, SGD, the check and the curve."""

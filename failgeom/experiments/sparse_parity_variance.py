@@ -23,7 +23,7 @@ from ..theory.orthogonal import LOSSES
 from ..theory.scaling import fit_exponent
 from ..theory.sparse_parity import MAX_N, sparse_parity_gradient_variance
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .parity_models import SparseTraining, init_params, sparse_network, train_sparse_parity
 
 NAME = "sparse-parity-variance"
@@ -33,19 +33,19 @@ NAME = "sparse-parity-variance"
 class SparseVarianceConfig(ExperimentConfig):
     """The cube size, the network (as sparse-parity's) and the training run."""
 
-    replicas: int = param(4, low=1, high=256, doc="networks (seeds)")
+    replicas: int = param(4, low=1, doc="networks (seeds)")
     n: int = param(16, low=2, high=MAX_N, doc="bits; all 2^n inputs are enumerated")
-    width: int = param(128, low=1, high=4096, doc="hidden ReLU units")
+    width: int = param(128, low=1, doc="hidden ReLU units")
     init: str = param("uniform", choices=("uniform", "truncated_normal"), doc="as sparse-parity's init")
     losses: tuple[str, ...] = param(LOSSES, choices=LOSSES, doc="losses of the variance at initialisation")
-    train_k: int = param(3, low=1, high=MAX_N, doc="subset size of the target of the SGD run")
-    train_steps: int = param(5000, low=1, high=10**7, doc="SGD steps of the run")
-    variance_every: int = param(1000, low=1, high=10**7, doc="steps between exact variances along the run")
-    batch: int = param(32, low=1, high=65_536, doc="SGD minibatch")
-    lr: float = param(0.1, low=0.0, low_open=True, high=100.0, doc="SGD learning rate")
+    train_k: int = param(3, low=1, doc="subset size of the target of the SGD run")
+    train_steps: int = param(5000, low=1, doc="SGD steps of the run")
+    variance_every: int = param(1000, low=1, doc="steps between exact variances along the run")
+    batch: int = param(32, low=1, doc="SGD minibatch")
+    lr: float = param(0.1, low=0.0, low_open=True, high=F32_MAX, doc="SGD learning rate; at most the float32 max, where it stays finite")
     loss: str = param("hinge", choices=LOSSES, doc="training loss (and loss of the variance along the run)")
     check_n: int = param(6, low=2, high=10, doc="n of the brute-force check of the transform")
-    check_networks: int = param(8, low=1, high=1000, doc="random networks of the brute-force check")
+    check_networks: int = param(8, low=1, doc="random networks of the brute-force check")
 
     def check(self) -> None:
         if self.train_k > self.n:
@@ -54,7 +54,10 @@ class SparseVarianceConfig(ExperimentConfig):
     def memory_bytes(self) -> int:
         # the cube, the subset-membership matrix and its integer source (2^n x n each), the
         # chunk of transformed columns and its copies (2^25 bytes each)
-        return 8 * 2**self.n * 3 * self.n + 6 * 2**25
+        # chunk of transformed columns and its copies (2^25 bytes each); the networks (weights,
+        # gradients, SGD temporaries) and a minibatch's inputs and activations, in float64 at most
+        nets = 8 * self.replicas * (4 * self.width * (self.n + 2) + 4 * self.batch * (self.n + 3 * self.width))
+        return 8 * 2**self.n * 3 * self.n + 6 * 2**25 + nets
 
     def training(self) -> SparseTraining:
         """The settings of the SGD run (the check and the curve: sparse-parity's defaults)."""

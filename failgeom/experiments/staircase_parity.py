@@ -27,7 +27,7 @@ from ..results import Result
 from ..stats import bootstrap_quantiles, kaplan_meier_quantile, log_slopes, percentile_interval, windowed_slopes
 from ..training import StopTraining, seed_streams, train
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .parity_models import LOSSES, init_params, sparse_network
 from .sparse_parity_analysis import interval_text
 
@@ -39,27 +39,27 @@ TARGETS = ("staircase", "parity")
 class StaircaseConfig(ExperimentConfig):
     """The support size, the n grid, the network and SGD shared by both targets."""
 
-    replicas: int = param(32, low=1, high=4096, doc="replicas per (target, n), trained as one batched computation")
+    replicas: int = param(32, low=1, doc="replicas per (target, n), trained as one batched computation")
     k: int = param(3, low=2, high=8, doc="support size: staircase of k monomials vs the k-parity")
-    ns: tuple[int, ...] = param((10, 20, 40, 80, 160), low=3, high=4096, doc="n grid (both targets)")
-    width: int = param(128, low=1, high=65_536, doc="hidden ReLU units (fixed across n)")
-    batch: int = param(32, low=1, high=65_536, doc="fresh samples per SGD step")
-    lr: float = param(0.1, low=0.0, low_open=True, high=100.0, doc="SGD learning rate (at n = lr_ref_n if scaled); sparse-parity's")
+    ns: tuple[int, ...] = param((10, 20, 40, 80, 160), low=3, doc="n grid (both targets)")
+    width: int = param(128, low=1, doc="hidden ReLU units (fixed across n)")
+    batch: int = param(32, low=1, doc="fresh samples per SGD step")
+    lr: float = param(0.1, low=0.0, low_open=True, high=F32_MAX, doc="SGD learning rate (at n = lr_ref_n if scaled); sparse-parity's; at most the float32 max, where it stays finite")
     lr_rule: str = param("fixed", choices=("fixed", "scaled"), doc="fixed lr, or lr * lr_ref_n / n")
-    lr_ref_n: int = param(20, low=1, high=4096, doc="lr_rule scaled: the n at which the rate is lr")
+    lr_ref_n: int = param(20, low=1, doc="lr_rule scaled: the n at which the rate is lr")
     init: str = param("uniform", choices=("uniform", "truncated_normal"), doc="as sparse-parity's init")
-    max_steps: int = param(100_000, low=1, high=10**9, doc="step limit (censoring)")
+    max_steps: int = param(100_000, low=1, doc="step limit (censoring)")
     stop_fraction: float = param(0.75, low=0.0, low_open=True, high=1.0,
                                  doc="a cell stops once this fraction of its replicas has learned; the rest are "
                                      "censored there")
     target_rel_mse: float = param(0.1, low=0.0, low_open=True, high=1.0,
                                   doc="learned: mean squared error at most this times the target's variance "
                                       "(must lie below 1/k)")
-    eval_size: int = param(1024, low=16, high=2**20, doc="fresh inputs of each check")
+    eval_size: int = param(1024, low=16, doc="fresh inputs of each check")
     check_growth: float = param(0.02, low=0.0, high=1.0,
                                 doc="a check at step i is followed by one at i + max(1, floor(growth i))")
-    eval_every: int = param(200, low=1, high=10**9, doc="interval of the recorded error curve")
-    bootstrap: int = param(2000, low=100, high=10**6, doc="bootstrap resamples of the replicas")
+    eval_every: int = param(200, low=1, doc="interval of the recorded error curve")
+    bootstrap: int = param(2000, low=100, doc="bootstrap resamples of the replicas")
     slope_window: int = param(3, low=2, high=100, doc="consecutive n per local slope")
 
     def check(self) -> None:
@@ -73,7 +73,9 @@ class StaircaseConfig(ExperimentConfig):
 
     def memory_bytes(self) -> int:
         rows = max(self.batch, self.eval_size)
-        return 4 * self.replicas * (3 * max(self.ns) * self.width + 4 * rows * (max(self.ns) + 3 * self.width))
+        # and the bootstrap's (resamples, replicas) int64 indices with a copy
+        return (4 * self.replicas * (3 * max(self.ns) * self.width + 4 * rows * (max(self.ns) + 3 * self.width))
+                + 16 * self.bootstrap * self.replicas)
 
     def rate(self, n: int) -> float:
         """The learning rate at n."""

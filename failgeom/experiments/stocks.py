@@ -29,7 +29,7 @@ from ..theory.decomposition import stocks_second_moments
 from ..training import first_crossing, fit, null_progress, seed_streams, train_step
 from ..validation import positive_int
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 
 ESTIMATORS = ("end_to_end", "decomposition")
 OPTIMIZERS = ("adam", "sgd")
@@ -43,23 +43,23 @@ OPTIMIZERS = ("adam", "sgd")
 class StocksConfig(ExperimentConfig):
     """Hyperparameters of the stocks experiment (defaults: the paper's, Sec. 3.2)."""
 
-    ks: tuple[int, ...] = param((10, 1000, 2000), low=2, high=100_000, doc="numbers of stocks k trained")
-    d: int = param(1000, low=1, high=1_000_000, doc="number of one-hot inputs")
-    steps: int = param(2500, low=1, high=10_000_000, doc="training iterations")
-    batch: int = param(100, low=1, high=100_000, doc="minibatch size")
-    lr: float = param(0.1, low=0.0, low_open=True, high=10.0, doc="Adam learning rate (the paper's)")
+    ks: tuple[int, ...] = param((10, 1000, 2000), low=2, doc="numbers of stocks k trained")
+    d: int = param(1000, low=1, doc="number of one-hot inputs")
+    steps: int = param(2500, low=1, doc="training iterations")
+    batch: int = param(100, low=1, doc="minibatch size")
+    lr: float = param(0.1, low=0.0, low_open=True, high=F32_MAX, doc="Adam learning rate (the paper's); at most the float32 max, where it stays finite")
     optimizers: tuple[str, ...] = param(OPTIMIZERS, choices=OPTIMIZERS,
                                         doc="optimizers trained: Adam (the paper's) and/or plain SGD")
-    sgd_lr: float = param(10.0, low=0.0, low_open=True, high=1e6,
-                          doc="plain SGD learning rate (not from the paper, which uses Adam)")
-    eval_every: int = param(25, low=1, high=10_000_000, doc="evaluation interval")
-    eval_size: int = param(500, low=1, high=100_000, doc="fresh samples per evaluation")
-    moment_every: int = param(250, low=1, high=10_000_000,
+    sgd_lr: float = param(10.0, low=0.0, low_open=True, high=F32_MAX,
+                          doc="plain SGD learning rate (not from the paper, which uses Adam); at most the float32 max, where it stays finite")
+    eval_every: int = param(25, low=1, doc="evaluation interval")
+    eval_size: int = param(500, low=1, doc="fresh samples per evaluation")
+    moment_every: int = param(250, low=1,
                               doc="interval of the exact second moments along training (a multiple of eval_every)")
     bias: bool = param(True, doc="dense layer with a bias")
     moment_samples: int = param(4000, low=1, high=10_000_000,
                                 doc="per-example gradients per replica for the Monte Carlo moments at init")
-    ratio_ks: tuple[int, ...] = param((2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), low=2, high=100_000,
+    ratio_ks: tuple[int, ...] = param((2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), low=2,
                                       doc="k values of the exact 'ratio at initialisation vs k' curve")
     target_loss: float = param(-0.9, low=-1.0, high=0.0, low_open=True, high_open=True,
                                doc="'reached' means an exact expected end-to-end loss at or below this")

@@ -35,7 +35,7 @@ from ..problems.lines import TupleSet, sample_tuple_set, sample_tuples
 from ..results import Result
 from ..training import Checkpointer, copy_checked, fit, seed_streams
 from . import register
-from .base import Cell, Experiment, ExperimentConfig, param
+from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .tuple_lines_model import (APPROACHES, CONV_INITS, IMAGE_LOSSES, TupleModel, loss_and_grads,
                                 tuple_accuracy, tuple_losses)
 
@@ -54,35 +54,35 @@ LEARNED = 0.75
 class TupleLinesConfig(ExperimentConfig):
     """Hyperparameters of Sec. 3.1 (defaults: the paper's Figure 3 and original code)."""
 
-    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, high=16, doc="images per tuple, one panel each")
+    ks: tuple[int, ...] = param((1, 2, 3, 4), low=1, doc="images per tuple, one panel each")
     approaches: tuple[str, ...] = param(("decomposition", "end_to_end"), choices=APPROACHES,
                                         doc="which approaches to train")
-    batch: int = param(200, low=1, high=100_000, doc="tuples per minibatch")
-    steps_end_to_end: int = param(20_000, low=1, high=10**7, doc="Adam steps of end-to-end training")
-    steps_decomposition: int = param(2_500, low=1, high=10**7, doc="Adam steps of decomposition training")
-    lr: float = param(1e-3, low=0.0, high=10.0, low_open=True, doc="Adam learning rate")
+    batch: int = param(200, low=1, doc="tuples per minibatch")
+    steps_end_to_end: int = param(20_000, low=1, doc="Adam steps of end-to-end training")
+    steps_decomposition: int = param(2_500, low=1, doc="Adam steps of decomposition training")
+    lr: float = param(1e-3, low=0.0, high=F32_MAX, low_open=True, doc="Adam learning rate; at most the float32 max, where it stays finite")
     beta1: float = param(nn.PAPER_ADAM["beta1"], low=0.0, high=1.0, high_open=True, doc="Adam beta1")
     beta2: float = param(nn.PAPER_ADAM["beta2"], low=0.0, high=1.0, high_open=True, doc="Adam beta2")
     eps: float = param(nn.PAPER_ADAM["eps"], low=0.0, high=1.0, low_open=True, doc="Adam epsilon")
     data: str = param("fixed", choices=DATA_MODES,
                       doc="fixed: a set of train_size tuples read in order, wrapping around (the "
                           "original); fresh: new tuples every step")
-    train_size: int = param(500_000, low=1, high=10**8, doc="tuples of the fixed training set per k")
-    eval_every: int = param(100, low=1, high=10**7, doc="steps between evaluations")
-    eval_size: int = param(2_000, low=1, high=10**6, doc="fixed held-out tuples per k")
-    eval_chunk: int = param(250, low=1, high=10**6, doc="held-out tuples per forward pass")
-    checkpoint_every: int = param(500, low=1, high=10**7, doc="steps between checkpoints")
+    train_size: int = param(500_000, low=1, doc="tuples of the fixed training set per k")
+    eval_every: int = param(100, low=1, doc="steps between evaluations")
+    eval_size: int = param(2_000, low=1, doc="fixed held-out tuples per k")
+    eval_chunk: int = param(250, low=1, doc="held-out tuples per forward pass")
+    checkpoint_every: int = param(500, low=1, doc="steps between checkpoints")
     conv_init: str = param("original", choices=CONV_INITS,
                            doc="conv init std: original 1/sqrt(28) and 1/4, or fan_in 1/sqrt(25 C)")
     image_loss: str = param("mean", choices=IMAGE_LOSSES,
                             doc="decomposition image hinge: mean over all B*k images (original) "
                                 "or sum over a tuple's k images")
-    replicas: int = param(1, low=1, high=64, doc="seeds per (k, approach), each its own cell")
-    focus_ks: tuple[int, ...] = param((2,), low=1, high=16,
+    replicas: int = param(1, low=1, doc="seeds per (k, approach), each its own cell")
+    focus_ks: tuple[int, ...] = param((2,), low=1,
                                       doc="k whose end-to-end cells run focus_replicas seeds instead "
                                           "of replicas (Figure 3's seed-dependent case)")
-    focus_replicas: int = param(8, low=1, high=64, doc="seeds of the end-to-end cells of focus_ks")
-    stop_after_learned: int = param(2_000, low=0, high=10**7,
+    focus_replicas: int = param(8, low=1, doc="seeds of the end-to-end cells of focus_ks")
+    stop_after_learned: int = param(2_000, low=0,
                                     doc="end-to-end: a seed stops once its held-out accuracy has "
                                         "been >= 0.75 at every evaluation for this many steps (0: never)")
 
@@ -112,7 +112,9 @@ class TupleLinesConfig(ExperimentConfig):
         train = self.train_size * k * 32 if self.data == "fixed" else 0
         held_out = self.eval_size * k * 784 * 4
         step = max(self.batch, self.eval_chunk) * k * 40_000  # features of N1 per image
-        return int(train + held_out + step)
+        # the runner's list of cells (a key and its bookkeeping, about 1 KiB each), one per seed
+        cells = len(self.approaches) * len(self.ks) * max(self.replicas, self.focus_replicas) * 1024
+        return int(train + held_out + step + cells)
 
 
 PRESETS = {

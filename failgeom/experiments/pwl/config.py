@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base import ExperimentConfig, param
+from ..base import F32_MAX, ExperimentConfig, param
 
 #: TensorFlow 1's ``AdamOptimizer`` defaults, which the original code of Sec. 4 used unchanged
 #: (not the 0.99 / 1e-5 of the other sections' scripts).
@@ -31,25 +31,25 @@ class PWLConfig(ExperimentConfig):
     threshold and needs an explicit SGD rate.
     """
 
-    n: int = param(100, low=9, high=2_000, doc="curve length: sample points x = 0..n-1")
-    k: int = param(3, low=1, high=2_000, doc="kinks per curve (the original code's data: 3)")
+    n: int = param(100, low=9, doc="curve length: sample points x = 0..n-1")
+    k: int = param(3, low=1, doc="kinks per curve (the original code's data: 3)")
     distribution: str = param("code", choices=("code", "paper"),
                               doc="'code': the original code's data (for the autoencoder its continuous "
                                   "kinks); 'paper': the paper text's (kinks uniform, a ~ U[-1, 1])")
-    train_size: int = param(10_000, low=1, high=10_000_000, doc="fixed training curves per replica")
-    val_size: int = param(1_000, low=2, high=1_000_000, doc="fixed validation curves per replica")
-    steps: int = param(50_000, low=1, high=100_000_000, doc="training iterations")
-    batch: int = param(100, low=1, high=1_000_000, doc="curves per minibatch (drawn with replacement)")
+    train_size: int = param(10_000, low=1, doc="fixed training curves per replica")
+    val_size: int = param(1_000, low=2, doc="fixed validation curves per replica")
+    steps: int = param(50_000, low=1, doc="training iterations")
+    batch: int = param(100, low=1, doc="curves per minibatch (drawn with replacement)")
     optimizer: str = param("adam", choices=("adam", "sgd"), doc="Adam (the original code) or plain SGD")
-    lr: float | None = param(None, low=0.0, high=1e6, low_open=True,
-                             doc="learning rate; none: the original rate (Adam) or a fraction of the stable step (SGD)")
+    lr: float | None = param(None, low=0.0, high=F32_MAX, low_open=True,
+                             doc="learning rate; none: the original rate (Adam) or a fraction of the stable step (SGD); at most the float32 max, where it stays finite")
     adam_beta1: float = param(TF_ADAM["beta1"], low=0.0, high=1.0, high_open=True, doc="Adam's beta1")
     adam_beta2: float = param(TF_ADAM["beta2"], low=0.0, high=1.0, high_open=True, doc="Adam's beta2")
     adam_eps: float = param(TF_ADAM["eps"], low=0.0, high=1.0, low_open=True, doc="Adam's epsilon")
     sgd_step_fraction: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
                                      doc="SGD step as a fraction of GD's stability edge (lr unset)")
-    eval_every: int = param(500, low=1, high=100_000_000, doc="iterations between validation evaluations")
-    snapshots: tuple[int, ...] = param((500, 10_000, 50_000), low=1, high=100_000_000, allow_empty=False,
+    eval_every: int = param(500, low=1, doc="iterations between validation evaluations")
+    snapshots: tuple[int, ...] = param((500, 10_000, 50_000), low=1, allow_empty=False,
                                        doc="iterations at which two held-out decodings are kept (Figure 6)")
     encoder_output_relu: bool = param(True, doc="the autoencoder's encoder ends with a ReLU (original code)")
 
@@ -62,7 +62,8 @@ class PWLConfig(ExperimentConfig):
             raise ValueError(f"distribution 'code' needs k = 3 (its fixed slope patterns), got k={self.k}")
 
     def memory_bytes(self) -> int:
-        points = self.replicas * (self.train_size + self.val_size) * self.n
+        # the fixed sets plus a minibatch and its activations (about as many bytes per point)
+        points = self.replicas * (self.train_size + self.val_size + self.batch) * self.n
         return _BYTES_PER_POINT * points + 8 * self.replicas * self.n * max(self.n, 500)
 
 
