@@ -277,6 +277,22 @@ def _staircase(r) -> list:
     return lines
 
 
+def _sparse(r) -> list:
+    lines = ["", "| protocol, k | median samples at n = ... (learned / total) | local slopes \\[95%\\] |",
+             "| --- | --- | --- |"]
+    for key, m in r.metrics.items():
+        if not isinstance(m, dict) or "windows" not in m:
+            continue
+        medians = ", ".join(f"{n}: " + ("n/o" if x is None else _g(x)) + f" ({c}/{t})"
+                            for n, x, c, t in zip(m["ns"], m["median_samples"], m["converged"], m["total"]))
+        slopes = ", ".join(f"{w['ns'][0]}-{w['ns'][-1]}: " + ("n/o" if w["slope"] is None else
+                           f"{w['slope']:.2f} {_ci(w['ci'])}") for w in m["windows"])
+        lines.append(f"| {key} | {medians} | {slopes} |")
+    diffs = "; ".join(f"{d['protocol']} k = {d['k_high']} minus k = {d['k_low']} at n = {d['ns'][0]}-{d['ns'][-1]}: "
+                      f"{d['difference']:+.2f} {_ci(d['ci'])}" for d in r.metrics["k_differences"])
+    return lines + ["", f"Slope differences between k values at equal n \\[95% bootstrap\\]: {diffs}."]
+
+
 def _sparse_variance(r) -> list:
     m = r.metrics
     ks = [1, 2, 3, 4, 8]
@@ -309,7 +325,8 @@ DETAILS = {
     "linear-periodic-variance": _periodic_variance, "tuple-lines-snr": _snr, "stocks": _stocks,
     "flat-smooth": _flat, "flat-e2e": _flat, "flat-multiclass": _flat, "flat-forward-only": _flat,
     "flat-forward-only-convergence": _convergence, "pwl-fc": _pwl, "pwl-conv": _pwl, "pwl-conv-precond": _pwl,
-    "pwl-autoencoder": _pwl, "pwl-scaling": _pwl_scaling, "staircase-parity": _staircase, "sparse-parity-variance": _sparse_variance,
+    "pwl-autoencoder": _pwl, "pwl-scaling": _pwl_scaling, "staircase-parity": _staircase, "sparse-parity": _sparse,
+    "sparse-parity-variance": _sparse_variance,
     "parity-gf2": _gf2,
 }
 
