@@ -1,7 +1,7 @@
 """Jobs: one experiment at one config and seed, written to one folder, and what became of it.
 
 :class:`Job` is what :func:`failgeom.runner.run_jobs` takes (:func:`check_jobs` holds a list of
-them to what is accepted, naming the argument that is not), :class:`Outcome` what happened to
+them to what is accepted, naming the argument that is not), :class:`JobOutcome` what happened to
 one, :class:`RunStats` the counts of a run. :func:`reusable` decides whether an earlier complete
 result in a job's folder is exactly this job's. After a merge fails on outputs read from stored
 records, :func:`to_recompute` chooses which of them to compute again, round by round.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Outcome:
+class JobOutcome:
     """What happened to one job: ``status`` is "ran", "skipped" (an earlier complete result was
     reused) or "failed" (``error`` says why); ``reason`` says why an earlier result was not reused."""
 
@@ -46,7 +46,7 @@ class Job:
     preset: str = "custom"
     plot: bool = True
     name: str = ""
-    outcome: Outcome = cast("Outcome", None)  # set by the runner
+    outcome: JobOutcome = cast("JobOutcome", None)  # set by the runner
     # filled while running
     store: CellStore = cast("CellStore", None)
     keys: list = field(default_factory=list)
@@ -62,7 +62,7 @@ class Job:
     def __post_init__(self):
         self.folder = Path(self.folder)
         self.name = self.name or getattr(self.experiment, "name", "")
-        self.outcome = self.outcome or Outcome(self.name)
+        self.outcome = self.outcome or JobOutcome(self.name)
 
 
 def plural(n: int, word: str) -> str:
@@ -173,4 +173,4 @@ def to_recompute(job: Job) -> list:
     return reused
 
 
-__all__ = ["Job", "Outcome", "RunStats", "check_jobs", "plural", "reusable", "to_recompute"]
+__all__ = ["Job", "JobOutcome", "RunStats", "check_jobs", "plural", "reusable", "to_recompute"]

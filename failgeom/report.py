@@ -33,7 +33,7 @@ from .results import atomic_write_files, environment
 
 if TYPE_CHECKING:  # the runner's records, which the report only reads
     from .reproduction import Plan
-    from .runner import Outcome
+    from .runner import JobOutcome
 
 #: the failure families' titles and the claims' verdicts come from the registry (failgeom/claims)
 FAMILY_TITLES = claims.FAMILY_TITLES
@@ -82,7 +82,7 @@ def _verdict(rows) -> str:
     return f"{n_pass}/{len(rows)} PASS" + ("" if n_pass == len(rows) else f", {len(rows) - n_pass} FAIL")
 
 
-def _wall(outcome: Outcome) -> str:
+def _wall(outcome: JobOutcome) -> str:
     if outcome.result is None:
         return "-"
     wall = outcome.result.timing.get("wall_s")
@@ -286,7 +286,7 @@ def _experiment_claims(name: str) -> list:
     return [c for c in claims.CLAIMS if name in c.experiments]
 
 
-def _measured(experiment, outcome: Outcome) -> str:
+def _measured(experiment, outcome: JobOutcome) -> str:
     if outcome.status == "failed":
         return f"FAILED: {outcome.error}"
     if outcome.result is None:

@@ -31,7 +31,7 @@ from typing import cast
 from .experiments.base import cell_label as label
 from .executors import SchedulerLostError, Task, make_executor, refuse_in_bootstrapping_worker
 from .grid import MAX_GRID_POINTS, grid_label, grid_points, grid_table, parse_grid
-from .jobs import Job, Outcome, RunStats, check_jobs, plural, reusable, to_recompute
+from .jobs import Job, JobOutcome, RunStats, check_jobs, plural, reusable, to_recompute
 from .progress import Heartbeat
 from .results import canonical_json, figure_bytes
 from .store import (LOCK_FILE, CellStore, FolderLock, RunError, cell_name, clean_temporaries, commit_result,
@@ -321,5 +321,6 @@ def _plan(jobs: list[Job], reuse: bool, tell, stats: RunStats) -> tuple[list, di
     return pending, hints
 
 
-__all__ = ["MAX_GRID_POINTS", "CellTask", "Job", "Outcome", "RunError", "RunStats", "cell_keys", "cell_label", "check_jobs",
-           "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "parse_grid", "reusable", "run_jobs"]
+__all__ = ["MAX_GRID_POINTS", "CellTask", "Job", "JobOutcome", "RunError", "RunStats", "cell_keys", "cell_label",
+           "check_jobs", "error_line", "execute_cell", "grid_label", "grid_points", "grid_table", "parse_grid",
+           "reusable", "run_jobs"]

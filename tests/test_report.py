@@ -22,7 +22,7 @@ from failgeom.claims.render import esc
 from failgeom.cli import main
 from failgeom.experiments import get, names
 from failgeom.results import Result
-from failgeom.runner import Outcome
+from failgeom.runner import JobOutcome
 from failgeom.verify import AS_CORRECTED, CHECKS, CheckRow
 
 NAMES = ["parity", "flat-forward-only"]
@@ -129,7 +129,7 @@ def first_run(tmp_path_factory, stored):
 
 def plan_of(out, experiment_names, status="skipped"):
     """The plan of a finished reproduction, read back from its folder (for rendering again)."""
-    outcomes = {n: Outcome(n, status, Result.load(out / n) if (out / n / "result.json").is_file() else None)
+    outcomes = {n: JobOutcome(n, status, Result.load(out / n) if (out / n / "result.json").is_file() else None)
                 for n in experiment_names}
     return reproduction.Plan("quick", Path(out), 0, 1, [get(n) for n in experiment_names], {}, outcomes)
 
