@@ -37,8 +37,9 @@ from .base import Cell, Experiment, F32_MAX, ExperimentConfig, param
 from .flat_figures import figure, summary
 from .flat_work import STEP_FRACTION_LEVELS, counted_work, steps_to_fraction
 
-#: stream family shared by the four learners: targets, minibatches and test sets are common
-FAMILY = "flat"
+#: seed-stream key shared by the four learners (its problem and data streams): targets, minibatches
+#: and test sets are common to them. Its value feeds every stream: changing it changes the numbers
+STREAM_KEY = "flat"
 LEARNERS = ("smooth", "e2e", "multiclass", "forward-only")
 BIAS_INITS = ("zero", "wide-step", "target")
 
@@ -257,14 +258,14 @@ class Problem:
 
 def make_problem(config: FlatConfig, seed: int) -> Problem:
     """Targets ``v*``, ``b*`` (each replica from its own stream), grids, eval and test sets."""
-    root = seed_streams(seed, FAMILY, "problem")
+    root = seed_streams(seed, STREAM_KEY, "problem")
     v_star, b_star = draw_targets(root.child("targets").generators(config.replicas), config.n_inputs)
     step = paper_grids(b_star)
     eval_set = sample_steps(np.random.default_rng(root.child("eval")), v_star, b_star, step, config.eval_size,
                             config.dtype)
     test_set = sample_steps(np.random.default_rng(root.child("test")), v_star, b_star, step, config.test_size,
                             config.dtype)
-    return Problem(v_star, b_star, step, eval_set, test_set, seed_streams(seed, FAMILY, "data"))
+    return Problem(v_star, b_star, step, eval_set, test_set, seed_streams(seed, STREAM_KEY, "data"))
 
 
 def _tile(a, m: int):
