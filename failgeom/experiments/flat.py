@@ -161,7 +161,7 @@ TINY = {kind: replace(PRESETS[kind]["quick"], **_TINY, **cast("dict[str, Any]", 
 # --------------------------------------------------------------------------------------------
 
 @dataclass
-class Learner:
+class FlatLearner:
     """One learner of Sec. 5: model, loss, update rule, and how to read its prediction."""
 
     name: str
@@ -190,7 +190,7 @@ def half_squared(out, target, reduction="mean"):
     return nn.losses.squared(out, target, reduction=reduction, coef=0.5)
 
 
-def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
+def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> FlatLearner:
     """Build the model and update rule of learner ``kind`` (one of :data:`LEARNERS`)."""
     n = config.n_inputs
 
@@ -199,13 +199,14 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
 
     if kind == "smooth":
         model = nn.Sequential([nn.Dense(1), nn.SmoothStep(step.smooth, name="sum of sigmoids")])
-        return Learner(kind, model, half_squared, None, False, output(model), n)
+        return FlatLearner(kind, model, half_squared, None, False, output(model), n)
     if kind == "forward-only":
         model = nn.Sequential([nn.Dense(1), nn.StraightThrough(step, name="u")])
-        return Learner(kind, model, half_squared, nn.forward_only_step, False, output(model), n)
+        return FlatLearner(kind, model, half_squared, nn.forward_only_step, False, output(model), n)
     if kind == "e2e":
         model = _mlp(cast(MLPConfig, config).hidden, 1)
-        return Learner(kind, model, half_squared, None, False, output(model), _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, 1))
+        return FlatLearner(kind, model, half_squared, None, False, output(model),
+                           _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, 1))
     if kind == "multiclass":
         K = step.grid.shape[1]
         model = _mlp(cast(MLPConfig, config).hidden, K)
@@ -215,8 +216,8 @@ def make_learner(kind: str, step: StepFunction, config: FlatConfig) -> Learner:
             logits, _ = model.forward(p, x)
             return step.value_of(np.where(valid, logits, -np.inf).argmax(axis=-1))
 
-        return Learner(kind, model, nn.losses.softmax_cross_entropy, None, True, predict,
-                       _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, K))
+        return FlatLearner(kind, model, nn.losses.softmax_cross_entropy, None, True, predict,
+                           _mlp_multiply_adds(n, cast(MLPConfig, config).hidden, K))
     raise ValueError(f"learner must be one of {LEARNERS}, got {kind!r}")
 
 
