@@ -1,14 +1,22 @@
-"""Every public callable of failgeom.nn, failgeom.problems and failgeom.training has a numpydoc
-docstring: a ``Parameters`` section naming each argument of its signature, and a ``Returns`` (or
-``Yields``) section when its source returns a value; a literal ``raise ValueError`` or ``raise
-TypeError`` in its body is named in a ``Raises`` section. Classes document their constructor's
-parameters in the class docstring. A method overriding a documented base-class method with the
-same parameters (every layer's ``init``/``forward``/``backward`` of the contract in
-``failgeom.nn.Layer``) has its own docstring but may leave Parameters and Returns to the base's."""
+"""Every callable of the public API (``PUBLIC_API`` below; docs/architecture.md, "Errors and
+docstrings") has a numpydoc docstring: a ``Parameters`` section naming each argument of its
+signature, and a ``Returns`` (or ``Yields``) section when its source returns a value; a literal
+``raise ValueError`` or ``raise TypeError`` in its body is named in a ``Raises`` section. Classes
+document their constructor's parameters in the class docstring (a dataclass may list its fields
+under ``Attributes``). A method overriding a documented base-class method with the same
+parameters (every layer's ``init``/``forward``/``backward`` of the contract in
+``failgeom.nn.Layer``) has its own docstring but may leave Parameters and Returns to the base's.
+
+Terse helpers may be terse: a callable with no arguments (beyond ``self``/``cls``) whose body is
+at most ``TERSE_STATEMENTS`` statements may say what it returns in its summary instead of a
+Returns section. A short body alone does not exempt anything: ``theory.condition_number(n)`` and
+``training.train(...)`` (14 arguments) are one to three statements long, and their arguments are
+exactly what a user needs explained."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import inspect
 import re
@@ -18,13 +26,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "failgeom"
-MODULES = sorted(
-    ["failgeom.training", "failgeom.validation"]
-    + [f"failgeom.{package}" + ("" if p.stem == "__init__" else f".{p.stem}")
-       for package in ("nn", "problems") for p in (ROOT / package).glob("*.py")]
-)
+#: The public API held to numpydoc, the one list of it (docs/architecture.md names it in prose):
+#: module -> the names a user imports from it, ``None`` for every public function and class the
+#: module defines (a package: its own and its modules'), ``"__all__"`` for the module's
+#: ``__all__`` (re-exports included: ``failgeom.theory``'s closed forms live in its submodules).
+PUBLIC_API: dict[str, list[str] | str | None] = {
+    "failgeom.nn": None,
+    "failgeom.problems": None,
+    "failgeom.training": None,
+    "failgeom.validation": None,
+}
 #: dunder methods that are public API (``step(r)`` calls ``StepFunction.__call__``)
 PUBLIC_DUNDERS = {"__call__"}
+#: at most this many statements (nested ones counted) make an argument-free callable terse
+TERSE_STATEMENTS = 3
+
+
+def _package_modules(name: str) -> list[str]:
+    """``name`` and, for a package of failgeom, every module in it."""
+    folder = ROOT.joinpath(*name.split(".")[1:])
+    if not folder.is_dir():
+        return [name]
+    return [name + ("" if p.stem == "__init__" else f".{p.stem}") for p in sorted(folder.glob("*.py"))]
+
+
+MODULES = sorted(m for name, names in PUBLIC_API.items() if names is None for m in _package_modules(name))
 
 
 def sections(doc: str) -> dict[str, list[str]]:
@@ -62,16 +88,18 @@ def _own_nodes(fn: ast.AST):
         todo.extend(ast.iter_child_nodes(node))
 
 
-def _source_facts(fn) -> tuple[bool, bool, set[str]]:
-    """(returns a value, yields, names of the exceptions raised literally) from the source."""
+def _source_facts(fn) -> tuple[bool, bool, set[str], int]:
+    """(returns a value, yields, names of the exceptions raised literally, number of statements
+    of the body without its docstring, nested ones counted) from the source."""
     try:
         source = inspect.getsource(inspect.unwrap(fn))
     except (OSError, TypeError):  # generated (a dataclass's __init__) or compiled
-        return False, False, set()
+        return False, False, set(), 0
     tree = ast.parse(textwrap.dedent(source))
     node = tree.body[0]
     returns = yields = False
     raised = set()
+    statements = sum(isinstance(sub, ast.stmt) for sub in _own_nodes(node)) - bool(ast.get_docstring(node))
     for sub in _own_nodes(node):
         if isinstance(sub, ast.Return) and sub.value is not None \
                 and not (isinstance(sub.value, ast.Constant) and sub.value.value is None):
@@ -81,18 +109,20 @@ def _source_facts(fn) -> tuple[bool, bool, set[str]]:
         elif isinstance(sub, ast.Raise) and isinstance(sub.exc, ast.Call) \
                 and isinstance(sub.exc.func, ast.Name) and sub.exc.func.id in ("ValueError", "TypeError"):
             raised.add(sub.exc.func.id)
-    return returns, yields, raised
+    return returns, yields, raised, statements
 
 
 def _parameter_names(fn) -> list[str]:
     return [p.name for p in inspect.signature(fn).parameters.values() if p.name not in ("self", "cls")]
 
 
-def check_function(fn, doc: str | None = None, returns_doc: bool = True, shared: str | None = None) -> list[str]:
+def check_function(fn, doc: str | None = None, returns_doc: bool = True, shared: str | None = None,
+                   also: tuple[str, ...] = ()) -> list[str]:
     """Problems of one function's docstring (``doc``: the docstring to read, default its own).
 
     ``shared``: the docstring of the base-class method it overrides, which documents the
-    parameters and returns when ``doc`` has no Parameters section of its own.
+    parameters and returns when ``doc`` has no Parameters section of its own. ``also``: sections
+    whose entries count as documented parameters too (``Attributes`` of a dataclass).
     """
     doc = fn.__doc__ if doc is None else doc  # its own: an override does not inherit one
     if not doc or not doc.strip():
@@ -100,12 +130,14 @@ def check_function(fn, doc: str | None = None, returns_doc: bool = True, shared:
     problems = []
     found = sections(doc)
     contract = sections(shared) if shared and "Parameters" not in found else found
-    documented = documented_names(contract.get("Parameters", []) + contract.get("Other Parameters", []))
-    missing = [n for n in _parameter_names(fn) if n not in documented]
+    documented = documented_names(sum((contract.get(s, []) for s in ("Parameters", "Other Parameters", *also)), []))
+    names = _parameter_names(fn)
+    missing = [n for n in names if n not in documented]
     if missing:
         problems.append(f"Parameters does not list {missing}")
-    returns, yields, raised = _source_facts(fn)
-    if returns_doc and returns and "Returns" not in contract:
+    returns, yields, raised, statements = _source_facts(fn)
+    terse = not names and statements <= TERSE_STATEMENTS
+    if returns_doc and returns and not terse and "Returns" not in contract:
         problems.append("returns a value but has no Returns section")
     if yields and "Yields" not in contract:
         problems.append("yields but has no Yields section")
@@ -122,7 +154,8 @@ def check_class(cls) -> list[str]:
         return ["no docstring"]
     if "__init__" not in vars(cls):
         return []
-    return check_function(cls.__init__, doc, returns_doc=False)
+    also = ("Attributes",) if dataclasses.is_dataclass(cls) else ()
+    return check_function(cls.__init__, doc, returns_doc=False, also=also)
 
 
 def contract_doc(owner, name: str) -> str | None:
@@ -153,15 +186,19 @@ def check(obj, owner=None) -> list[str]:
     return check_function(obj, shared=contract_doc(owner, obj.__name__) if owner else None)
 
 
-def public_callables(module) -> dict[str, tuple]:
-    """Every public function, class and public method (or property) defined in ``module``, as
-    ``qualified name -> (object, class it is defined in or None)``."""
+def public_callables(module, names=None) -> dict[str, tuple]:
+    """Every public function, class and public method (or property) defined in ``module`` (or,
+    given ``names``, those of its attributes, wherever defined), as ``qualified name -> (object,
+    class it is defined in or None)``."""
     out = {}
-    for name, obj in vars(module).items():
-        if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
-            continue
-        if getattr(obj, "__module__", None) != module.__name__:
-            continue  # imported, documented where it is defined
+    if names is None:
+        chosen = {name: obj for name, obj in vars(module).items()
+                  if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__}
+    else:  # an imported name in the list is public here
+        chosen = {name: getattr(module, name) for name in names}
+    for name, obj in chosen.items():
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue  # constants
         out[f"{module.__name__}.{name}"] = (obj, None)
         if inspect.isclass(obj):
             for attr, member in vars(obj).items():
@@ -172,7 +209,19 @@ def public_callables(module) -> dict[str, tuple]:
     return out
 
 
-CALLABLES = {key: obj for name in MODULES for key, obj in public_callables(importlib.import_module(name)).items()}
+def api_callables() -> dict[str, tuple]:
+    """The callables of ``PUBLIC_API``."""
+    out = {}
+    for name in MODULES:
+        out.update(public_callables(importlib.import_module(name)))
+    for name, names in PUBLIC_API.items():
+        if names is not None:
+            module = importlib.import_module(name)
+            out.update(public_callables(module, module.__all__ if names == "__all__" else names))
+    return out
+
+
+CALLABLES = api_callables()
 
 
 @pytest.mark.parametrize("name", sorted(CALLABLES))
@@ -265,3 +314,37 @@ def test_the_checker_holds_overrides_of_the_layer_contract():
     assert check(vars(Silent)["forward"], Silent) == ["no docstring"]
     assert check(vars(Silent)["backward"], Silent) == []
     assert check(vars(Silent)["init"], Silent)[0].startswith("Parameters does not list")
+
+
+def test_the_terse_exemption_covers_only_short_argument_free_callables():
+    def terse():
+        """The answer, as an int."""
+        return 42
+
+    def short_with_an_argument(n):
+        """The answer."""
+        return n
+
+    def long_without_arguments():
+        """The answer."""
+        total = 0
+        for i in range(3):
+            total += i
+        return total
+
+    @dataclasses.dataclass
+    class Fit:
+        """A fit.
+
+        Attributes
+        ----------
+        slope : float
+        """
+
+        slope: float
+
+    assert check(terse) == []
+    assert check(short_with_an_argument) == ["Parameters does not list ['n']",
+                                             "returns a value but has no Returns section"]
+    assert check(long_without_arguments) == ["returns a value but has no Returns section"]
+    assert check(Fit) == []
