@@ -35,6 +35,8 @@ PUBLIC_API: dict[str, list[str] | str | None] = {
     "failgeom.problems": None,
     "failgeom.training": None,
     "failgeom.validation": None,
+    "failgeom.experiments": ["get", "names", "register"],
+    "failgeom.experiments.base": ["Cell", "Experiment", "ExperimentConfig", "cell_label", "param"],
 }
 #: dunder methods that are public API (``step(r)`` calls ``StepFunction.__call__``)
 PUBLIC_DUNDERS = {"__call__"}

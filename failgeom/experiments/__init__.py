@@ -17,6 +17,23 @@ _PLUGINS: dict[str, str] = {}  # entry points loaded so far -> "" or why one fai
 
 
 def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to the registry, so ``failgeom list``, ``run`` and ``reproduce`` find it.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        The declaration to register under ``experiment.name``.
+
+    Returns
+    -------
+    Experiment
+        ``experiment`` itself.
+
+    Raises
+    ------
+    ValueError
+        If an experiment of that name is registered already.
+    """
     if experiment.name in REGISTRY:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     REGISTRY[experiment.name] = experiment
@@ -24,7 +41,22 @@ def register(experiment: Experiment) -> Experiment:
 
 
 def get(name: str) -> Experiment:
-    """The experiment called ``name``; ValueError listing the known names otherwise."""
+    """The registered experiment called ``name`` (built-in or from a plugin).
+
+    Parameters
+    ----------
+    name : str
+        Its registered name, as ``failgeom list`` prints it (``"parity"``).
+
+    Returns
+    -------
+    Experiment
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the known ones.
+    """
     _load_all()
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r} (known: {', '.join(sorted(REGISTRY))})")

@@ -91,8 +91,9 @@ def param(default, *, low=None, high=None, low_open: bool = False, high_open: bo
     default
         The default value (a tuple for tuple fields).
     low, high : number, optional
-        The accepted interval (for tuple fields: of every element); ``low_open``/``high_open``
-        exclude the end.
+        The accepted interval (for tuple fields: of every element); None leaves that end open.
+    low_open, high_open : bool
+        Exclude ``low`` (``high``) itself: ``low=0, low_open=True`` accepts only positive values.
     choices : tuple, optional
         The accepted values of a str (or other) field.
     allow_inf : bool
@@ -103,6 +104,12 @@ def param(default, *, low=None, high=None, low_open: bool = False, high_open: bo
         Accept an empty tuple for a tuple field; ``False`` where a run needs at least one value.
     doc : str
         What the field is, in the paper's terms; ``failgeom show`` prints it.
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, with the constraint and ``doc`` in its metadata, to assign in a subclass of
+        :class:`ExperimentConfig`.
     """
     constraint = Constraint(low, high, low_open, high_open, tuple(choices) if choices is not None else None,
                             allow_inf, allow_empty)
@@ -158,6 +165,19 @@ class ExperimentConfig:
     Subclasses declare their fields with :func:`param`; construction checks every field, and
     :meth:`validate` also refuses a config whose :meth:`memory_bytes` exceeds the memory
     available. Cross-field rules go in :meth:`check`.
+
+    Parameters
+    ----------
+    replicas : int
+        Independent replicas (seeds) trained at once as one batched computation (>= 1).
+    dtype : {"float32", "float64"}
+        Float type of the parameters and the data.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At construction, for a field of the wrong type or outside what it accepts (naming the
+        field, the value and what is accepted), or a cross-field rule of :meth:`check`.
     """
 
     replicas: int = param(5, low=1, doc="independent replicas (seeds) trained at once")
@@ -168,7 +188,16 @@ class ExperimentConfig:
         self.check()
 
     def check_fields(self) -> None:
-        """Check every field against its type and declared constraint (TypeError/ValueError)."""
+        """Check every field against its type and declared constraint; ints stay ints.
+
+        Raises
+        ------
+        TypeError
+            For a value of the wrong type (a str for an int field, a bool for a number).
+        ValueError
+            For a value outside the declared interval or choices, NaN (or inf where not allowed),
+            a subnormal float or an empty tuple where one value is needed.
+        """
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             constraint = f.metadata.get("constraint", Constraint())
@@ -189,7 +218,19 @@ class ExperimentConfig:
             object.__setattr__(self, f.name, checked)
 
     def validate(self) -> "ExperimentConfig":
-        """Check every field, the cross-field rules and the memory estimate; return self."""
+        """Check every field, the cross-field rules and the memory estimate.
+
+        Returns
+        -------
+        ExperimentConfig
+            ``self``, so ``config = replace(preset, steps=10).validate()`` reads as one step.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`check_fields` and :meth:`check`; ValueError also when
+            :meth:`memory_bytes` exceeds the memory available (``validation.fits_in_memory``).
+        """
         self.check_fields()
         self.check()
         fits_in_memory(self.memory_bytes(), f"this {type(self).__name__}")
@@ -203,12 +244,24 @@ class ExperimentConfig:
         return 0
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-able dict (tuples become lists when written)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def describe(cls, config: "ExperimentConfig | None" = None) -> list[dict]:
-        """One row per field: name, type, value (of ``config``, else the default), what it
-        accepts, and its meaning; ``failgeom show`` prints these."""
+        """One row per field: name, type, value, what it accepts, and its meaning.
+
+        Parameters
+        ----------
+        config : ExperimentConfig, optional
+            A config whose values fill the rows' ``value``; None: the declared defaults.
+
+        Returns
+        -------
+        list of dict
+            ``{"name", "type", "value", "accepted", "doc"}`` per field, in declaration order;
+            ``failgeom show`` prints these.
+        """
         hints = typing.get_type_hints(cls)
         rows = []
         for f in dataclasses.fields(cls):
@@ -292,8 +345,17 @@ def with_overrides(config: ExperimentConfig, overrides: dict[str, str], name: st
 def cell_label(key: tuple) -> str:
     """A cell key as people read it, e.g. ``("k", 3, "end_to_end") -> "k=3 end-to-end"``.
 
-    A str part followed by a non-str part reads ``name=value``; other parts stand alone (``_`` as
-    ``-``). The default merge keys results by it, and the runner's messages and bars show it.
+    Parameters
+    ----------
+    key : tuple
+        A cell key as ``cells(config)`` lists it.
+
+    Returns
+    -------
+    str
+        A str part followed by a non-str part reads ``name=value``; other parts stand alone
+        (``_`` as ``-``). The default merge keys results by it, and the runner's messages and
+        bars show it.
     """
     parts, rest = [], list(key)
     while rest:
@@ -325,6 +387,19 @@ class Cell:
     *key)``, so no two cells share a stream and a cell's numbers do not depend on which others
     run; ``progress`` is a progress factory ``progress(total, desc)``; ``checkpoint_dir`` is the
     folder a long cell checkpoints into and resumes from (None: do not checkpoint).
+
+    Parameters
+    ----------
+    experiment : str
+        The registered name of the experiment (the first part of the seed-stream key).
+    key : tuple
+        The cell's key, one of ``cells(config)``.
+    seed : int
+        The run's seed.
+    progress : callable, optional
+        ``progress(total, desc)`` returning a progress bar; None: a silent one.
+    checkpoint_dir : str, optional
+        The cell's checkpoint folder; None: the cell does not checkpoint.
     """
 
     experiment: str
@@ -341,12 +416,14 @@ class Cell:
 
     @functools.cached_property
     def streams(self):
+        """The cell's seed-stream node, ``seed_streams(seed, experiment, *key)``."""
         from ..training import seed_streams
 
         return seed_streams(self.seed, self.experiment, *self.key)
 
     @property
     def label(self) -> str:
+        """The key as people read it, :func:`cell_label`."""
         return cell_label(self.key)
 
 
@@ -389,6 +466,29 @@ class Experiment:
     failure family (1 non-informative gradients, 2 decomposition vs end-to-end, 3 architecture
     and conditioning, 4 flat activations) and orders ``failgeom list``. An experiment may also
     define ``check_output(key, output)`` (raise for an output its merge cannot use).
+
+    Parameters
+    ----------
+    name : str
+        The registered name (``failgeom run NAME``).
+    description : str
+        One line for ``failgeom list``.
+    presets : mapping of str to ExperimentConfig
+        The named configs (``"quick"``, ``"paper"``).
+    cells, run_cell, merge, figure, summary : callable
+        As above (``run_cell`` may be a mapping ``{kind: function}``; ``merge`` None: the default
+        nesting under cell labels).
+    family : int
+        The failure family, 1 to 4.
+    tiny : ExperimentConfig, optional
+        A config that runs in about a second, for the contract tests.
+    paper_ref : str
+        Where in the paper (section, figure) the experiment comes from.
+
+    Raises
+    ------
+    TypeError
+        If ``cells`` is not callable or ``run_cell`` is neither callable nor a mapping.
     """
 
     name: str
@@ -411,12 +511,48 @@ class Experiment:
                             "{kind: function}")
 
     def config(self, preset: str = "quick", **changes) -> ExperimentConfig:
+        """A preset's config with some fields changed, validated.
+
+        Parameters
+        ----------
+        preset : str
+            The preset to start from (``"quick"``, ``"paper"``).
+        **changes
+            Field values to replace (``steps=2000, dims=(5, 10)``).
+
+        Returns
+        -------
+        ExperimentConfig
+
+        Raises
+        ------
+        ValueError
+            For an unknown preset.
+        TypeError
+            For an unknown field name; with ValueError, for a changed value the field does not
+            accept (:meth:`ExperimentConfig.validate`).
+        """
         if preset not in self.presets:
             raise ValueError(f"unknown preset {preset!r} for {self.name} (known: {', '.join(self.presets)})")
         return dataclasses.replace(self.presets[preset], **changes).validate()
 
     def cell_keys(self, config) -> list[tuple]:
-        """The keys of the config's cells, in the order a serial run computes them."""
+        """The keys of the config's cells, in the order a serial run computes them.
+
+        Parameters
+        ----------
+        config : ExperimentConfig
+            The config whose cells to list.
+
+        Returns
+        -------
+        list of tuple
+
+        Raises
+        ------
+        ValueError
+            If ``cells(config)`` names a cell twice.
+        """
         keys = [tuple(k) for k in self.cells(config)]
         if len(set(keys)) != len(keys):
             raise ValueError(f"experiment {self.name!r} declares a cell twice: {keys}")
@@ -431,16 +567,63 @@ class Experiment:
         return self.run_cell[key[0]]
 
     def compute_cell(self, config, seed: int, key: tuple, progress=None, checkpoint_dir=None) -> dict:
-        """The output of one cell (a JSON-able dict)."""
+        """The output of one cell, computed in this process.
+
+        Parameters
+        ----------
+        config : ExperimentConfig
+            The run's config.
+        seed : int
+            The run's seed; with the experiment's name and ``key`` it names the cell's streams.
+        key : tuple
+            The cell, one of :meth:`cell_keys`.
+        progress : callable, optional
+            Progress factory ``progress(total, desc)``; None: silent.
+        checkpoint_dir : str or path, optional
+            The folder the cell checkpoints into and resumes from; None: no checkpoints.
+
+        Returns
+        -------
+        dict
+            The cell function's JSON-able output (``metrics``, ``curves``, ...).
+
+        Raises
+        ------
+        ValueError
+            If ``run_cell`` is a mapping with no function for the key's kind.
+        """
         key = tuple(key)
         cell = Cell(self.name, key, seed, progress, None if checkpoint_dir is None else os.fspath(checkpoint_dir))
         return self._function(key)(config, cell)
 
     def merge_cells(self, config, seed: int, outputs: dict, preset: str = "custom", times: dict | None = None):
-        """The experiment's Result from the outputs ``{key: dict}`` of all its cells.
+        """The experiment's Result from the outputs of all its cells.
 
-        ``times`` (``{key: {"wall_s", "cpu_s"}}``, as the runner records them) fills the
-        Result's ``timing``: the total and each cell's, whichever executor ran it.
+        Parameters
+        ----------
+        config : ExperimentConfig
+            The run's config.
+        seed : int
+            The run's seed (recorded; passed to a merge that declares ``seed``).
+        outputs : dict
+            ``{key: output}`` of every cell.
+        preset : str
+            The preset the config came from, or ``"custom"``.
+        times : dict, optional
+            ``{key: {"wall_s", "cpu_s"}}``, as the runner records them: fills the Result's
+            ``timing`` with the total and each cell's, whichever executor ran it.
+
+        Returns
+        -------
+        failgeom.results.Result
+
+        Raises
+        ------
+        ValueError
+            If a cell of the config has no output.
+        TypeError
+            If the merge returns anything but a dict with ``metrics`` (and only the keys of
+            ``MERGED_KEYS``).
         """
         from ..results import Result
 
@@ -466,8 +649,26 @@ class Experiment:
                       metrics=merged["metrics"], curves=merged.get("curves") or {}, timing=timing)
 
     def run(self, config, seed: int = 0, progress=None, preset: str = "custom", checkpoint_dir=None):
-        """Every cell of ``config`` in this process, one after another, then the merge: the
-        same Result, number for number, as the runner's on any executor."""
+        """Every cell of ``config`` in this process, one after another, then the merge.
+
+        Parameters
+        ----------
+        config : ExperimentConfig
+            The config to run (validated first).
+        seed : int
+            The run's seed.
+        progress : callable, optional
+            Progress factory ``progress(total, desc)``; None: silent.
+        preset : str
+            The preset the config came from, or ``"custom"`` (recorded in the Result).
+        checkpoint_dir : str or path, optional
+            A folder holding one ``<cell>.ckpt/`` per cell; None: no checkpoints.
+
+        Returns
+        -------
+        failgeom.results.Result
+            The same Result, number for number, as the runner's on any executor.
+        """
         config.validate()
         outputs, times = {}, {}
         for key in self.cell_keys(config):
