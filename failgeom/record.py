@@ -73,11 +73,28 @@ def _verify_rows(path: Path):
 
 
 def load(path=None, preset: str = PRESET, figures: bool = True) -> PaperRecord | None:
-    """The record at ``path`` (default: ``records/paper`` of this checkout), or None if absent.
+    """The stored record at ``path``: its results, verify rows and provenance.
 
-    Only results of ``preset`` at seed 0 are taken, with their figures checked by the runner's
-    own validation unless ``figures`` is False (``records/quick`` keeps results without
-    figures); a damaged file raises ValueError naming it.
+    Parameters
+    ----------
+    path : str or Path, optional
+        The record folder; None: ``records/paper`` of this checkout.
+    preset : str
+        Only results of this preset (at seed 0) are taken.
+    figures : bool
+        Check each result's figure with the runner's own validation (``records/quick`` keeps
+        results without figures: pass False).
+
+    Returns
+    -------
+    PaperRecord or None
+        None when the folder does not exist.
+
+    Raises
+    ------
+    ValueError
+        For a damaged ``result.json`` (or its figure), ``provenance.json`` or ``verify.json``,
+        naming the file.
     """
     from .results import Result
     from .store import load_result
@@ -112,7 +129,20 @@ def load(path=None, preset: str = PRESET, figures: bool = True) -> PaperRecord |
 
 
 def cell_status(path, experiment) -> tuple[int, int]:
-    """``(stored, planned)`` cells of ``experiment`` at the paper preset in the record at ``path``."""
+    """How many of an experiment's paper-preset cells the record holds.
+
+    Parameters
+    ----------
+    path : str or Path
+        The record folder (each experiment in its own subfolder).
+    experiment : Experiment
+        The registered experiment.
+
+    Returns
+    -------
+    (int, int)
+        ``(stored, planned)``: valid stored cell records, and the cells of the paper preset.
+    """
     from .store import CellStore
 
     config = experiment.config(PRESET)
@@ -122,8 +152,19 @@ def cell_status(path, experiment) -> tuple[int, int]:
 
 
 def paper_verdicts(record: PaperRecord | None) -> list:
-    """Every claim (paper order) with its verdict on the record; a claim whose experiments are
-    not complete in the record is "not tested", saying how many of their cells are stored."""
+    """Every claim's verdict at the paper's scale, from the stored record.
+
+    Parameters
+    ----------
+    record : PaperRecord or None
+        As :func:`load` returns it; None: no record.
+
+    Returns
+    -------
+    list
+        Every claim in paper order with its verdict; a claim whose experiments are not complete
+        in the record is "not tested", saying how many of their cells are stored.
+    """
     from . import claims
     from .experiments import get
 
@@ -182,12 +223,34 @@ def _experiment_times(path: Path, experiment) -> dict:
 
 
 def folder_bytes(path) -> int:
-    """Bytes of every file under ``path``."""
+    """Bytes of every file under ``path`` (a folder), recursively.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    int
+    """
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
 def provenance(path=None) -> dict:
-    """The provenance of the record at ``path``: where and when, and what each experiment cost."""
+    """The provenance of the record: where and when, and what each experiment cost.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The record folder; None: ``records/paper`` of this checkout.
+
+    Returns
+    -------
+    dict
+        ``commit``, ``date``, ``cpu``, ``cores``, ``blas``, ``numpy``, ``python``, the
+        ``command`` that resumes it, its size in ``bytes`` and, per experiment, cells stored and
+        planned with their wall and CPU seconds.
+    """
     from .experiments import get, names
     from .results import environment
 

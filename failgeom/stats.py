@@ -32,7 +32,28 @@ from .validation import finite_float, flag, integer, real_array
 
 @dataclass(frozen=True)
 class SNREstimate:
-    """Signal, noise and SNR estimates with two-sided ``level`` intervals."""
+    """Signal, noise and SNR estimates of a stochastic gradient g, with two-sided ``level``
+    intervals (Figure 5's signal-to-noise ratio).
+
+    Attributes
+    ----------
+    blocks : int
+        Number G of independent blocks the estimates come from.
+    signal, signal_low, signal_high : float
+        Unbiased estimate of ``||E g||^2`` (may be negative) and its interval.
+    noise : float
+        Unbiased estimate of ``E ||g - E g||^2``.
+    snr, snr_low, snr_high : float
+        ``signal / noise`` and its interval (infinite ends where the noise is not resolved).
+    second_moment : float
+        Unbiased estimate of ``E ||g||^2``.
+    naive_signal : float
+        ``||mean of the block means||^2``, biased upward.
+    mean_variance : float
+        ``tr Cov(mean of the block means)``: how precisely ``E g`` is known.
+    level : float
+        Confidence level of the intervals.
+    """
 
     blocks: int
     signal: float          # unbiased estimate of ||E g||^2 (may be negative)
@@ -58,6 +79,7 @@ class SNREstimate:
         return self.snr_high
 
     def to_dict(self) -> dict:
+        """The fields plus ``resolved`` and ``upper_bound``, as a JSON-able dict."""
         return {**{name: getattr(self, name) for name in self.__dataclass_fields__},
                 "resolved": self.resolved, "upper_bound": self.upper_bound}
 
@@ -88,6 +110,11 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
     Returns
     -------
     SNREstimate
+
+    Raises
+    ------
+    ValueError
+        For mismatched shapes, fewer than 3 blocks, non-finite entries or a level outside (0, 1).
 
     Notes
     -----
@@ -149,8 +176,28 @@ def block_snr(block_means, block_second_moments, level: float = 0.95) -> SNREsti
 
 
 def sample_snr(samples, blocks: int, level: float = 0.95) -> SNREstimate:
-    """:func:`block_snr` of iid per-sample gradients ``samples`` (M, D) split into ``blocks``
-    contiguous blocks of near-equal size (each block's mean and mean squared norm)."""
+    """:func:`block_snr` of iid per-sample gradients split into contiguous blocks.
+
+    Parameters
+    ----------
+    samples : array_like, shape (M, D)
+        M independent per-sample gradients of D parameters.
+    blocks : int
+        Number of blocks of near-equal size, in [3, M]; each block gives its mean and mean
+        squared norm.
+    level : float
+        Confidence level of the intervals, in (0, 1).
+
+    Returns
+    -------
+    SNREstimate
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not 2-D, or ``blocks`` or ``level`` is out of range (TypeError for a
+        ``blocks`` that is no integer).
+    """
     g = np.asarray(samples, dtype=np.float64)
     if g.ndim != 2:
         raise ValueError(f"samples must be (M, D), got shape {g.shape}")
@@ -277,6 +324,11 @@ def kaplan_meier_quantile(times, observed, q: float = 0.5) -> float:
     float
         The smallest event time at which the Kaplan-Meier estimate of the distribution function
         reaches q; ``inf`` when it never does (the quantile is not observed).
+
+    Raises
+    ------
+    ValueError
+        If ``times`` is not 1-D, not finite or not shaped like ``observed``, or q is outside (0, 1).
     """
     t, e = _censored_arrays(times, observed)
     q = _check_q(q)
@@ -340,6 +392,12 @@ def bootstrap_quantiles(times, observed, rng: np.random.Generator, resamples: in
     Returns
     -------
     ndarray, shape (resamples,)
+
+    Raises
+    ------
+    ValueError
+        If ``groups`` is not shaped like ``times``, or ``times`` and ``observed`` differ in shape
+        or hold non-finite times.
     """
     t, e = _censored_arrays(times, observed)
     labels = np.zeros(t.shape, dtype=np.int64) if groups is None else np.asarray(groups)
@@ -354,7 +412,23 @@ def bootstrap_quantiles(times, observed, rng: np.random.Generator, resamples: in
 
 
 def group_quantile(times, observed, q: float = 0.5, groups=None) -> float:
-    """The Kaplan-Meier q-quantile, or with ``groups`` the smallest of the groups' quantiles."""
+    """The Kaplan-Meier q-quantile, or with ``groups`` the smallest of the groups' quantiles.
+
+    Parameters
+    ----------
+    times, observed : array_like, shape (R,)
+        Event (or censoring) times and whether each event was seen, as in
+        :func:`kaplan_meier_quantile`.
+    q : float
+        In (0, 1); 0.5 is the median.
+    groups : array_like of shape (R,), optional
+        One label per unit (a learning rate, say); None: one group.
+
+    Returns
+    -------
+    float
+        ``inf`` where no group's quantile is observed.
+    """
     t, e = _censored_arrays(times, observed)
     labels = np.zeros(t.shape, dtype=np.int64) if groups is None else np.asarray(groups)
     return min(kaplan_meier_quantile(t[labels == g], e[labels == g], q) for g in np.unique(labels))
@@ -363,8 +437,22 @@ def group_quantile(times, observed, q: float = 0.5, groups=None) -> float:
 def percentile_interval(values, level: float = 0.95) -> list:
     """The central ``level`` percentile interval of bootstrap values that may be infinite or NaN.
 
-    A NaN (a resample whose value is undetermined) counts against both ends. Returns
-    ``[lo, hi]`` with None for an infinite end (unbounded at this level).
+    Parameters
+    ----------
+    values : array_like
+        Bootstrap values; a NaN (a resample whose value is undetermined) counts against both ends.
+    level : float
+        The central fraction covered, 0.95 by default.
+
+    Returns
+    -------
+    list
+        ``[lo, hi]``, None for an infinite end (unbounded at this level).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty.
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
@@ -381,6 +469,18 @@ def log_slopes(ns, values) -> np.ndarray:
     ``values`` (..., L) may hold +inf (an unobserved quantile): the slope is then +inf if every
     such point lies above the mean of ``log ns`` (the curve is at least that steep), -inf if
     every one lies below, NaN if both.
+
+    Parameters
+    ----------
+    ns : array_like, shape (L,)
+        The sizes (positive).
+    values : array_like, shape (..., L)
+        The values at each size (positive, or +inf).
+
+    Returns
+    -------
+    ndarray, shape (...)
+        The fitted exponent of ``values ~ ns^slope`` per row.
     """
     x = np.log(np.asarray(ns, dtype=np.float64))
     x = x - x.mean()

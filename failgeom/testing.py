@@ -38,7 +38,25 @@ def seeds() -> st.SearchStrategy[int]:
 def orthonormal_classes(draw, n_max: int = 40, shrink: bool = True):
     """``H`` of shape ``(m, N)``: m functions on N equally likely points, orthogonal under that
     measure with ``E h^2 <= 1`` (orthonormal rows of a random rotation, each scaled by a factor
-    in (0.1, 1] when ``shrink``), the hypothesis of Theorem 1."""
+    in (0.1, 1] when ``shrink``), the hypothesis of Theorem 1.
+
+    Parameters
+    ----------
+    n_max : int
+        Largest number N of points (>= 2).
+    shrink : bool
+        Scale each function by a random factor in (0.1, 1] (``E h^2 < 1``); False: orthonormal.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of arrays ``H`` of shape ``(m, N)``, 1 <= m <= N.
+
+    Raises
+    ------
+    ValueError
+        If ``n_max < 2``.
+    """
     if n_max < 2:
         raise ValueError(f"n_max must be at least 2, got {n_max}")
     N = draw(st.integers(2, n_max))
@@ -52,7 +70,23 @@ def orthonormal_classes(draw, n_max: int = 40, shrink: bool = True):
 @st.composite
 def parity_classes(draw, d_max: int = 7):
     """``(X, H)``: the cube ``X`` of shape ``(2^d, d)`` (entries +-1) and a non-empty subset of the
-    2^d parities ``H`` of shape ``(m, 2^d)``, ``H[j, i] = prod_{l in S_j} X[i, l]``."""
+    2^d parities ``H`` of shape ``(m, 2^d)``, ``H[j, i] = prod_{l in S_j} X[i, l]``.
+
+    Parameters
+    ----------
+    d_max : int
+        Largest input dimension d (>= 1).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of pairs ``(X, H)``.
+
+    Raises
+    ------
+    ValueError
+        If ``d_max < 1``.
+    """
     from .theory.orthogonal import cube_inputs, parity_targets
 
     if d_max < 1:
@@ -64,7 +98,20 @@ def parity_classes(draw, d_max: int = 7):
 
 @st.composite
 def sparse_subsets(draw, n_max: int = 30, k_max: int = 4):
-    """``(n, support)``: an input dimension and a sorted k-subset of ``range(n)``, 1 <= k <= k_max."""
+    """``(n, support)``: an input dimension and a sorted k-subset of ``range(n)`` (a k-sparse parity).
+
+    Parameters
+    ----------
+    n_max : int
+        Largest input dimension n.
+    k_max : int
+        Largest subset size k (also at most n).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of pairs ``(n, support)``, ``support`` a sorted tuple of k distinct indices.
+    """
     n = draw(st.integers(1, n_max))
     k = draw(st.integers(1, min(k_max, n)))
     support = draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k, unique=True))
@@ -74,7 +121,24 @@ def sparse_subsets(draw, n_max: int = 30, k_max: int = 4):
 @st.composite
 def networks(draw, d_max: int = 8, width_max: int = 32, replicas_max: int = 3, depth_max: int = 2):
     """``(model, params, d)``: a ReLU network ``d -> width -> ... -> 1`` of :mod:`failgeom.nn` with
-    R independent replicas (``params`` carry the replica axis), initialised from a drawn seed."""
+    R independent replicas (``params`` carry the replica axis), initialised from a drawn seed.
+
+    Parameters
+    ----------
+    d_max : int
+        Largest input dimension d.
+    width_max : int
+        Largest width of a hidden layer.
+    replicas_max : int
+        Largest number of replicas R.
+    depth_max : int
+        Largest number of hidden layers (at least one).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of triples ``(model, params, d)``, the parameters in float64.
+    """
     from . import nn
     from .training import seed_streams
 
@@ -95,8 +159,24 @@ def assert_variance_within_bound(values, grads, targets, loss: str = "square", r
     predictor with outputs ``values`` ``(N,)`` on N equally likely points, over the class
     ``targets`` ``(m, N)`` (orthogonal, ``E h^2 <= 1``), with the ``square`` or ``hinge`` loss.
 
-    Raises AssertionError with both numbers when the variance exceeds the bound by more than
-    ``rtol`` (relative rounding)."""
+    Parameters
+    ----------
+    values : array_like, shape (N,)
+        The predictor's outputs ``p_w(x)`` on the N points.
+    grads : array_like, shape (N, P)
+        The gradients of the outputs with respect to the P parameters w.
+    targets : array_like, shape (m, N)
+        The class H of target functions on the N points.
+    loss : {"square", "hinge"}
+        The loss whose gradient variance is bounded.
+    rtol : float
+        Relative slack for rounding.
+
+    Raises
+    ------
+    AssertionError
+        With both numbers, when the variance exceeds the bound by more than ``rtol``.
+    """
     from .theory.orthogonal import gradient_variance
 
     var, bound = gradient_variance(values, grads, targets, loss)
@@ -107,9 +187,27 @@ def assert_variance_within_bound(values, grads, targets, loss: str = "square", r
 
 def assert_exponent(ns, values, expected: float, *, slack: float = 0.0):
     """A fitted power law ``values ~ ns^a`` whose 95% interval, widened by ``slack`` on each side,
-    contains ``expected``; returns the fit (:class:`failgeom.theory.scaling.ExponentFit`).
+    contains ``expected``.
 
-    Raises AssertionError with the fit and its interval otherwise."""
+    Parameters
+    ----------
+    ns, values : array_like
+        The sizes and the measured values (positive) to fit ``log values`` against ``log ns``.
+    expected : float
+        The exponent the theory predicts (``2`` for iterations ~ n^2, say).
+    slack : float
+        Added to each side of the interval (>= 0): a model error the interval does not cover.
+
+    Returns
+    -------
+    failgeom.theory.scaling.ExponentFit
+        The fit.
+
+    Raises
+    ------
+    AssertionError
+        With the fit and its interval, when the widened interval misses ``expected``.
+    """
     from .theory.scaling import fit_exponent
 
     finite_float(slack, "slack", 0.0)

@@ -35,6 +35,9 @@ PUBLIC_API: dict[str, list[str] | str | None] = {
     "failgeom.problems": None,
     "failgeom.training": None,
     "failgeom.validation": None,
+    "failgeom.stats": None,
+    "failgeom.testing": "__all__",
+    "failgeom.record": ["PaperRecord", "cell_status", "folder_bytes", "load", "paper_verdicts", "provenance"],
     "failgeom.experiments": ["get", "names", "register"],
     "failgeom.experiments.base": ["Cell", "Experiment", "ExperimentConfig", "cell_label", "param"],
 }
