@@ -30,7 +30,23 @@ _CHUNK_VALUES = 1 << 20
 
 
 def forward_only_iterations(c: float, B: float, L: float, eps: float) -> float:
-    """Appendix A.7's iteration count ``T = c^4 B^4 L^2 / eps^2`` (a real number)."""
+    """Appendix A.7's iteration count ``T = c^4 B^4 L^2 / eps^2`` (a real number).
+
+    Parameters
+    ----------
+    c : float
+        Bound ``|u| <= c`` of the activation.
+    B : float
+        Norm bound ``||w||, ||v*|| <= B``.
+    L : float
+        Lipschitz constant of ``u``.
+    eps : float
+        Target expected squared error.
+
+    Returns
+    -------
+    float
+    """
     c, B = positive_float(c, "c"), positive_float(B, "B")
     L, eps = positive_float(L, "L"), positive_float(eps, "eps")
     return c**4 * B**4 * L**2 / eps**2
@@ -41,6 +57,16 @@ def forward_only_horizon(c: float, B: float, L: float, eps: float) -> int:
 
     A value within 1e-9 (relative) of an integer is that integer, so that float rounding of
     ``c^4 B^4 L^2 / eps^2`` (for example ``100.00000000000001``) does not add an iteration.
+
+    Parameters
+    ----------
+    c, B, L, eps : float
+        As in :func:`forward_only_iterations`.
+
+    Returns
+    -------
+    int
+        At least 1.
     """
     value = forward_only_iterations(c, B, L, eps)
     nearest = round(value)
@@ -59,7 +85,24 @@ def _runnable_horizon(c, B, L, eps) -> int:
 
 
 def forward_only_step_size(T: float, c: float) -> float:
-    """Appendix A.7's step size ``eta = sqrt(1 / (T c^2))``."""
+    """Appendix A.7's step size ``eta = sqrt(1 / (T c^2))``.
+
+    Parameters
+    ----------
+    T : float
+        Number of iterations.
+    c : float
+        Bound ``|u| <= c`` of the activation.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``T c^2`` underflows to 0 or overflows float64.
+    """
     T, c = positive_float(T, "T"), positive_float(c, "c")
     if not 0.0 < T * c * c < math.inf:
         raise ValueError(f"T c^2 = {T:g} * {c:g}^2 is not a positive finite float64: choose c and T "
@@ -68,13 +111,41 @@ def forward_only_step_size(T: float, c: float) -> float:
 
 
 def lipschitz_activation(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
-    """A non-decreasing, L-Lipschitz activation bounded by c: ``c tanh(L r / c)``."""
+    """A non-decreasing, L-Lipschitz activation bounded by c: ``c tanh(L r / c)``.
+
+    Parameters
+    ----------
+    r : array_like
+        Pre-activations ``w^T x``.
+    c : float
+        Bound ``|u| <= c``.
+    L : float
+        Lipschitz constant (the slope at 0).
+
+    Returns
+    -------
+    ndarray of the shape of ``r``
+    """
     c, L = positive_float(c, "c"), positive_float(L, "L")
     return c * np.tanh(L * real_array(r, "r", finite=False) / c)
 
 
 def clipped_ramp(r, c: float = 1.0, L: float = 1.0) -> np.ndarray:
-    """``clip(L r, -c, c)``: non-decreasing, L-Lipschitz, bounded by c."""
+    """``clip(L r, -c, c)``: non-decreasing, L-Lipschitz, bounded by c.
+
+    Parameters
+    ----------
+    r : array_like
+        Pre-activations ``w^T x``.
+    c : float
+        Bound ``|u| <= c``.
+    L : float
+        Lipschitz constant (the slope between the clips).
+
+    Returns
+    -------
+    ndarray of the shape of ``r``
+    """
     c, L = positive_float(c, "c"), positive_float(L, "L")
     return np.clip(L * real_array(r, "r", finite=False), -c, c)
 
@@ -250,6 +321,23 @@ def forward_only_run(dim: int, c: float, B: float, L: float, eps: float, replica
                      test_size: int = 1024, evaluations: int = 200, activation: str = "tanh"):
     """:func:`forward_only_sgd` for A.7's ``T`` (:func:`forward_only_horizon`) at error level eps.
 
+    Parameters
+    ----------
+    dim : int
+        Input dimension d.
+    c, B, L, eps : float
+        As in :func:`forward_only_iterations`; they fix ``T`` and ``eta``.
+    replicas : int
+        R, independent runs.
+    seed : Generator, SeedSequence or int
+        The only source of randomness.
+    test_size : int, >= 1
+        Test points per replica.
+    evaluations : int
+        About this many evenly spaced iterates are evaluated (always 0 and T).
+    activation : {"tanh", "ramp"}
+        ``u``: :func:`lipschitz_activation` or :func:`clipped_ramp`.
+
     Returns
     -------
     errors : ndarray (R, E)
@@ -257,6 +345,11 @@ def forward_only_run(dim: int, c: float, B: float, L: float, eps: float, replica
     steps : ndarray (E,)
         The iterate indices evaluated (0 .. T).
     T : int
+
+    Raises
+    ------
+    ValueError
+        If ``T`` exceeds the 10^9 steps a run can take.
     """
     T = _runnable_horizon(c, B, L, eps)
     run = forward_only_sgd(dim, c, B, L, T, replicas, seed, activation=activation,
@@ -287,6 +380,11 @@ def forward_only_linear_average_error(dim: int, B: float, L: float, eta: float, 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If ``eta L >= 2`` (the iterates do not converge).
     """
     dim, T = positive_int(dim, "dim"), positive_int(T, "T")
     B, L, eta = positive_float(B, "B"), positive_float(L, "L"), positive_float(eta, "eta")
@@ -354,6 +452,11 @@ def forward_only_average_error(dim: int, c: float, B: float, L: float, eps: floa
     Returns
     -------
     AverageError
+
+    Raises
+    ------
+    ValueError
+        If ``replicas < 2``, or A.7's ``T`` exceeds the 10^9 steps a run can take.
     """
     R = positive_int(replicas, "replicas")
     if R < 2:

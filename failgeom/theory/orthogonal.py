@@ -30,7 +30,17 @@ LOSSES = ("square", "hinge")
 
 
 def hinge_derivative(z):
-    """``r'(z)`` for the hinge ``r(z) = max(0, 1 - z)``: -1 for ``z < 1``, else 0 (0 at the kink)."""
+    """``r'(z)`` for the hinge ``r(z) = max(0, 1 - z)``: -1 for ``z < 1``, else 0 (0 at the kink).
+
+    Parameters
+    ----------
+    z : array_like
+        Margins ``yhat y``.
+
+    Returns
+    -------
+    ndarray of the shape of ``z``
+    """
     z = real_array(z, "z")
     return np.where(z < 1.0, -1.0, 0.0)
 
@@ -68,6 +78,11 @@ def gradient_variance(values, grads, targets, loss="square"):
         ``E_h || grad F_h - E_h' grad F_h' ||^2`` with h uniform over the m rows.
     bound : float
         Theorem 1's ``G(w)^2 / |H|`` with ``G^2 = E_x ||grad p_w(x)||^2``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``values``, ``grads`` and ``targets`` do not fit together.
     """
     p = real_array(values, "values")
     g = real_array(grads, "grads")
@@ -101,6 +116,23 @@ def fwht(a: np.ndarray) -> np.ndarray:
     ``out[v] = sum_x a[x] (-1)^{popcount(v & x)}`` (Sylvester order, as
     ``scipy.linalg.hadamard``). With ``x_i = (-1)^{bit i of x}`` the character
     ``(-1)^{popcount(v & x)}`` is the parity ``prod_{i in v} x_i``.
+
+    Parameters
+    ----------
+    a : ndarray of shape (N, ...), real floats
+        Values at the ``N = 2^d`` points of the cube; other axes are transformed independently.
+
+    Returns
+    -------
+    ndarray
+        ``a`` itself, overwritten by its transform.
+
+    Raises
+    ------
+    TypeError
+        If ``a`` is not a NumPy array of real floats.
+    ValueError
+        If ``a`` is a scalar or its length along axis 0 is not a power of two.
     """
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
         raise TypeError(f"a must be a NumPy array of real floats (transformed in place), got "
@@ -131,14 +163,38 @@ def _cube_dimension(d, bytes_needed, what: str) -> int:
 
 
 def cube_inputs(d: int) -> np.ndarray:
-    """All ``2^d`` points of ``{+-1}^d``; row x has ``x_i = (-1)^{bit i of x}``."""
+    """All ``2^d`` points of ``{+-1}^d``; row x has ``x_i = (-1)^{bit i of x}``.
+
+    Parameters
+    ----------
+    d : int
+        Dimension, 1 to 62 (and ``2^d`` rows must fit in memory).
+
+    Returns
+    -------
+    ndarray of shape (2^d, d), float64
+    """
     d = _cube_dimension(d, lambda d: 8 * (3 * d + 1) * 2**d, "2^d points of d coordinates and temporaries")
     idx = np.arange(2**d)
     return 1.0 - 2.0 * ((idx[:, None] >> np.arange(d)[None, :]) & 1)
 
 
 def parity_targets(d: int, inputs: str = "pm1") -> np.ndarray:
-    """All ``2^d`` parities as rows: ``h_v(x) = prod_{i in v} x_i`` on :func:`cube_inputs`."""
+    """All ``2^d`` parities as rows: ``h_v(x) = prod_{i in v} x_i`` on :func:`cube_inputs`.
+
+    Row v is the parity of the subset with bits of v (the Sylvester Hadamard matrix).
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    inputs : {"pm1"}
+        Input encoding; only ``{+-1}^d`` (the order of :func:`cube_inputs`).
+
+    Returns
+    -------
+    ndarray of shape (2^d, 2^d), float64
+    """
     from scipy.linalg import hadamard
 
     d = _cube_dimension(d, lambda d: 16 * 4**d, "the 2^d x 2^d Hadamard matrix, int64 and float64")
@@ -149,8 +205,21 @@ def parity_targets(d: int, inputs: str = "pm1") -> np.ndarray:
 def init_parity_weights(rng, d: int, width: int | None = None) -> dict:
     """The paper's parity network at initialization (Sec. 2.1): Dense(d -> 10d) ReLU Dense(-> 1).
 
-    Weights truncated normal with std ``1/sqrt(fan_in)``, biases zero. Returns
-    ``{"W1": (d, width), "b1": (width,), "W2": (width, 1), "b2": (1,)}``.
+    Weights truncated normal with std ``1/sqrt(fan_in)``, biases zero.
+
+    Parameters
+    ----------
+    rng : Generator, SeedSequence or int
+        Source of the weights.
+    d : int
+        Input dimension.
+    width : int, optional
+        Hidden units m (default ``10 d``, the paper's).
+
+    Returns
+    -------
+    dict
+        ``{"W1": (d, width), "b1": (width,), "W2": (width, 1), "b2": (1,)}``, float64.
     """
     rng = generator(rng)
     d = positive_int(d, "d")
@@ -179,6 +248,13 @@ def network_weights(params) -> dict:
     Returns
     -------
     dict
+
+    Raises
+    ------
+    TypeError
+        If ``params`` is not a sequence of 3 dicts.
+    ValueError
+        If a Dense layer's dict lacks ``W`` or ``b``.
     """
     if not (isinstance(params, Sequence) and len(params) == 3 and all(isinstance(p, Mapping) for p in params)):
         raise TypeError("params must be the 3 layers' parameters of Dense ReLU Dense, [{'W', 'b'}, {}, {'W', 'b'}]")
@@ -222,7 +298,21 @@ def _unpack(weights, d: int | None = None):
 
 
 def two_layer_forward(weights, X) -> np.ndarray:
-    """Scores ``relu(X W1 + b1) W2 + b2`` of a one-hidden-layer ReLU network, shape (..., N)."""
+    """Scores ``relu(X W1 + b1) W2 + b2`` of a one-hidden-layer ReLU network.
+
+    Parameters
+    ----------
+    weights : dict or sequence
+        ``W1 (d, m), b1 (m,), W2 (m, 1), b2 (1,)`` (optionally with a leading replica axis R),
+        the 4 arrays in that order, or the parameters of an nn Dense ReLU Dense network
+        (:func:`network_weights`).
+    X : array_like of shape (N, d)
+        Inputs.
+
+    Returns
+    -------
+    ndarray of shape (N,), or (R, N) with a replica axis
+    """
     W1, b1, W2, b2, batched = _unpack(weights)
     X = real_array(X, "X")
     hidden = np.maximum(X @ W1 + b1[:, None, :], 0.0)
@@ -307,6 +397,11 @@ def parity_gradient_variance(d: int, weights, loss="square", *, method: str = "w
     variance : float or ndarray (R,)
     bound : float or ndarray (R,)
         ``G(w)^2 / 2^d`` with ``G^2 = E_x ||grad p_w(x)||^2`` over all parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``d > 24``, or ``weights`` do not have the shapes above.
     """
     d = positive_int(d, "d")
     choice(method, "method", ("wht", "direct"))
@@ -332,10 +427,27 @@ def parity_gradient_variance(d: int, weights, loss="square", *, method: str = "w
 
 
 def parity_full_gradients(weights, X) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (N,) and the full per-input gradients (N, P) of one two-layer network.
+    """Scores and the full per-input gradients ``d p_w(x) / dw`` of one two-layer network.
 
-    ``weights`` as :func:`parity_gradient_variance` (no replica axis); parameter order of the
-    gradient columns: W1 (row-major), b1, W2, b2.
+    Parameter order of the gradient columns: W1 (row-major), b1, W2, b2.
+
+    Parameters
+    ----------
+    weights : dict or sequence
+        As :func:`parity_gradient_variance`, without a replica axis.
+    X : array_like of shape (N, d)
+        Inputs.
+
+    Returns
+    -------
+    score : ndarray of shape (N,)
+    grads : ndarray of shape (N, P)
+        ``P = d m + 2 m + 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` has a replica axis.
     """
     W1, b1, W2, b2, batched = _unpack(weights)
     if batched:
@@ -380,6 +492,13 @@ def parity_network(v) -> dict:
     dict
         ``{"W1": (d, width), "b1": (width,), "W2": (width, 1), "b2": (1,)}``, float64; evaluate
         with :func:`two_layer_forward`.
+
+    Raises
+    ------
+    TypeError
+        If ``v`` is not numeric or bool.
+    ValueError
+        If ``v`` is not a non-empty 1-D vector of 0s and 1s.
     """
     v = np.asarray(v)
     if v.dtype.kind not in "biuf":
@@ -402,7 +521,17 @@ def parity_network(v) -> dict:
 
 
 def binary_cube(d: int) -> np.ndarray:
-    """All ``2^d`` points of ``{0,1}^d`` (the input domain of Lemma 3)."""
+    """All ``2^d`` points of ``{0,1}^d`` (the input domain of Lemma 3).
+
+    Parameters
+    ----------
+    d : int
+        Dimension, 1 to 62 (and ``2^d`` rows must fit in memory).
+
+    Returns
+    -------
+    ndarray of shape (2^d, d), float64
+    """
     d = _cube_dimension(d, lambda d: 8 * (3 * d + 1) * 2**d, "2^d points of d coordinates and temporaries")
     idx = np.arange(2**d)
     return ((idx[:, None] >> np.arange(d)[None, :]) & 1).astype(np.float64)

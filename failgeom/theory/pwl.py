@@ -112,26 +112,68 @@ def symbolic_pwl_inverse(n: int):
 
 
 def lemma1_holds(n: int) -> bool:
-    """Whether the exact symbolic inverse of ``W`` equals Lemma 1's banded ``U`` entry by entry."""
+    """Whether the exact symbolic inverse of ``W`` equals Lemma 1's banded ``U`` entry by entry.
+
+    Parameters
+    ----------
+    n : int
+        Matrix size (exact sympy inversion: a few dozen at most in practice).
+
+    Returns
+    -------
+    bool
+    """
     import sympy
 
     return symbolic_pwl_inverse(n) == sympy.Matrix(pwl_inverse(n).tolist())
 
 
 def pwl_apply(p: np.ndarray) -> np.ndarray:
-    """``W p`` along the last axis: two cumulative sums, O(n) (Sec. 4.1)."""
+    """``W p`` along the last axis: two cumulative sums, O(n) (Sec. 4.1).
+
+    Parameters
+    ----------
+    p : array_like of shape (..., n)
+        Kink vectors (``a_r`` at index ``theta_r``); leading axes are batch axes.
+
+    Returns
+    -------
+    ndarray of shape (..., n)
+        The curves ``f = W p`` sampled at ``x = 0..n-1``.
+    """
     p = real_array(p, "p", finite=False, dtype=None)
     return np.cumsum(np.cumsum(p, axis=-1), axis=-1)
 
 
 def pwl_apply_transpose(q: np.ndarray) -> np.ndarray:
-    """``W^T q`` along the last axis: two reversed cumulative sums, O(n)."""
+    """``W^T q`` along the last axis: two reversed cumulative sums, O(n).
+
+    Parameters
+    ----------
+    q : array_like of shape (..., n)
+        Vectors to multiply; leading axes are batch axes.
+
+    Returns
+    -------
+    ndarray of shape (..., n)
+    """
     q = real_array(q, "q", finite=False, dtype=None)[..., ::-1]
     return np.cumsum(np.cumsum(q, axis=-1), axis=-1)[..., ::-1]
 
 
 def pwl_inverse_apply(f: np.ndarray) -> np.ndarray:
-    """``U f = W^{-1} f`` along the last axis: ``f[i] - 2 f[i-1] + f[i-2]`` with zeros before 0."""
+    """``U f = W^{-1} f`` along the last axis: ``f[i] - 2 f[i-1] + f[i-2]`` with zeros before 0.
+
+    Parameters
+    ----------
+    f : array_like of shape (..., n)
+        Sampled curves; leading axes are batch axes.
+
+    Returns
+    -------
+    ndarray of shape (..., n)
+        Their kink vectors ``p`` (Lemma 1).
+    """
     f = real_array(f, "f", finite=False, dtype=None)
     out = f.copy()
     out[..., 1:] -= 2 * f[..., :-1]
@@ -144,7 +186,18 @@ def pwl_inverse_apply(f: np.ndarray) -> np.ndarray:
 
 
 def pwl_singular_values(n: int) -> np.ndarray:
-    """Singular values of ``W`` (descending) from numpy's SVD of ``W`` itself, not ``W^T W``."""
+    """Singular values of ``W`` from numpy's SVD of ``W`` itself, not ``W^T W``.
+
+    Parameters
+    ----------
+    n : int
+        Matrix size (a dense SVD: n up to a few thousand).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        ``S11 >= ... >= Snn``, descending.
+    """
     n = _size(n, 24, "a dense SVD of the n x n W")
     return np.linalg.svd(pwl_matrix(n, np.float64), compute_uv=False)
 
@@ -359,6 +412,11 @@ def expected_iterate(n: int, eta: float, lam: float, t: int) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n, n)
+
+    Raises
+    ------
+    ValueError
+        If a diverging step size takes the iterate beyond float64 (see :func:`divergence_threshold`).
     """
     n = positive_int(n, "n")
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
@@ -374,6 +432,26 @@ def expected_iterate_recursion(n: int, eta: float, lam: float, t: int) -> np.nda
 
     The expected SGD step (a fresh sample each step, so ``U_t`` is independent of it); a direct
     check of Lemma 2's sum, O(t n^3).
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    eta : float
+        SGD step size.
+    lam : float
+        ``E[p p^T] = lam I``.
+    t : int
+        Number of steps from ``U_0 = 0``.
+
+    Returns
+    -------
+    ndarray of shape (n, n)
+
+    Raises
+    ------
+    ValueError
+        If a diverging step size takes the iterate beyond float64 within ``t`` steps.
     """
     n = _size(n, 56, "W, W W^T, the step and the iterate, n x n each")
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
@@ -392,6 +470,22 @@ def expected_error_norm(n: int, eta: float, lam: float, t: int) -> float:
 
     ``E U_t - U = -V diag((1 - x_j)^t / S_jj) Q^T`` with ``x_j = eta lam S_jj^2``; the power is
     taken in log space so ``t`` may be astronomically large.
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    eta : float
+        SGD step size.
+    lam : float
+        ``E[p p^T] = lam I``.
+    t : int
+        Number of steps from ``U_0 = 0``.
+
+    Returns
+    -------
+    float
+        ``inf`` if a diverging step size overflows float64.
     """
     n = positive_int(n, "n")
     eta, lam = positive_float(eta, "eta"), positive_float(lam, "lam")
@@ -411,6 +505,17 @@ def divergence_threshold(n: int, lam: float) -> float:
     says divergence already at ``eta lam S11^2 >= 1``; for ``1 <= eta lam S11^2 < 2`` the
     iterates oscillate but converge. ``1 / (lam S11^2)`` is the largest step without
     oscillation, returned by :func:`paper_step_threshold`.
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    lam : float
+        ``E[p p^T] = lam I``.
+
+    Returns
+    -------
+    float
     """
     n = positive_int(n, "n")
     lam = positive_float(lam, "lam")
@@ -418,15 +523,41 @@ def divergence_threshold(n: int, lam: float) -> float:
 
 
 def paper_step_threshold(n: int, lam: float) -> float:
-    """Theorem 3's printed threshold ``1 / (lam S11^2)`` (the paper: "diverges" for eta above it)."""
+    """Theorem 3's printed threshold ``1 / (lam S11^2)`` (the paper: "diverges" for eta above it).
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    lam : float
+        ``E[p p^T] = lam I``.
+
+    Returns
+    -------
+    float
+    """
     n = positive_int(n, "n")
     lam = positive_float(lam, "lam")
     return 1.0 / (lam * pwl_singular_values(n)[0] ** 2)
 
 
 def iteration_lower_bound(n: int, method: str = "auto") -> float:
-    """Theorem 3's bound ``S11^2 / (2 Snn^2)``: while ``t + 1`` is at most this,
-    ``||E U_{t+1} - U|| >= 0.5`` for every step size ``eta < 1 / (lam S11^2)``."""
+    """Theorem 3's bound ``S11^2 / (2 Snn^2)``.
+
+    While ``t + 1`` is at most this, ``||E U_{t+1} - U|| >= 0.5`` for every step size
+    ``eta < 1 / (lam S11^2)``.
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    method : {"auto", "structured", "dense", "mpmath"}
+        How the condition number is computed (see :func:`condition_number`).
+
+    Returns
+    -------
+    float
+    """
     return 0.5 * condition_number(n, method)
 
 
@@ -463,6 +594,11 @@ def sgd_mean_iterate(n: int, eta: float, lam: float, t: int, replicas: int, seed
         Mean of ``U_t`` over replicas (``U_t`` acts as ``p_hat = U_t f``).
     stderr : ndarray (n, n)
         Standard error of that mean, entrywise.
+
+    Raises
+    ------
+    ValueError
+        If ``replicas < 2``, or if a diverging step size overflows float64 within ``t`` steps.
     """
     from ..nn import Dense, losses, optim
 

@@ -41,9 +41,30 @@ def _spd(C) -> np.ndarray:
 
 
 def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
-    """``||w* - w_s||^2`` for ``s = 0..t`` by running gradient descent step by step.
+    """``||w* - w_s||^2`` for ``s = 0..t`` by running gradient descent step by step (Appendix A.5).
 
-    The step is ``w <- w - eta C (w - w*)``, the exact gradient of ``0.5 E (w^T x - w*^T x)^2``.
+    The step is ``w <- w - eta C (w - w*)``, the exact gradient of ``0.5 E (w^T x - w*^T x)^2``,
+    from ``w_0 = 0``.
+
+    Parameters
+    ----------
+    C : array_like of shape (n, n)
+        ``E[x x^T]``, symmetric (up to rounding).
+    w_star : array_like of shape (n,)
+        The target ``w*``.
+    eta : float
+        Step size.
+    t : int
+        Number of steps.
+
+    Returns
+    -------
+    ndarray of shape (t + 1,)
+
+    Raises
+    ------
+    ValueError
+        If ``C`` is not square and symmetric, or ``w_star`` does not match it.
     """
     C = _spd(C)
     w_star = real_array(w_star, "w_star")
@@ -61,7 +82,31 @@ def gd_regression_errors(C, w_star, eta: float, t: int) -> np.ndarray:
 
 
 def gd_regression_error_formula(D, v_star, eta: float, t) -> np.ndarray:
-    """Appendix A.5's ``sum_j ((1 - eta D_jj)^t v*_j)^2`` for each t in ``t`` (array-like)."""
+    """Appendix A.5's closed form ``sum_j ((1 - eta D_jj)^t v*_j)^2`` for each t in ``t``.
+
+    Parameters
+    ----------
+    D : array_like of shape (n,)
+        Eigenvalues of ``C = V D V^T``.
+    v_star : array_like of shape (n,)
+        ``V^T w*``, the target in the eigenbasis.
+    eta : float
+        Step size.
+    t : int or array_like of int
+        Step counts (non-negative).
+
+    Returns
+    -------
+    ndarray of shape (len(t),)
+        ``||w* - w_t||^2`` for each t (shape (1,) for a scalar ``t``).
+
+    Raises
+    ------
+    TypeError
+        If ``t`` is not numeric.
+    ValueError
+        If ``D`` and ``v_star`` are not 1-D of one length, or ``t`` is bool, NaN or negative.
+    """
     D = real_array(D, "D")
     v_star = real_array(v_star, "v_star")
     if D.shape != v_star.shape or D.ndim != 1:
@@ -78,17 +123,52 @@ def gd_regression_error_formula(D, v_star, eta: float, t) -> np.ndarray:
 
 
 def gd_iterations_sufficient(D11: float, Dnn: float, w_norm: float, eps: float) -> float:
-    """A.5's upper bound: ``t + 1 >= (D_11 / D_nn) log(||w*|| / eps)`` suffices (``eta = 1/D_11``)."""
+    """A.5's upper bound: ``t + 1 >= (D_11 / D_nn) log(||w*|| / eps)`` suffices (``eta = 1/D_11``).
+
+    Parameters
+    ----------
+    D11, Dnn : float
+        Largest and smallest eigenvalues of ``C = E[x x^T]``.
+    w_norm : float
+        ``||w*||``.
+    eps : float
+        Target error ``||w* - w_{t+1}||``.
+
+    Returns
+    -------
+    float
+        The sufficient ``t + 1`` (0 if ``||w*|| <= eps``).
+    """
     D11, Dnn = positive_float(D11, "D11"), positive_float(Dnn, "Dnn")
     w_norm, eps = positive_float(w_norm, "w_norm"), positive_float(eps, "eps")
     return (D11 / Dnn) * max(math.log(w_norm / eps), 0.0)
 
 
 def gd_iterations_lower_bound(D11: float, Dnn: float) -> float:
-    """A.5's lower bound (corrected): while ``t + 1 < 0.5 D_11 / D_nn`` the error is >= 0.5."""
+    """A.5's lower bound (corrected): while ``t + 1 < 0.5 D_11 / D_nn`` the error is >= 0.5.
+
+    Parameters
+    ----------
+    D11, Dnn : float
+        Largest and smallest eigenvalues of ``C = E[x x^T]``.
+
+    Returns
+    -------
+    float
+    """
     return 0.5 * positive_float(D11, "D11") / positive_float(Dnn, "Dnn")
 
 
 def printed_lower_bound(D11: float, Dnn: float) -> float:
-    """The lower bound as printed, ``0.5 D_nn / D_11`` (<= 0.5: vacuous, see module docstring)."""
+    """The lower bound as printed, ``0.5 D_nn / D_11`` (<= 0.5: vacuous, see module docstring).
+
+    Parameters
+    ----------
+    D11, Dnn : float
+        Largest and smallest eigenvalues of ``C = E[x x^T]``.
+
+    Returns
+    -------
+    float
+    """
     return 0.5 * positive_float(Dnn, "Dnn") / positive_float(D11, "D11")

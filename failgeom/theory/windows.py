@@ -39,6 +39,11 @@ def window_matrix(f, padding: str = "valid") -> np.ndarray:
     Returns
     -------
     ndarray, shape (..., n - 2, 3) or (..., n, 3)
+
+    Raises
+    ------
+    ValueError
+        If ``f`` is a scalar, or ``padding="valid"`` with fewer than 3 points.
     """
     f = real_array(f, "f")
     padding = choice(padding, "padding", PADDINGS)
@@ -68,6 +73,23 @@ def window_gram_integer(n: int, padding: str = "valid") -> list[list[int]]:
     """``sum_t G[t+a-1, t+b-1]`` for ``G = W W^T`` over the windows kept: exact integers.
 
     ``E[F^T F] = lam`` times this when ``E[p p^T] = lam I``.
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    padding : {"valid", "zero"}
+        Which windows are kept, as in :func:`window_matrix`.
+
+    Returns
+    -------
+    list of 3 lists of 3 int
+        The symmetric 3 x 3 matrix, in Python integers (no rounding at any n).
+
+    Raises
+    ------
+    ValueError
+        If ``padding="valid"`` and ``n < 3``.
     """
     n = positive_int(n, "n")
     padding = choice(padding, "padding", PADDINGS)
@@ -90,6 +112,24 @@ def kink_second_moment(n: int, k: int = 3, distribution: str = "paper") -> float
     ``k`` kinks uniform without replacement in ``{0..n-1}`` and iid zero-mean coefficients:
     cross terms vanish, so ``lam = k E[a^2] / n`` with ``E[a^2] = 1/3`` for ``a ~ U[-1, 1]``
     (``"paper"``) and 1 for ``a = +-1`` (``"pm1"``).
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    k : int
+        Number of kinks, at most n.
+    distribution : {"paper", "pm1"}
+        Law of the kink coefficients.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``k > n``.
     """
     n, k = positive_int(n, "n"), positive_int(k, "k")
     distribution = choice(distribution, "distribution", DISTRIBUTIONS)
@@ -104,6 +144,17 @@ def window_covariance(n: int, k: int = 3, distribution: str = "paper", padding: 
 
     ``E[f f^T] = lam W W^T`` (see :func:`kink_second_moment`), so ``C`` is ``lam`` times the
     integer matrix of :func:`window_gram_integer`; no sampling.
+
+    Parameters
+    ----------
+    n : int
+        Curve length.
+    k : int
+        Number of kinks, at most n.
+    distribution : {"paper", "pm1"}
+        Law of the kink coefficients (see :func:`kink_second_moment`).
+    padding : {"valid", "zero"}
+        Which windows are kept, as in :func:`window_matrix`.
 
     Returns
     -------
@@ -121,6 +172,17 @@ def window_condition_number(n: int, padding: str = "valid") -> float:
     The scale ``lam`` cancels, so the result is the same for every isotropic kink distribution
     (``"paper"``, ``"pm1"``). The 3x3 eigenvalues are computed with mpmath at enough digits to
     survive the ``n^3`` cancellation.
+
+    Parameters
+    ----------
+    n : int
+        Curve length (at least 3 for ``padding="valid"``).
+    padding : {"valid", "zero"}
+        Which windows are kept, as in :func:`window_matrix`.
+
+    Returns
+    -------
+    float
     """
     import mpmath
 
@@ -178,6 +240,11 @@ def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
     Returns
     -------
     ndarray of shape (..., 3, 3), float64
+
+    Raises
+    ------
+    ValueError
+        If ``f`` has fewer than 2 axes.
     """
     f = real_array(f, "f")
     if f.ndim < 2:
@@ -187,7 +254,22 @@ def empirical_window_covariance(f, padding: str = "valid") -> np.ndarray:
 
 
 def inverse_sqrt(C) -> np.ndarray:
-    """``C^{-1/2}`` of a symmetric positive definite matrix (the Sec. 4.1.3 preconditioner)."""
+    """``C^{-1/2}`` of a symmetric positive definite matrix (the Sec. 4.1.3 preconditioner).
+
+    Parameters
+    ----------
+    C : array_like of shape (d, d)
+        Symmetric positive definite (only its lower triangle is read, by ``numpy.linalg.eigh``).
+
+    Returns
+    -------
+    ndarray of shape (d, d)
+
+    Raises
+    ------
+    ValueError
+        If the smallest eigenvalue of ``C`` is not positive.
+    """
     C = real_array(C, "C")
     evals, evecs = np.linalg.eigh(C)
     if evals[0] <= 0:
@@ -198,9 +280,18 @@ def inverse_sqrt(C) -> np.ndarray:
 def preconditioned_condition_number(C_hat, C) -> float:
     """Condition number of ``E[(F C_hat^{-1/2})^T (F C_hat^{-1/2})] = C_hat^{-1/2} C C_hat^{-1/2}``.
 
-    ``C_hat`` is the estimate used to precondition (Sec. 4.1.3), ``C`` the covariance the
-    preconditioned regression actually sees (exact, or from fresh curves). Equals 1 when
-    ``C_hat = C``.
+    Equals 1 when ``C_hat = C``.
+
+    Parameters
+    ----------
+    C_hat : array_like of shape (3, 3)
+        The estimate used to precondition (Sec. 4.1.3), symmetric positive definite.
+    C : array_like of shape (3, 3)
+        The covariance the preconditioned regression actually sees (exact, or from fresh curves).
+
+    Returns
+    -------
+    float
     """
     P = inverse_sqrt(real_array(C_hat, "C_hat"))
     A = P @ real_array(C, "C") @ P
