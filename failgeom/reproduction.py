@@ -102,6 +102,9 @@ def reproduce(preset: str = "quick", out=DEFAULT_OUT, only=None, jobs: int | Non
     verify : bool or callable
         Run the verify rows of the selected families (quick checks for the quick preset), skip
         them (False), or ``verify(quick) -> rows`` (picklable, run on the executor).
+    executor : optional
+        A ready executor of :mod:`failgeom.executors` to run the cells and the verify rows on
+        (``jobs`` and ``scheduler`` then do not choose the workers); default: one made from them.
 
     Returns
     -------

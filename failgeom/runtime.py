@@ -33,7 +33,25 @@ _MMAP_BYTES = 32 * 2**20   # glibc's largest mmap threshold on 64-bit: smaller a
 
 
 def configure(blas_threads: int = 1) -> dict:
-    """Apply the process defaults described in the module docstring; returns what was done."""
+    """Apply the process defaults described in the module docstring.
+
+    Parameters
+    ----------
+    blas_threads : int
+        Threads per BLAS, written to each of ``BLAS_VARIABLES`` that is not already set.
+
+    Returns
+    -------
+    dict
+        What was done: ``blas_threads`` (the ``OPENBLAS_NUM_THREADS`` now in effect, a str),
+        ``numpy_loaded_before`` (True: too late for the BLAS setting) and ``malloc_tuned``
+        (see :func:`tune_malloc`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``blas_threads`` is not a positive int.
+    """
     if isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1:
         from .validation import positive_int  # only here: NumPy must not load before the variables are set
 

@@ -37,9 +37,12 @@ PUBLIC_API: dict[str, list[str] | str | None] = {
     "failgeom.validation": None,
     "failgeom.stats": None,
     "failgeom.testing": "__all__",
+    "failgeom.theory": "__all__",
     "failgeom.record": ["PaperRecord", "cell_status", "folder_bytes", "load", "paper_verdicts", "provenance"],
     "failgeom.experiments": ["get", "names", "register"],
     "failgeom.experiments.base": ["Cell", "Experiment", "ExperimentConfig", "cell_label", "param"],
+    "failgeom.runtime": ["configure"],
+    "failgeom.reproduction": ["reproduce"],
 }
 #: dunder methods that are public API (``step(r)`` calls ``StepFunction.__call__``)
 PUBLIC_DUNDERS = {"__call__"}

@@ -20,7 +20,17 @@ from ..validation import finite_float, fits_in_memory, generator, positive_float
 
 @dataclass(frozen=True)
 class StocksMoments:
-    """Exact second moments of the two gradient estimators at given weights (Sec. 3.3)."""
+    """Exact second moments of the two gradient estimators at given weights (Sec. 3.3).
+
+    Attributes
+    ----------
+    end_to_end : float
+        ``E||g||^2`` of the end-to-end estimator ``-z^T grad N``.
+    decomposition : float
+        ``E||g||^2`` of the decomposition estimator ``-grad N_y``.
+    grad_norm_sq : float
+        ``||grad L||^2``, the squared norm of the mean both estimate.
+    """
 
     end_to_end: float
     decomposition: float
@@ -83,6 +93,17 @@ def stocks_second_moments(W, b, labels) -> StocksMoments:
     b : array_like (k,) or None
     labels : int array (d,)
         ``y(a)`` for each one-hot input a.
+
+    Returns
+    -------
+    StocksMoments
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` are not integers.
+    ValueError
+        If the shapes do not fit or a label is outside ``0..k-1``.
     """
     W, b, labels = _check(W, b, labels)
     d, k = W.shape
@@ -102,7 +123,35 @@ def stocks_second_moments(W, b, labels) -> StocksMoments:
 
 
 def stocks_gradient_norms(W, b, labels, rng, samples: int, estimator: str = "end_to_end") -> np.ndarray:
-    """``||g||^2`` of sampled per-example gradients (the Monte Carlo side of the exact moments)."""
+    """``||g||^2`` of sampled per-example gradients (the Monte Carlo side of the exact moments).
+
+    Parameters
+    ----------
+    W : array_like (d, k)
+        Weights of the softmax model.
+    b : array_like (k,) or None
+        Bias, or None for a model without one.
+    labels : int array (d,)
+        ``y(a)`` for each one-hot input a, in ``0..k-1``.
+    rng : Generator, SeedSequence or seed
+        Source of the inputs a and the signs z.
+    samples : int
+        Number of per-example gradients.
+    estimator : {"end_to_end", "decomposition"}
+        ``-z^T grad N`` or ``-grad N_y``.
+
+    Returns
+    -------
+    ndarray (samples,)
+        Their mean estimates the matching field of :func:`stocks_second_moments`.
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` are not integers.
+    ValueError
+        If ``estimator`` is unknown or the shapes or labels do not fit ``W``.
+    """
     W, b, labels = _check(W, b, labels)
     rng = generator(rng)
     samples = positive_int(samples, "samples")
@@ -126,6 +175,18 @@ def stocks_gradient_norms(W, b, labels, rng, samples: int, estimator: str = "end
 
 
 def ghadimi_lan_iterations(nu2: float, eps: float) -> float:
-    """Order of SGD iterations by Ghadimi-Lan for stochastic-gradient noise ``nu^2``: ``nu^2 / eps^2``."""
+    """Order of SGD iterations by Ghadimi-Lan for stochastic-gradient noise ``nu^2``: ``nu^2 / eps^2``.
+
+    Parameters
+    ----------
+    nu2 : float
+        ``nu^2 = E||g||^2 - ||grad L||^2``, >= 0 (e.g. :attr:`StocksMoments.nu2_end_to_end`).
+    eps : float
+        Target accuracy.
+
+    Returns
+    -------
+    float
+    """
     nu2, eps = finite_float(nu2, "nu2", low=0), positive_float(eps, "eps")
     return nu2 / eps**2

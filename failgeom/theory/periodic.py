@@ -30,7 +30,20 @@ def _sq(a):
 
 
 def gaussian_cos_product(a, b, sigma: float = 1.0):
-    """``E[cos(a^T x) cos(b^T x)]`` for ``x ~ N(0, sigma^2 I)``, broadcasting over leading axes."""
+    """``E[cos(a^T x) cos(b^T x)]`` for ``x ~ N(0, sigma^2 I)``, broadcasting over leading axes.
+
+    Parameters
+    ----------
+    a, b : array_like (..., dim)
+        Frequency vectors.
+    sigma : float
+        Input scale.
+
+    Returns
+    -------
+    ndarray (...)
+        ``(exp(-s ||a - b||^2) + exp(-s ||a + b||^2)) / 2`` with ``s = sigma^2 / 2``.
+    """
     sigma = positive_float(sigma, "sigma")
     a, b = real_array(a, "a"), real_array(b, "b")
     s = 0.5 * sigma**2
@@ -70,10 +83,23 @@ def periodic_landscape(w, target=(2.0, 2.0), sigma: float = 1.0):
 
 
 def periodic_landscape_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
-    """Closed-form gradient of :func:`periodic_landscape`, shape (..., dim).
+    """Closed-form gradient of :func:`periodic_landscape`.
 
     ``grad F = -2 s2 w e^{-2 s2 ||w||^2} + s2 [(w - b) e^{-s2 ||w - b||^2 / 2}
     + (w + b) e^{-s2 ||w + b||^2 / 2}]`` with ``s2 = sigma^2``.
+
+    Parameters
+    ----------
+    w : array_like (..., dim)
+        Points.
+    target : array_like (dim,)
+        ``b``; the talk uses ``[2, 2]``.
+    sigma : float
+        Input scale, ``x ~ N(0, sigma^2 I)``.
+
+    Returns
+    -------
+    ndarray (..., dim)
     """
     sigma = positive_float(sigma, "sigma")
     w = real_array(w, "w")
@@ -86,11 +112,20 @@ def periodic_landscape_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
 
 
 def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1.0):
-    """:func:`periodic_landscape` and :func:`periodic_landscape_gradient` at once, from the same
-    three exponentials (what a gradient-descent step that also reports F needs).
+    """:func:`periodic_landscape` and :func:`periodic_landscape_gradient` at once.
 
-    ``F = 1 + e_self / 2 + e^{-2 s2 ||b||^2} / 2 - e_minus - e_plus`` with ``e_self =
+    Both come from the same three exponentials (what a gradient-descent step that also reports F
+    needs): ``F = 1 + e_self / 2 + e^{-2 s2 ||b||^2} / 2 - e_minus - e_plus`` with ``e_self =
     e^{-2 s2 ||w||^2}``, ``e_-+ = e^{-s2 ||w -+ b||^2 / 2}``, ``s2 = sigma^2``.
+
+    Parameters
+    ----------
+    w : array_like (..., dim)
+        Points.
+    target : array_like (dim,)
+        ``b``; the talk uses ``[2, 2]``.
+    sigma : float
+        Input scale, ``x ~ N(0, sigma^2 I)``.
 
     Returns
     -------
@@ -110,7 +145,26 @@ def periodic_landscape_value_and_gradient(w, target=(2.0, 2.0), sigma: float = 1
 
 
 def periodic_landscape_monte_carlo(w, rng, samples: int, target=(2.0, 2.0), sigma: float = 1.0):
-    """Monte Carlo estimate of :func:`periodic_landscape` at one point: ``(mean, stderr)``."""
+    """Monte Carlo estimate of :func:`periodic_landscape` at one point.
+
+    Parameters
+    ----------
+    w : array_like (dim,)
+        The point.
+    rng : Generator, SeedSequence or seed
+        Source of the inputs.
+    samples : int
+        Number of inputs ``x ~ N(0, sigma^2 I)``, at least 2 for a standard error.
+    target : array_like (dim,)
+        ``b``; the talk uses ``[2, 2]``.
+    sigma : float
+        Input scale.
+
+    Returns
+    -------
+    mean : float
+    stderr : float
+    """
     rng = generator(rng)
     samples, sigma = positive_int(samples, "samples"), positive_float(sigma, "sigma")
     w = real_array(w, "w")
@@ -142,6 +196,11 @@ def cos_predictor_gradients(w, directions, r: float, sigma: float = 1.0):
     Returns
     -------
     ndarray (m, dim)
+
+    Raises
+    ------
+    ValueError
+        If ``directions`` do not have as many columns as ``w`` has entries.
     """
     sigma, r = positive_float(sigma, "sigma"), positive_float(r, "r")
     w = real_array(w, "w")
@@ -162,7 +221,19 @@ def cos_predictor_gradient_bound(w, sigma: float = 1.0) -> float:
     """``G(w)^2 = E ||grad p_w(x)||^2 = E[sin^2(w^T x) ||x||^2]`` for ``p_w = cos(w^T x)``.
 
     ``= (sigma^2 d - (sigma^2 d - 4 sigma^4 ||w||^2) e^{-2 sigma^2 ||w||^2}) / 2``, from
-    ``E[||x||^2 cos(a^T x)] = (sigma^2 d - sigma^4 ||a||^2) e^{-sigma^2 ||a||^2 / 2}``.
+    ``E[||x||^2 cos(a^T x)] = (sigma^2 d - sigma^4 ||a||^2) e^{-sigma^2 ||a||^2 / 2}``. Theorem 2
+    bounds the variance by ``G(w)^2`` times a factor exponentially small in ``r``.
+
+    Parameters
+    ----------
+    w : array_like (d,)
+        The predictor's weights.
+    sigma : float
+        Input scale, ``x ~ N(0, sigma^2 I)``.
+
+    Returns
+    -------
+    float
     """
     sigma = positive_float(sigma, "sigma")
     w = real_array(w, "w")
@@ -172,18 +243,41 @@ def cos_predictor_gradient_bound(w, sigma: float = 1.0) -> float:
 
 @dataclass(frozen=True)
 class VarianceEstimate:
-    """A Monte Carlo estimate with its standard error and 95% interval."""
+    """A Monte Carlo estimate with its standard error and 95% interval.
+
+    Attributes
+    ----------
+    value : float
+        The estimate.
+    stderr : float
+        Its standard error.
+    """
 
     value: float
     stderr: float
 
     @property
     def ci95(self) -> tuple[float, float]:
+        """Normal 95% interval ``(value - 1.96 stderr, value + 1.96 stderr)``."""
         return (self.value - 1.96 * self.stderr, self.value + 1.96 * self.stderr)
 
 
 def sphere_directions(rng, count: int, d: int) -> np.ndarray:
-    """``count`` unit vectors uniform on the sphere in R^d, shape ``(count, d)``."""
+    """Unit vectors uniform on the sphere in R^d (the direction v of Theorem 2's targets).
+
+    Parameters
+    ----------
+    rng : Generator, SeedSequence or seed
+        Source of the directions.
+    count : int
+        Number of vectors.
+    d : int
+        Dimension.
+
+    Returns
+    -------
+    ndarray (count, d)
+    """
     rng = generator(rng)
     count, d = positive_int(count, "count"), positive_int(d, "d")
     fits_in_memory(24 * count * d, f"count = {count}, d = {d} (count x d directions)", "choose a smaller count or d")
@@ -209,6 +303,11 @@ def von_mises_fisher_directions(rng, count: int, mean, kappa: float) -> np.ndarr
     -------
     ndarray (count, d)
         Unit rows: ``| ||v|| - 1 |`` is a few float64 eps at every d and kappa.
+
+    Raises
+    ------
+    ValueError
+        If ``mean`` is not a finite non-zero 1-D vector of length at least 2.
     """
     rng = generator(rng)
     count, kappa = positive_int(count, "count"), positive_float(kappa, "kappa")
@@ -293,6 +392,12 @@ def linear_periodic_variance(w, r: float, rng, targets: int = 4096, sigma: float
     Returns
     -------
     VarianceEstimate
+
+    Raises
+    ------
+    ValueError
+        If ``targets < 2``, ``w`` is not a finite vector, or ``w`` has fewer than 2 coordinates
+        with ``proposal="tilted"``.
     """
     rng = generator(rng)
     r, sigma = positive_float(r, "r"), positive_float(sigma, "sigma")
@@ -384,6 +489,13 @@ def exact_linear_periodic_variance(w_norm: float, r: float, d: int, nodes: int =
     Returns
     -------
     float
+
+    Raises
+    ------
+    TypeError
+        If ``harmonics`` is not a non-empty dict.
+    ValueError
+        If ``d < 2``, ``nodes < 8 sqrt(d)``, or a coefficient ``c_m`` is zero.
     """
     w_norm, r = positive_float(w_norm, "w_norm"), positive_float(r, "r")
     d, nodes = positive_int(d, "d"), positive_int(nodes, "nodes")

@@ -138,9 +138,25 @@ def fit_exponent(ns, values) -> ExponentFit:
 def fit_exponential_rate(xs, values) -> ExponentFit:
     """Fit ``values ~ prefactor * exp(rate * xs)`` (least squares of log value on x).
 
-    Used for the exponential decays of Theorems 1 and 2. Returns an :class:`ExponentFit` whose
-    ``exponent`` is the rate per unit of x and whose ``local_slopes`` are
-    ``diff(log value) / diff(x)``.
+    Used for the exponential decays of Theorems 1 and 2.
+
+    Parameters
+    ----------
+    xs : array_like of real numbers, at least 3 points, 2 distinct
+        The abscissae (for example d or r).
+    values : array_like of positive numbers, same length
+        The measured quantity.
+
+    Returns
+    -------
+    ExponentFit
+        ``exponent`` is the rate per unit of x, ``local_slopes`` are ``diff(log value) / diff(x)``
+        and ``ns`` holds the sorted ``xs``.
+
+    Raises
+    ------
+    ValueError
+        If ``xs`` is empty; otherwise as :func:`fit_exponent`.
     """
     xs = real_array(xs, "xs").ravel()
     if xs.size == 0:

@@ -162,6 +162,12 @@ def sparse_parity_gradient_variance(n: int, k, weights, loss="square", *, method
         Axes: replicas (if the weights have them), then k (if k is a sequence).
     bound : same shape
         ``G(w)^2 / C(n, k)`` with ``G^2 = E_x ||grad p_w(x)||^2`` over all parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``n > 20``, ``k`` is empty or outside ``1..n``, ``method`` is unknown, or ``method="direct"``
+        with ``n > 12``.
     """
     n = positive_int(n, "n")
     if n > MAX_N:
