@@ -440,20 +440,9 @@ def cells_forward_only(config: FlatConfig) -> list[tuple]:
     return [("forward-only",)]
 
 
-def run_smooth(config: FlatConfig, cell: Cell) -> dict:
-    return _run("smooth", config, cell)
-
-
-def run_e2e(config: FlatConfig, cell: Cell) -> dict:
-    return _run("e2e", config, cell)
-
-
-def run_multiclass(config: FlatConfig, cell: Cell) -> dict:
-    return _run("multiclass", config, cell)
-
-
-def run_forward_only(config: FlatConfig, cell: Cell) -> dict:
-    return _run("forward-only", config, cell)
+def run_cell(config: FlatConfig, cell: Cell) -> dict:
+    """The cell of ``flat-<kind>``: learner ``kind`` (one function for the four experiments)."""
+    return _run(cell.experiment.removeprefix("flat-"), config, cell)
 
 
 def merge(config: FlatConfig, outputs: dict) -> dict:
@@ -480,21 +469,21 @@ SMOOTH = register(Experiment(
     name="flat-smooth",
     description="step target, linear predictor through a sum-of-sigmoids approximation "
                 "(paper: slow, sometimes fails, sensitive to the bias init) (Sec. 5.2, Fig. 7)",
-    presets=PRESETS["smooth"], cells=cells_smooth, run_cell=run_smooth, merge=merge, tiny=TINY["smooth"],
+    presets=PRESETS["smooth"], cells=cells_smooth, run_cell=run_cell, merge=merge, tiny=TINY["smooth"],
     figure=figure, summary=summary, family=4, paper_ref="Sec. 5.2, Figure 7",
 ))
 
 E2E = register(Experiment(
     name="flat-e2e",
     description="step target, MLP 100-100-100-1 regression (paper: imprecise at the jumps) (Sec. 5.3, Fig. 7)",
-    presets=PRESETS["e2e"], cells=cells_e2e, run_cell=run_e2e, merge=merge, tiny=TINY["e2e"],
+    presets=PRESETS["e2e"], cells=cells_e2e, run_cell=run_cell, merge=merge, tiny=TINY["e2e"],
     figure=figure, summary=summary, family=4, paper_ref="Sec. 5.3, Figure 7",
 ))
 
 MULTICLASS = register(Experiment(
     name="flat-multiclass",
     description="step target, MLP with a softmax over the steps (paper: blurry boundaries) (Sec. 5.4, Fig. 7)",
-    presets=PRESETS["multiclass"], cells=cells_multiclass, run_cell=run_multiclass, merge=merge,
+    presets=PRESETS["multiclass"], cells=cells_multiclass, run_cell=run_cell, merge=merge,
     tiny=TINY["multiclass"], figure=figure, summary=summary, family=4, paper_ref="Sec. 5.4, Figure 7",
 ))
 
@@ -502,6 +491,6 @@ FORWARD_ONLY = register(Experiment(
     name="flat-forward-only",
     description="step target, linear predictor with the forward-only (Isotron/GLMtron) update "
                 "(paper: most accurate and cheapest) (Sec. 5.5, Fig. 7)",
-    presets=PRESETS["forward-only"], cells=cells_forward_only, run_cell=run_forward_only, merge=merge,
+    presets=PRESETS["forward-only"], cells=cells_forward_only, run_cell=run_cell, merge=merge,
     tiny=TINY["forward-only"], figure=figure, summary=summary, family=4, paper_ref="Sec. 5.5, Figure 7",
 ))

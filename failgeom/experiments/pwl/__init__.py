@@ -44,63 +44,52 @@ from .run import (Trained, data_distribution, default_lr, evaluate, kink_amplitu
                   reconstruction_errors, rounding_errors, rounding_reference, train_cell, train_learner)
 from .specs import LEARNERS, SPECS, LearnerSpec
 
-# one cell per experiment, named by its learner; each learner's cell trains it (run.train_cell)
+# one cell per experiment, named by its learner; one cell function for all four (run.train_cell)
+
+
+def run_learner(config: PWLConfig, cell: Cell) -> dict:
+    """The cell of ``pwl-<learner>``: train that learner."""
+    return train_cell(cell.experiment.removeprefix("pwl-"), config, cell)
 
 
 def fc_cells(config: PWLConfig) -> list[tuple]:
     return [("fc",)]
 
 
-def run_fc(config: PWLConfig, cell: Cell) -> dict:
-    return train_cell("fc", config, cell)
-
-
 def conv_cells(config: PWLConfig) -> list[tuple]:
     return [("conv",)]
-
-
-def run_conv(config: PWLConfig, cell: Cell) -> dict:
-    return train_cell("conv", config, cell)
 
 
 def conv_precond_cells(config: PWLConfig) -> list[tuple]:
     return [("conv-precond",)]
 
 
-def run_conv_precond(config: PWLConfig, cell: Cell) -> dict:
-    return train_cell("conv-precond", config, cell)
-
-
 def autoencoder_cells(config: PWLConfig) -> list[tuple]:
     return [("autoencoder",)]
 
 
-def run_autoencoder(config: PWLConfig, cell: Cell) -> dict:
-    return train_cell("autoencoder", config, cell)
-
-
 FC = register(Experiment(
     name="pwl-fc", description=SPECS["fc"].description, presets=SPECS["fc"].presets, tiny=SPECS["fc"].tiny,
-    cells=fc_cells, run_cell=run_fc, merge=merge, figure=figure, summary=summary, family=3,
+    cells=fc_cells, run_cell=run_learner, merge=merge, figure=figure, summary=summary, family=3,
     paper_ref=SPECS["fc"].paper_ref,
 ))
 
 CONV = register(Experiment(
     name="pwl-conv", description=SPECS["conv"].description, presets=SPECS["conv"].presets,
-    tiny=SPECS["conv"].tiny, cells=conv_cells, run_cell=run_conv, merge=merge, figure=figure, summary=summary,
+    tiny=SPECS["conv"].tiny, cells=conv_cells, run_cell=run_learner, merge=merge, figure=figure, summary=summary,
     family=3, paper_ref=SPECS["conv"].paper_ref,
 ))
 
 CONV_PRECOND = register(Experiment(
     name="pwl-conv-precond", description=SPECS["conv-precond"].description,
     presets=SPECS["conv-precond"].presets, tiny=SPECS["conv-precond"].tiny, cells=conv_precond_cells,
-    run_cell=run_conv_precond, merge=merge, figure=figure, summary=summary, family=3,
+    run_cell=run_learner, merge=merge, figure=figure, summary=summary, family=3,
     paper_ref=SPECS["conv-precond"].paper_ref,
 ))
 
 AUTOENCODER = register(Experiment(
     name="pwl-autoencoder", description=SPECS["autoencoder"].description, presets=SPECS["autoencoder"].presets,
-    tiny=SPECS["autoencoder"].tiny, cells=autoencoder_cells, run_cell=run_autoencoder, merge=merge,
+    tiny=SPECS["autoencoder"].tiny, cells=autoencoder_cells, run_cell=run_learner, merge=merge,
     figure=figure, summary=summary, family=3, paper_ref=SPECS["autoencoder"].paper_ref,
 ))
 
@@ -113,6 +102,6 @@ __all__ = [
     "TF_ADAM", "Trained", "autoencoder_cells", "combined_figure", "condition_summary", "conv_cells",
     "conv_precond_cells", "curve_second_moment", "data_distribution", "default_lr", "evaluate", "fc_cells",
     "figure", "filter_error", "kink_amplitude_ratio", "make_learner", "make_optimizer", "merge",
-    "reachable_inverse", "reconstruction_errors", "rounding_errors", "rounding_reference", "run_autoencoder",
-    "run_conv", "run_conv_precond", "run_fc", "sgd_step_size", "summary", "train_cell", "train_learner",
+    "reachable_inverse", "reconstruction_errors", "rounding_errors", "rounding_reference", "run_learner",
+    "sgd_step_size", "summary", "train_cell", "train_learner",
 ]
